@@ -1,0 +1,96 @@
+"""Thin functions over a trained model: codes, reconstructions, interpolation, sampling, errors.
+
+All take and return numpy arrays (or tensors) with the sample axis first and work in batches in eval mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..model import Autoencoder
+from ..terms import elementwise_error
+
+
+def _device(model: Autoencoder) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _batches(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: int = 1024) -> np.ndarray:
+    """Apply fn to x in batches on the model's device, in eval mode without gradients; concatenate as numpy."""
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x, dtype=torch.float32)
+    model.check_input(x)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            outs = [fn(x[i:i + batch_size].to(_device(model))).cpu().numpy() for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was)
+    return np.concatenate(outs) if outs else np.empty((0,))
+
+
+def encode(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    """(N, *input_shape) -> (N, L) codes (the mean for a VAE)."""
+    return _batches(model, x, model.encode, batch_size)
+
+
+def reconstruct(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    """(N, *input_shape) -> (N, *input_shape)."""
+    return _batches(model, x, model.reconstruct, batch_size)
+
+
+def decode(model: Autoencoder, z: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(N, L) -> (N, *input_shape)."""
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    if z.ndim != 2 or z.shape[1] != model.latent_dim:
+        raise ValueError(f"codes of shape {tuple(z.shape)} do not fit: expected (N, {model.latent_dim})")
+    model.eval()
+    with torch.no_grad():
+        return model.decode(z.to(_device(model))).cpu().numpy()
+
+
+def reconstruction_error(model: Autoencoder, x: np.ndarray | torch.Tensor, kind: str = "mse",
+                         per_feature: bool = False, batch_size: int = 1024) -> np.ndarray:
+    """Per-sample mean error (N,), or per-element error (N, *input_shape) with per_feature=True."""
+    def fn(xb: torch.Tensor) -> torch.Tensor:
+        err, count = elementwise_error(model.reconstruct(xb), xb, kind)
+        return err.view(xb.shape) if per_feature else err.sum(1) / count
+
+    return _batches(model, x, fn, batch_size)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation between vectors a and b (falls back to linear when they are parallel)."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    cos = np.clip(np.dot(a, b) / max(na * nb, 1e-12), -1.0, 1.0)
+    omega = np.arccos(cos)
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def interpolate_codes(za: np.ndarray, zb: np.ndarray, steps: int = 5, method: str = "linear") -> np.ndarray:
+    """(L,), (L,) -> (steps, L): codes from za to zb inclusive."""
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    if method not in ("linear", "slerp"):
+        raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
+    ts = np.linspace(0.0, 1.0, steps)
+    if method == "linear":
+        return np.stack([(1 - t) * za + t * zb for t in ts]).astype(np.float32)
+    return np.stack([slerp(za, zb, t) for t in ts]).astype(np.float32)
+
+
+def interpolate(model: Autoencoder, xa: np.ndarray, xb: np.ndarray, steps: int = 5,
+                method: str = "linear") -> np.ndarray:
+    """Decode `steps` points between the codes of two inputs (each of input_shape): (steps, *input_shape)."""
+    z = encode(model, np.stack([xa, xb]))
+    return decode(model, interpolate_codes(z[0], z[1], steps, method))
+
+
+def sample(model: Autoencoder, n: int, seed: int = 0) -> np.ndarray:
+    """n draws from a VAE's prior through the decoder: (n, *input_shape)."""
+    model.eval()
+    with torch.no_grad():
+        return model.sample(n, torch.Generator().manual_seed(seed)).cpu().numpy()

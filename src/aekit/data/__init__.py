@@ -1,0 +1,73 @@
+"""Data: MNIST (IDX, verified download), sklearn's digits, arrays from files, sliding windows over a series.
+
+Every loader returns :class:`DataSplits` of float32 tensors; images are (N, C, H, W) scaled to [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..config import DataConfig
+from ..registry import DATASETS
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # (N, *sample_shape) float32
+    y: np.ndarray | None = None  # (N,) labels when known
+    lengths: torch.Tensor | None = None  # (N,) valid steps of padded sequences
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def subset(self, idx: torch.Tensor) -> "Split":
+        return Split(self.x[idx], None if self.y is None else self.y[idx.numpy()],
+                     None if self.lengths is None else self.lengths[idx])
+
+
+@dataclass
+class DataSplits:
+    train: Split
+    test: Split
+    name: str  # what was loaded, for messages ("MNIST from /path", "sklearn digits")
+
+
+def check_array(x: np.ndarray, what: str) -> np.ndarray:
+    """Raise a clear ValueError for empty, non-numeric, NaN or infinite data; return x as float32."""
+    if x.size == 0 or x.shape[0] == 0:
+        raise ValueError(f"{what} is empty (shape {x.shape})")
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+        raise ValueError(f"{what} is not numeric (dtype {x.dtype})")
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        kind = "NaN" if np.isnan(x[tuple(first)]) else "inf"
+        raise ValueError(f"{what} contains {int(bad.sum())} NaN or inf value(s); the first ({kind}) is at index "
+                         f"{tuple(int(i) for i in first)}")
+    return x
+
+
+def to_split(x: np.ndarray, y: np.ndarray | None, what: str) -> Split:
+    return Split(torch.from_numpy(check_array(np.asarray(x), what)), None if y is None else np.asarray(y))
+
+
+def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Random (rest, held-out) split with a fixed seed; held-out has round(fraction * N) >= 1 samples."""
+    n = len(split)
+    k = max(1, int(round(fraction * n)))
+    if n - k < 1:
+        raise ValueError(f"cannot hold out {fraction:.0%} of {n} sample(s) and keep any for training")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return split.subset(perm[k:]), split.subset(perm[:k])
+
+
+def load_data(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
+    """Load the data a DataConfig names."""
+    return DATASETS.get(cfg.dataset)(cfg, seed=seed, download=download)
+
+
+from . import arrays, digits, mnist, series  # noqa: E402,F401  (register the datasets)

@@ -1,0 +1,77 @@
+"""Arrays from .npy / .npz / .csv / IDX files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..config import DataConfig
+from ..registry import DATASETS
+from . import DataSplits, Split, split_off, to_split
+
+SUFFIXES = (".npy", ".npz", ".csv", ".idx", ".gz", "-ubyte")
+
+
+def read_array(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read (x, y-or-None). .npz: x from key 'x' / 'X' / 'data' (else the first array), y from 'y' / 'labels'.
+    .csv: numbers, with or without a header row. IDX: any IDX file (gz or raw)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    name = path.name.lower()
+    try:
+        if name.endswith(".npy"):
+            return np.load(path, allow_pickle=False), None
+        if name.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                if not keys:
+                    raise ValueError(f"{path} holds no arrays")
+                xk = next((k for k in ("x", "X", "data") if k in keys), keys[0])
+                yk = next((k for k in ("y", "labels", "target") if k in keys and k != xk), None)
+                return z[xk], (z[yk] if yk else None)
+        if name.endswith(".csv"):
+            return _read_csv(path), None
+        if name.endswith((".idx", ".gz", "-ubyte")) or "idx" in name:
+            from .mnist import read_idx
+
+            return read_idx(path), None
+    except (OSError, EOFError) as e:  # np.load raises these on a corrupt file
+        raise ValueError(f"cannot read {path}: {e}") from None
+    raise ValueError(f"unsupported data format {path.suffix or path.name!r}: use .npy, .npz, .csv or IDX")
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    with open(path) as f:
+        first = f.readline()
+    try:
+        [float(v) for v in first.strip().split(",") if v.strip()]
+        skip = 0
+    except ValueError:
+        skip = 1  # a header row
+    try:
+        x = np.loadtxt(path, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2)
+    except ValueError as e:
+        raise ValueError(f"{path}: not a numeric CSV ({e})") from None
+    return x
+
+
+@DATASETS.register("file")
+def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
+    if not cfg.path:
+        raise ValueError("dataset 'file' needs a path (--path FILE)")
+    x, y = read_array(cfg.path)
+    train = to_split(x, y, str(cfg.path))
+    if cfg.test_path:
+        xt, yt = read_array(cfg.test_path)
+        test = to_split(xt, yt, str(cfg.test_path))
+        if test.x.shape[1:] != train.x.shape[1:]:
+            raise ValueError(f"test samples have shape {tuple(test.x.shape[1:])}, "
+                             f"training samples {tuple(train.x.shape[1:])}")
+    else:
+        train, test = split_off(train, 0.2, seed)
+    return DataSplits(train, test, f"{cfg.path} ({len(train)} train, {len(test)} test)")
+
+
+__all__ = ["read_array", "load_file", "Split"]

@@ -1,0 +1,108 @@
+"""The Autoencoder: encoder -> bottleneck -> decoder, built from a Config."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .bottleneck import Deterministic, Gaussian
+from .config import Config
+from .nets import activation, choose_arch
+from .registry import ARCHITECTURES
+
+
+@dataclass
+class AutoencoderOutput:
+    x_hat: torch.Tensor  # (B, *input_shape) reconstruction
+    z: torch.Tensor  # (B, L) the code the decoder saw (a sample in training for a VAE)
+    mu: torch.Tensor | None = None  # (B, L) Gaussian bottleneck only
+    logvar: torch.Tensor | None = None  # (B, L) Gaussian bottleneck only
+
+
+class Autoencoder(nn.Module):
+    """``x -> encoder -> bottleneck -> z -> decoder -> x_hat``.
+
+    Build one with :func:`build_model` (or :func:`aekit.load`); ``config`` is the resolved Config it was built from.
+    """
+
+    def __init__(self, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module,
+                 output_activation: str, config: Config) -> None:
+        super().__init__()
+        self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
+        self.out_act = activation(output_activation)
+        self.config = config
+        self.input_shape: tuple[int, ...] = tuple(config.model.input_shape)
+        self.latent_dim = config.model.latent_dim
+
+    @property
+    def is_variational(self) -> bool:
+        return self.bottleneck.gaussian
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a ValueError naming the shapes when x cannot go through this model."""
+        if self.config.model.arch == "rnn":  # any length T, fixed feature count F
+            ok, want = x.ndim == 3 and x.shape[2] == self.input_shape[1], f"(N, T, {self.input_shape[1]})"
+        else:
+            ok, want = tuple(x.shape[1:]) == self.input_shape, f"(N, {', '.join(map(str, self.input_shape))})"
+        if not ok:
+            raise ValueError(f"input of shape {tuple(x.shape)} does not fit this model: expected {want}")
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> AutoencoderOutput:
+        b = self.bottleneck(self.encoder(x, lengths))  # (B, *shape) -> (B, F) -> (B, L)
+        x_hat = self.decode(b.z, self._steps(x))
+        return AutoencoderOutput(x_hat, b.z, b.mu, b.logvar)
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, *input_shape) -> (B, L): the deterministic code (the mean for a VAE, with the code activation)."""
+        b = self.bottleneck(self.encoder(x, lengths))
+        return b.z if b.mu is None else self.bottleneck.act(b.mu)
+
+    def decode(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """(B, L) -> (B, *input_shape)."""
+        return self.out_act(self.decoder(z, steps))
+
+    def reconstruct(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, lengths), self._steps(x))
+
+    def _steps(self, x: torch.Tensor) -> int | None:
+        return x.shape[1] if self.config.model.arch == "rnn" else None
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw n samples from the prior N(0, I) through the decoder: (n, *input_shape)."""
+        if not self.is_variational:
+            raise ValueError(f"sampling needs a variational model (variant 'vae', e.g. --variant vae); "
+                             f"this one is {self.config.variant_name!r}")
+        dev = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator, device="cpu").to(dev)
+        return self.decode(self.bottleneck.act(z))
+
+
+def resolve_config(config: Config, sample_shape: tuple[int, ...], data_min: float, data_max: float) -> Config:
+    """Fill what ``auto`` leaves open from the data: input shape, architecture, output activation."""
+    m = config.model
+    if m.input_shape and tuple(m.input_shape) != tuple(sample_shape) and m.arch != "rnn":
+        raise ValueError(f"data samples have shape {tuple(sample_shape)}, but the model expects {tuple(m.input_shape)}")
+    arch = choose_arch(tuple(sample_shape)) if m.arch == "auto" else m.arch
+    in01 = data_min >= 0.0 and data_max <= 1.0
+    out_act = m.output_activation
+    if out_act == "auto":
+        out_act = "sigmoid" if in01 else "identity"
+    if config.loss.recon == "bce" and not in01:
+        raise ValueError(f"the bce reconstruction loss needs data in [0, 1]; this data spans [{data_min:g}, {data_max:g}]")
+    model = dataclasses.replace(m, input_shape=tuple(sample_shape), arch=arch, output_activation=out_act)
+    return dataclasses.replace(config, model=model)
+
+
+def build_model(config: Config) -> Autoencoder:
+    """Build an Autoencoder from a resolved config (``input_shape`` set, ``arch`` not ``auto``)."""
+    m = config.model
+    if not m.input_shape or m.arch == "auto" or m.output_activation == "auto":
+        raise ValueError("build_model needs a resolved config; call resolve_config(config, sample_shape, lo, hi) first")
+    spec = config.spec
+    enc, feat_dim, dec = ARCHITECTURES.get(m.arch)(m)
+    code_act = "sigmoid" if spec.sigmoid_code else m.code_activation
+    bn = (Gaussian if spec.gaussian else Deterministic)(feat_dim, m.latent_dim, code_act)
+    return Autoencoder(enc, bn, dec, m.output_activation, config)

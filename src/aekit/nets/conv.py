@@ -1,0 +1,75 @@
+"""Convolutional encoder and decoder for images (C, H, W) of any size.
+
+Each stage halves H and W with a stride-2 convolution (rounding up); the decoder mirrors the stages with
+transposed convolutions whose output_padding is chosen per stage so that the output has exactly the input's size,
+also when H or W is odd.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..registry import ARCHITECTURES
+from . import activation
+
+
+def _stage_sizes(h: int, w: int, n: int) -> list[tuple[int, int]]:
+    sizes = [(h, w)]
+    for _ in range(n):
+        h, w = (h + 1) // 2, (w + 1) // 2  # conv k=3, s=2, p=1: ceil(h / 2)
+        sizes.append((h, w))
+    return sizes
+
+
+class ConvEncoder(nn.Module):
+    def __init__(self, in_ch: int, channels: tuple[int, ...], act: str) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = in_ch
+        for c in channels:
+            layers += [nn.Conv2d(prev, c, 3, stride=2, padding=1), activation(act),
+                       nn.Conv2d(c, c, 3, padding=1), activation(act)]
+            prev = c
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x).flatten(1)  # (B, C, H, W) -> (B, c_last, h, w) -> (B, c_last*h*w)
+
+
+class ConvDecoder(nn.Module):
+    def __init__(self, latent_dim: int, out_ch: int, channels: tuple[int, ...],
+                 sizes: list[tuple[int, int]], act: str) -> None:
+        super().__init__()
+        self.top = (channels[-1], *sizes[-1])
+        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.top)), activation(act))
+        layers: list[nn.Module] = []
+        rev = channels[::-1]
+        outs = [*rev[1:], out_ch]
+        for i, (c_in, c_out) in enumerate(zip(rev, outs)):
+            (hi, wi), (ho, wo) = sizes[-1 - i], sizes[-2 - i]
+            pad = (ho - (2 * hi - 1), wo - (2 * wi - 1))  # 0 or 1: lands exactly on the encoder's size
+            last = i == len(rev) - 1
+            layers += [nn.Conv2d(c_in, c_in, 3, padding=1), activation(act),
+                       nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad)]
+            if not last:
+                layers.append(activation(act))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        h = self.fc(z).view(-1, *self.top)  # (B, L) -> (B, c_last, h, w)
+        return self.net(h)  # -> (B, C, H, W)
+
+
+@ARCHITECTURES.register("conv")
+def build_conv(cfg: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
+    if len(cfg.input_shape) != 3:
+        raise ValueError(f"conv needs image samples (C, H, W), got shape {cfg.input_shape}")
+    c, h, w = cfg.input_shape
+    sizes = _stage_sizes(h, w, len(cfg.channels))
+    enc = ConvEncoder(c, cfg.channels, cfg.activation)
+    dec = ConvDecoder(cfg.latent_dim, c, cfg.channels, sizes, cfg.activation)
+    return enc, cfg.channels[-1] * math.prod(sizes[-1]), dec

@@ -1,0 +1,96 @@
+"""Name -> component registries: the one source of names for the CLI, configs and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A named table of components; unknown names raise an error that lists the known ones."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
+
+    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
+        def deco(obj: T) -> T:
+            self.add(name, obj, *aliases)
+            return obj
+
+        return deco
+
+    def add(self, name: str, obj: T, *aliases: str) -> None:
+        if name in self._items:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._items[name] = obj
+        for a in aliases:
+            self._aliases[a] = name
+
+    def canonical(self, name: str) -> str:
+        name = self._aliases.get(name, name)
+        if name not in self._items:
+            raise ValueError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
+        return name
+
+    def get(self, name: str) -> T:
+        return self._items[self.canonical(name)]
+
+    def names(self) -> list[str]:
+        return list(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        return self._aliases.get(name, name) in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """What a variant changes: the bottleneck, the code activation, loss terms, input corruption."""
+
+    gaussian: bool = False  # Gaussian bottleneck (mu, logvar) instead of a deterministic one
+    sigmoid_code: bool = False  # the code goes through a sigmoid (sparse)
+    terms: tuple[str, ...] = ()  # names in TERMS
+    corrupt: bool = False  # corrupt the input in training (denoising)
+
+
+VARIANTS: Registry[VariantSpec] = Registry("variant")
+VARIANTS.add("vanilla", VariantSpec(), "basic")
+VARIANTS.add("sparse", VariantSpec(sigmoid_code=True, terms=("sparsity",)))
+VARIANTS.add("denoising", VariantSpec(corrupt=True))
+VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",)), "variational")
+VARIANTS.add("contractive", VariantSpec(terms=("contractive",)))
+
+# Filled by the modules that define the components (imported by aekit/__init__.py).
+ARCHITECTURES: Registry[Callable] = Registry("architecture")
+CORRUPTIONS: Registry[Callable] = Registry("corruption")
+RECON_LOSSES: Registry[Callable] = Registry("reconstruction loss")
+ACTIVATIONS: Registry[Callable] = Registry("activation")
+SCHEDULES: Registry[Callable] = Registry("schedule")
+DATASETS: Registry[Callable] = Registry("dataset")
+
+
+def parse_variant(text: str) -> tuple[str, ...]:
+    """'sparse+denoising' -> ('sparse', 'denoising'), canonical names, sorted, 'vanilla' dropped when combined."""
+    parts = [p.strip() for p in text.replace(",", "+").split("+") if p.strip()]
+    if not parts:
+        raise ValueError("empty variant; choose from: " + ", ".join(VARIANTS.names()))
+    names = sorted({VARIANTS.canonical(p) for p in parts}, key=VARIANTS.names().index)
+    if len(names) > 1 and "vanilla" in names:
+        names.remove("vanilla")
+    return tuple(names)
+
+
+def combine_variants(names: tuple[str, ...]) -> VariantSpec:
+    specs = [VARIANTS.get(n) for n in names]
+    return VariantSpec(
+        gaussian=any(s.gaussian for s in specs),
+        sigmoid_code=any(s.sigmoid_code for s in specs),
+        terms=tuple(t for s in specs for t in s.terms),
+        corrupt=any(s.corrupt for s in specs),
+    )

@@ -1,0 +1,111 @@
+"""Reconstruction losses, regularisation terms, and the objective that combines them into named parts."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .config import Config
+from .corruption import corrupt
+from .registry import RECON_LOSSES
+
+_EPS = 1e-7
+
+
+@RECON_LOSSES.register("mse", "gaussian")
+def squared_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Elementwise (x_hat - x)^2: a Gaussian likelihood up to constants."""
+    return (x_hat - x).pow(2)
+
+
+@RECON_LOSSES.register("bce", "bernoulli")
+def binary_cross_entropy(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Elementwise -[x log x_hat + (1 - x) log(1 - x_hat)]: a Bernoulli likelihood; x_hat in (0, 1)."""
+    return F.binary_cross_entropy(x_hat.clamp(_EPS, 1 - _EPS), x, reduction="none")
+
+
+def length_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """(B,) lengths -> (B, T) float mask, 1 on real steps and 0 on padding."""
+    return (torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]).float()
+
+
+def elementwise_error(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse",
+                      lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-element error, flattened, with padding zeroed: (B, *shape) -> (B, D), and the valid count (B,)."""
+    err = RECON_LOSSES.get(kind)(x_hat, x)
+    if lengths is None:
+        err = err.flatten(1)
+        return err, torch.full((err.shape[0],), err.shape[1], dtype=err.dtype, device=err.device)
+    mask = length_mask(lengths.to(x.device), x.shape[1]).unsqueeze(-1).expand_as(err)  # (B, T, F)
+    return (err * mask).flatten(1), mask.flatten(1).sum(1)
+
+
+def per_sample_error(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse",
+                     lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean error of each sample over its (valid) elements: (B,)."""
+    err, count = elementwise_error(x_hat, x, kind, lengths)
+    return err.sum(1) / count
+
+
+def sparsity_kl(code: torch.Tensor, rho: float) -> torch.Tensor:
+    """sum_j KL(rho || rho_hat_j), rho_hat_j = mean activation of code unit j over the batch. code: (B, L) in (0, 1)."""
+    rho_hat = code.mean(0).clamp(_EPS, 1 - _EPS)  # (L,)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+def kl_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) in closed form, summed over dims, averaged over the batch."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1).mean()
+
+
+def contractive(z: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """Mean over the batch of ||dz/dx||_F^2, exact. z: (B, L) computed from x (B, ...) with x.requires_grad.
+
+    Samples must not interact in the encoder (no batch norm), so the gradient of z[:, k].sum() with respect to x
+    holds each sample's own row k of its Jacobian. One vectorised backward computes all L rows; encoders whose
+    backward cannot be vectorised (some RNN kernels) fall back to L backward passes.
+    """
+    b, L = z.shape
+    try:
+        basis = torch.eye(L, dtype=z.dtype, device=z.device)[:, None, :].expand(L, b, L)  # (L, B, L)
+        (g,) = torch.autograd.grad(z, x, basis, retain_graph=True, create_graph=create_graph, is_grads_batched=True)
+        sq = g.pow(2).flatten(2).sum(2).sum(0)  # (L, B, *shape) -> (B,)
+    except RuntimeError:
+        sq = z.new_zeros(b)
+        for k in range(L):
+            (g,) = torch.autograd.grad(z[:, k].sum(), x, retain_graph=True, create_graph=create_graph)
+            sq = sq + g.pow(2).flatten(1).sum(1)
+    return sq.mean()
+
+
+def compute_loss(model: torch.nn.Module, x: torch.Tensor, config: Config, lengths: torch.Tensor | None = None,
+                 corrupt_input: bool = True) -> tuple[dict[str, torch.Tensor], object]:
+    """Forward pass and the objective's named parts: ``{"loss", "recon", ["sparsity", "kl", "contractive"]}``.
+
+    Reconstruction is the mean over elements for deterministic models, and the per-sample sum over elements
+    (averaged over the batch) for variational ones, so that ``loss`` is the negative ELBO. The target is always the
+    clean x; the input is corrupted for denoising variants when ``corrupt_input``.
+    """
+    spec, lc = config.spec, config.loss
+    x_in = corrupt(x, lc.noise, lc.noise_level) if (spec.corrupt and corrupt_input) else x
+    jac = "contractive" in spec.terms
+    if jac:
+        x_in = x_in.detach().requires_grad_(True)
+    with torch.set_grad_enabled(torch.is_grad_enabled() or jac):
+        out = model(x_in, lengths)
+        err, count = elementwise_error(out.x_hat, x, lc.recon, lengths)
+        recon = err.sum(1).mean() if spec.gaussian else err.sum() / count.sum()
+        parts = {"recon": recon}
+        total = recon
+        if "sparsity" in spec.terms:
+            parts["sparsity"] = sparsity_kl(out.z, lc.rho)
+            total = total + lc.sparsity_beta * parts["sparsity"]
+        if "kl" in spec.terms:
+            parts["kl"] = kl_gaussian(out.mu, out.logvar)
+            total = total + lc.kl_beta * parts["kl"]
+        if jac:
+            code = out.z if out.mu is None else model.bottleneck.act(out.mu)
+            parts["contractive"] = contractive(code, x_in, create_graph=model.training)
+            total = total + lc.contractive_lambda * parts["contractive"]
+    parts["loss"] = total
+    return parts, out

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit.data import DataSplits, Split
+
+SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_offline(monkeypatch):
+    torch.manual_seed(0)
+    np.random.seed(0)
+    monkeypatch.setenv("AEKIT_OFFLINE", "1")  # never reach a real host from the tests
+    monkeypatch.delenv("AEKIT_DATA_DIR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def digits() -> DataSplits:
+    return aekit.load_data(aekit.DataConfig(dataset="digits"))
+
+
+@pytest.fixture
+def small_digits(digits) -> DataSplits:
+    """300 training and 100 test digits (1, 8, 8)."""
+    return DataSplits(Split(digits.train.x[:300], digits.train.y[:300]), Split(digits.test.x[:100], digits.test.y[:100]),
+                      "small digits")
+
+
+def tiny_config(**kw) -> aekit.Config:
+    base = dict(arch="mlp", hidden=(32,), latent_dim=4, epochs=2, batch_size=32, val_fraction=0.0)
+    base.update(kw)
+    return aekit.Config().override(**base)

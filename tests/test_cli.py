@@ -1,0 +1,95 @@
+"""The aekit command, end to end on the embedded digits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aekit.cli import RECIPES, build_parser, main
+from aekit.registry import ARCHITECTURES, VARIANTS
+from test_data import fake_mnist
+
+
+def test_demo_on_digits_prints_and_writes(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--data", "digits", "--epochs", "2", "--out", str(out), "--quiet", "--no-report"]) == 0
+    text = capsys.readouterr().out
+    assert "Epoch 1/2, Loss:" in text and "Epoch 2/2, Loss:" in text
+    assert "Latent shape: (360, 32)" in text
+    assert "Example code (first test image): [" in text
+    mse = float(text.split("Average Reconstruction MSE: ")[1].split()[0])
+    assert 0 < mse < 0.2
+    for name in ("reconstructions.png", "interpolation.png"):
+        img = np.asarray(Image.open(out / name))
+        assert img.shape[0] > 100 and img.std() > 10, name  # a real picture, not a blank one
+
+
+def test_demo_auto_falls_back_to_digits_when_offline(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["demo", "--epochs", "1", "--out", str(tmp_path / "d"), "--quiet", "--no-report"]) == 0
+    text = capsys.readouterr().out
+    assert "using scikit-learn's embedded digits" in text and "Data: sklearn digits" in text
+
+
+def test_demo_uses_mnist_from_data_dir(tmp_path, capsys):
+    folder = fake_mnist(tmp_path / "m", n=40)
+    assert main(["demo", "--data-dir", str(folder), "--epochs", "1", "--out", str(tmp_path / "d"), "--quiet",
+                 "--no-report"]) == 0
+    text = capsys.readouterr().out
+    assert "Data: MNIST from" in text and "Latent shape: (20, 32)" in text
+
+
+def test_train_then_evaluate(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--arch", "mlp", "--variant", "sparse+denoising", "--epochs", "2",
+                 "--latent-dim", "6", "--hidden", "32", "--out", str(run), "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert 0 < res["test_mse"] < 0.2 and "test_sparsity" in res
+    assert json.loads((run / "config.json").read_text())["variant"] == "sparse+denoising"
+
+
+def test_train_resume_continues(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "4", "--out", str(run), "--quiet",
+            "--no-report"]
+    assert main(args + ["--epochs", "1"]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--quiet", "--no-report"]) == 0
+    lines = (run / "history.jsonl").read_text().splitlines()
+    assert [json.loads(l)["epoch"] for l in lines] == [1, 2, 3]
+
+
+def test_train_from_config_file(tmp_path, capsys):
+    (tmp_path / "c.json").write_text(json.dumps({"variant": "vae", "model": {"latent_dim": 3, "hidden": [16]},
+                                                 "train": {"epochs": 1}, "data": {"dataset": "digits"}}))
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "r"), "--quiet",
+                 "--no-report"]) == 0
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["variant"] == "vae" and cfg["model"]["latent_dim"] == 3
+
+
+def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    assert main(["train", "--dataset", "file", "--path", str(tmp_path / "missing.npy"), "--out",
+                 str(tmp_path / "r"), "--quiet"]) == 2
+    assert "data file not found" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # nothing written for a failed start
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_cli_choices_come_from_the_registries():
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    arch = next(a for a in train._actions if a.dest == "arch")
+    assert arch.choices == ["auto", *ARCHITECTURES.names()]
+    assert all(v in next(a for a in train._actions if a.dest == "variant").help for v in VARIANTS.names())
+    assert set(RECIPES) >= {"seed", "best"}
+
+
+def test_unknown_variant_rejected(tmp_path, capsys):
+    assert main(["train", "--dataset", "digits", "--variant", "sparce", "--out", str(tmp_path / "r")]) == 2
+    assert "unknown variant 'sparce'" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+"""The math: each term against a hand computation or an independent estimate."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import aekit
+from aekit.terms import compute_loss, contractive, kl_gaussian, sparsity_kl
+from conftest import tiny_config
+
+
+def test_sparsity_kl_by_hand():
+    code = torch.tensor([[0.1, 0.5], [0.3, 0.7]])  # rho_hat = (0.2, 0.6)
+    rho = 0.05
+
+    def kl(r, q):
+        return r * math.log(r / q) + (1 - r) * math.log((1 - r) / (1 - q))
+
+    assert sparsity_kl(code, rho).item() == pytest.approx(kl(0.05, 0.2) + kl(0.05, 0.6), rel=1e-6)
+    assert sparsity_kl(torch.full((4, 3), 0.05), rho).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_kl_is_zero_for_standard_normal():
+    assert kl_gaussian(torch.zeros(5, 3), torch.zeros(5, 3)).item() == 0.0
+
+
+def test_kl_matches_monte_carlo():
+    torch.manual_seed(1)
+    mu, logvar = torch.tensor([[0.7, -1.2, 0.3]]), torch.tensor([[-0.5, 0.4, 1.0]])
+    sd = torch.exp(0.5 * logvar)
+    z = mu + sd * torch.randn(400_000, 3)
+    q = torch.distributions.Normal(mu, sd).log_prob(z).sum(1)
+    p = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1)
+    assert kl_gaussian(mu, logvar).item() == pytest.approx((q - p).mean().item(), rel=0.01)
+    # and the closed form by hand for one dimension: 0.5 (mu^2 + s^2 - 1 - log s^2)
+    assert kl_gaussian(torch.tensor([[2.0]]), torch.tensor([[0.0]])).item() == pytest.approx(2.0)
+
+
+def test_contractive_closed_form_one_sigmoid_layer():
+    torch.manual_seed(0)
+    W, b = torch.randn(5, 7), torch.randn(5)
+    x = torch.randn(4, 7, requires_grad=True)
+    h = torch.sigmoid(x @ W.T + b)  # (4, 5)
+    expected = (((h * (1 - h)) ** 2) * (W ** 2).sum(1)).sum(1).mean()  # sum_j (h_j(1-h_j))^2 ||W_j||^2
+    assert contractive(h, x).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_contractive_matches_autograd_jacobian_for_deep_encoder():
+    torch.manual_seed(0)
+    enc = torch.nn.Sequential(torch.nn.Linear(6, 9), torch.nn.Tanh(), torch.nn.Linear(9, 8), torch.nn.ELU(),
+                              torch.nn.Linear(8, 3))
+    x = torch.randn(5, 6, requires_grad=True)
+    got = contractive(enc(x), x)
+    want = torch.stack([torch.autograd.functional.jacobian(enc, x[i:i + 1].detach()).pow(2).sum()
+                        for i in range(5)]).mean()
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_contractive_penalty_in_the_loss_matches_model_encoder():
+    """The term compute_loss adds is the Frobenius norm of the model's own encoder Jacobian (sigmoid code)."""
+    cfg = tiny_config(variant="sparse+contractive", hidden=(), latent_dim=3)
+    cfg = aekit.resolve_config(cfg, (6,), 0.0, 1.0)
+    model = aekit.build_model(cfg)
+    x = torch.rand(4, 6)
+    parts, _ = compute_loss(model, x, cfg)
+    W = model.bottleneck.fc.weight
+    h = model.encode(x)
+    expected = (((h * (1 - h)) ** 2) * (W ** 2).sum(1)).sum(1).mean()
+    assert parts["contractive"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert parts["loss"].item() == pytest.approx(
+        (parts["recon"] + cfg.loss.sparsity_beta * parts["sparsity"]
+         + cfg.loss.contractive_lambda * parts["contractive"]).item(), rel=1e-6)
+
+
+def test_vae_loss_is_negative_elbo_with_summed_reconstruction():
+    cfg = aekit.resolve_config(tiny_config(variant="vae", recon="bce"), (5,), 0.0, 1.0)
+    model = aekit.build_model(cfg).eval()
+    x = torch.rand(3, 5)
+    parts, out = compute_loss(model, x, cfg)
+    bce = torch.nn.functional.binary_cross_entropy(out.x_hat, x, reduction="none").sum(1).mean()
+    assert parts["recon"].item() == pytest.approx(bce.item(), rel=1e-5)
+    assert parts["loss"].item() == pytest.approx(parts["recon"].item() + parts["kl"].item(), rel=1e-6)
+
+
+def test_denoising_target_is_the_clean_input():
+    """With noise, the model sees a corrupted input but the error is measured against the clean x."""
+    cfg = aekit.resolve_config(tiny_config(variant="denoising", noise="masking", noise_level=0.5), (8,), 0.0, 1.0)
+    model = aekit.build_model(cfg)
+    seen = {}
+    model.register_forward_pre_hook(lambda m, args: seen.setdefault("x_in", args[0].clone()))
+    x = torch.rand(16, 8) + 0.1
+    parts, out = compute_loss(model, x, cfg)
+    assert (seen["x_in"] == 0).float().mean() > 0.3  # corrupted: about half masked
+    assert torch.equal(seen["x_in"][seen["x_in"] != 0], x[seen["x_in"] != 0])
+    assert parts["recon"].item() == pytest.approx((out.x_hat - x).pow(2).mean().item(), rel=1e-6)
+    # without corruption (evaluation), the input is x itself
+    seen.clear()
+    compute_loss(model, x, cfg, corrupt_input=False)
+    assert torch.equal(seen["x_in"], x)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "masking", "salt_pepper"])
+def test_corruptions_change_the_input_at_the_asked_rate(kind):
+    from aekit.corruption import corrupt
+
+    torch.manual_seed(0)
+    x = torch.full((200, 50), 0.5)
+    y = corrupt(x, kind, 0.2)
+    assert y.shape == x.shape
+    if kind == "gaussian":
+        assert (y - x).std().item() == pytest.approx(0.2, rel=0.05)
+    else:
+        assert (y != x).float().mean().item() == pytest.approx(0.2, abs=0.02)
+    if kind == "salt_pepper":
+        changed = y[y != x]
+        assert set(changed.unique().tolist()) == {0.0, 1.0}

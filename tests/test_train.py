@@ -1,0 +1,129 @@
+"""The training loop, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import aekit
+from aekit import checkpoint as ckpt
+from aekit.registry import VARIANTS
+from conftest import tiny_config
+
+
+def test_training_reduces_the_loss_and_logs_every_part(small_digits):
+    cfg = tiny_config(variant="sparse+denoising", epochs=6, val_fraction=0.2, lr=3e-3)
+    res = aekit.fit(cfg, small_digits)
+    h = res.history
+    assert len(h) == 6
+    assert h[-1]["train/recon"] < 0.7 * h[0]["train/recon"]
+    for key in ("train/loss", "train/recon", "train/sparsity", "val/loss", "val/recon", "val/sparsity", "val/mse"):
+        assert key in h[-1], key
+
+
+def test_same_seed_same_result(small_digits):
+    a = aekit.fit(tiny_config(variant="vae+denoising"), small_digits).history
+    b = aekit.fit(tiny_config(variant="vae+denoising"), small_digits).history
+    c = aekit.fit(tiny_config(variant="vae+denoising", seed=1), small_digits).history
+    assert a[-1]["train/loss"] == b[-1]["train/loss"]
+    assert a[-1]["train/loss"] != c[-1]["train/loss"]
+
+
+def test_save_load_roundtrip_bit_for_bit(small_digits, tmp_path):
+    res = aekit.fit(tiny_config(variant="vae", epochs=1), small_digits, out_dir=tmp_path / "run")
+    for name in ("config.json", "model.safetensors", "history.jsonl", "train_state.pt"):
+        assert (tmp_path / "run" / name).is_file(), name
+    loaded = aekit.load(tmp_path / "run")
+    x = small_digits.test.x
+    res.model.eval()
+    assert torch.equal(loaded.encode(x), res.model.encode(x))
+    assert torch.equal(loaded.reconstruct(x), res.model.reconstruct(x))
+    assert loaded.config == res.model.config
+    assert not list((tmp_path / "run").glob("*.tmp"))  # atomic writes leave nothing behind
+
+
+def test_resume_equals_uninterrupted_run(small_digits, tmp_path):
+    cfg = tiny_config(variant="vae+denoising", epochs=4, schedule="onecycle", val_fraction=0.2, patience=3)
+    full = aekit.fit(cfg, small_digits, out_dir=tmp_path / "full")
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        aekit.fit(cfg, small_digits, out_dir=tmp_path / "cut", on_epoch=stop_after_two)
+    assert len(ckpt.read_history(tmp_path / "cut")) == 2
+    torch.manual_seed(123)  # the global RNG state before resuming must not matter
+    resumed = aekit.fit(cfg, small_digits, out_dir=tmp_path / "cut", resume=True)
+    assert [r["train/loss"] for r in resumed.history] == [r["train/loss"] for r in full.history]
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+def test_early_stopping_keeps_the_best_epoch(small_digits):
+    cfg = tiny_config(epochs=30, lr=0.5, val_fraction=0.2, patience=2)  # a huge lr: validation gets worse
+    res = aekit.fit(cfg, small_digits)
+    assert res.stopped_early and len(res.history) < 30
+    best = min(r["val/loss"] for r in res.history)
+    val = aekit.data.split_off(small_digits.train, 0.2, 0)[1]
+    assert aekit.evaluate(res.model, val)["loss"] == pytest.approx(best, rel=1e-5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS.names())
+def test_every_variant_trains_with_finite_parts(small_digits, variant):
+    res = aekit.fit(tiny_config(variant=variant, epochs=1), small_digits)
+    rec = res.history[-1]
+    assert all(torch.isfinite(torch.tensor(v)) for k, v in rec.items() if k.startswith("train/"))
+
+
+def test_shape_mismatch_is_a_clear_error(small_digits):
+    res = aekit.fit(tiny_config(epochs=1), small_digits)
+    with pytest.raises(ValueError, match=r"input of shape \(2, 64\) does not fit this model: expected \(N, 1, 8, 8\)"):
+        res.model.check_input(torch.zeros(2, 64))
+    from aekit import apps
+
+    with pytest.raises(ValueError, match="does not fit"):
+        apps.encode(res.model, torch.zeros(2, 3, 8, 8))
+
+
+def test_sample_needs_a_vae(small_digits):
+    res = aekit.fit(tiny_config(epochs=1), small_digits)
+    with pytest.raises(ValueError, match="variant 'vae'"):
+        res.model.sample(3)
+    vae = aekit.fit(tiny_config(variant="vae", epochs=1), small_digits).model
+    assert vae.sample(3).shape == (3, 1, 8, 8)
+
+
+def test_config_roundtrip_and_validation(tmp_path):
+    cfg = aekit.Config().override(variant="denoising+sparse", latent_dim=7, hidden=(10, 5), lr=0.01)
+    assert cfg.variant == ("sparse", "denoising")
+    assert aekit.Config.from_dict(json.loads(cfg.to_json())) == cfg
+    (tmp_path / "c.toml").write_text('variant = "vae"\n[model]\nlatent_dim = 3\n[train]\nepochs = 2\n')
+    t = aekit.Config.load(tmp_path / "c.toml")
+    assert (t.variant, t.model.latent_dim, t.train.epochs) == (("vae",), 3, 2)
+    with pytest.raises(ValueError, match="unknown variant 'spars'"):
+        aekit.Config().override(variant="spars")
+    with pytest.raises(ValueError, match="unknown config field"):
+        aekit.Config().override(learning_rate=1)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        aekit.Config().override(lr=0)
+    with pytest.raises(ValueError, match="unknown field.*\\[train\\]"):
+        aekit.Config.from_dict({"train": {"epoch": 3}})
+
+
+def test_bce_on_data_outside_unit_interval_is_rejected():
+    data = aekit.Split(torch.randn(20, 5) * 3)
+    with pytest.raises(ValueError, match="bce reconstruction loss needs data in \\[0, 1\\]"):
+        aekit.fit(tiny_config(recon="bce"), data)
+
+
+def test_output_activation_follows_the_data():
+    res = aekit.fit(tiny_config(epochs=1), aekit.Split(torch.randn(40, 5)))
+    assert res.model.config.model.output_activation == "identity"
+    res = aekit.fit(tiny_config(epochs=1), aekit.Split(torch.rand(40, 5)))
+    assert res.model.config.model.output_activation == "sigmoid"
