@@ -147,7 +147,7 @@ def test_read_arrays(tmp_path, fmt):
         p = tmp_path / "a.csv"
         head = "a,b,c\n" if fmt == "csv_header" else ""
         p.write_text(head + "\n".join(",".join(str(v) for v in row) for row in x))
-    got, y = read_array(p)
+    got, y, _ = read_array(p)
     assert np.allclose(got, x)
     assert (y is not None) == (fmt == "npz")
 

@@ -4,6 +4,23 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import os as _os
+
+import torch as _torch
+
+
+def flush_denormals(enable: bool = True) -> bool:
+    """Flush denormal floats to zero on the CPU (as XLA does by default). Late in training, tiny gradients and Adam
+    moments become denormals, which x86 CPUs handle ~100x slower: measured here, the reference MLP's epochs slowed
+    from 0.15 s to 0.23 s. The setting is per thread and worker threads inherit it when they are created, so
+    ``import aekit`` makes it before torch starts its thread pool; set AEKIT_KEEP_DENORMALS=1 to opt out.
+    Returns whether the CPU supports it."""
+    return _torch.set_flush_denormal(enable)
+
+
+if not _os.environ.get("AEKIT_KEEP_DENORMALS"):
+    flush_denormals(True)
+
 from . import corruption, nets, terms  # noqa: F401  (fill the registries)
 from .checkpoint import load
 from .config import Config, DataConfig, LossConfig, ModelConfig, TrainConfig
@@ -15,5 +32,5 @@ from .train import TrainResult, evaluate, fit
 __all__ = [
     "ARCHITECTURES", "VARIANTS", "Autoencoder", "AutoencoderOutput", "Config", "DataConfig", "DataSplits",
     "LossConfig", "ModelConfig", "Split", "TrainConfig", "TrainResult", "__version__", "build_model", "evaluate",
-    "fit", "load", "load_data", "resolve_config",
+    "fit", "flush_denormals", "load", "load_data", "resolve_config",
 ]

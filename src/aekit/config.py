@@ -7,6 +7,7 @@ produces) can be applied with :func:`Config.override`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -118,7 +119,7 @@ class Config:
         v = self.variant
         object.__setattr__(self, "variant", R.parse_variant(v if isinstance(v, str) else "+".join(v)))
 
-    @property
+    @functools.cached_property
     def spec(self) -> R.VariantSpec:
         return R.combine_variants(self.variant)
 

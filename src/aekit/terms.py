@@ -13,15 +13,15 @@ _EPS = 1e-7
 
 
 @RECON_LOSSES.register("mse", "gaussian")
-def squared_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Elementwise (x_hat - x)^2: a Gaussian likelihood up to constants."""
-    return (x_hat - x).pow(2)
+def squared_error(x_hat: torch.Tensor, x: torch.Tensor, reduction: str = "none") -> torch.Tensor:
+    """(x_hat - x)^2 per element (or its mean / sum): a Gaussian likelihood up to constants."""
+    return F.mse_loss(x_hat, x, reduction=reduction)
 
 
 @RECON_LOSSES.register("bce", "bernoulli")
-def binary_cross_entropy(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Elementwise -[x log x_hat + (1 - x) log(1 - x_hat)]: a Bernoulli likelihood; x_hat in (0, 1)."""
-    return F.binary_cross_entropy(x_hat.clamp(_EPS, 1 - _EPS), x, reduction="none")
+def binary_cross_entropy(x_hat: torch.Tensor, x: torch.Tensor, reduction: str = "none") -> torch.Tensor:
+    """-[x log x_hat + (1 - x) log(1 - x_hat)] per element (or its mean / sum): a Bernoulli likelihood."""
+    return F.binary_cross_entropy(x_hat.clamp(_EPS, 1 - _EPS), x, reduction=reduction)
 
 
 def length_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -45,6 +45,17 @@ def per_sample_error(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse",
     """Mean error of each sample over its (valid) elements: (B,)."""
     err, count = elementwise_error(x_hat, x, kind, lengths)
     return err.sum(1) / count
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse", lengths: torch.Tensor | None = None,
+                        per_sample_sum: bool = False) -> torch.Tensor:
+    """The batch's reconstruction term: the mean over (valid) elements, or with ``per_sample_sum`` each sample's sum
+    over its elements averaged over the batch. Without padding, torch's fused reductions do the work."""
+    if lengths is None:
+        loss = RECON_LOSSES.get(kind)(x_hat, x, "sum" if per_sample_sum else "mean")
+        return loss / x.shape[0] if per_sample_sum else loss
+    err, count = elementwise_error(x_hat, x, kind, lengths)
+    return err.sum(1).mean() if per_sample_sum else err.sum() / count.sum()
 
 
 def sparsity_kl(code: torch.Tensor, rho: float) -> torch.Tensor:
@@ -93,8 +104,7 @@ def compute_loss(model: torch.nn.Module, x: torch.Tensor, config: Config, length
         x_in = x_in.detach().requires_grad_(True)
     with torch.set_grad_enabled(torch.is_grad_enabled() or jac):
         out = model(x_in, lengths)
-        err, count = elementwise_error(out.x_hat, x, lc.recon, lengths)
-        recon = err.sum(1).mean() if spec.gaussian else err.sum() / count.sum()
+        recon = reconstruction_loss(out.x_hat, x, lc.recon, lengths, per_sample_sum=spec.gaussian)
         parts = {"recon": recon}
         total = recon
         if "sparsity" in spec.terms:

@@ -26,7 +26,7 @@ def load_series(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSp
     80 %'s statistics; windows from the first 80 % train, from the last 20 % test (chronological split)."""
     if not cfg.path:
         raise ValueError("dataset 'series' needs a path (--path FILE)")
-    x, _ = read_array(cfg.path)
+    x = read_array(cfg.path).x
     if x.ndim == 2 and str(cfg.path).lower().endswith(".csv"):
         if cfg.column >= x.shape[1]:
             raise ValueError(f"{cfg.path} has {x.shape[1]} column(s); column {cfg.column} does not exist")
