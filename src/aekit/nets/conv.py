@@ -31,8 +31,7 @@ class ConvEncoder(nn.Module):
         layers: list[nn.Module] = []
         prev = in_ch
         for c in channels:
-            layers += [nn.Conv2d(prev, c, 3, stride=2, padding=1), activation(act),
-                       nn.Conv2d(c, c, 3, padding=1), activation(act)]
+            layers += [nn.Conv2d(prev, c, 3, stride=2, padding=1), activation(act)]
             prev = c
         self.net = nn.Sequential(*layers)
 
@@ -53,8 +52,7 @@ class ConvDecoder(nn.Module):
             (hi, wi), (ho, wo) = sizes[-1 - i], sizes[-2 - i]
             pad = (ho - (2 * hi - 1), wo - (2 * wi - 1))  # 0 or 1: lands exactly on the encoder's size
             last = i == len(rev) - 1
-            layers += [nn.Conv2d(c_in, c_in, 3, padding=1), activation(act),
-                       nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad)]
+            layers.append(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad))
             if not last:
                 layers.append(activation(act))
         self.net = nn.Sequential(*layers)

@@ -1,0 +1,170 @@
+"""scikit-learn estimators over aekit's models.
+
+They follow scikit-learn's rules: ``__init__`` stores its (flat) parameters and nothing else; validation, seeding
+and device choice happen in ``fit``; fitted attributes end in ``_``; ``fit`` returns ``self``. The outlier
+detector follows sklearn's sign conventions: ``score_samples`` is higher for more normal samples,
+``decision_function`` is negative for outliers, ``predict`` gives +1 (inlier) / -1 (outlier).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import apps
+from .config import Config
+from .data import Split
+from .train import fit as _fit
+
+_CONFIG_PARAMS = ("arch", "latent_dim", "hidden", "activation", "output_activation", "channels", "cell",
+                  "rnn_hidden", "recon", "rho", "sparsity_beta", "kl_beta", "contractive_lambda", "noise",
+                  "noise_level", "epochs", "batch_size", "lr", "weight_decay", "schedule", "val_fraction",
+                  "patience", "device")
+
+
+class _AutoencoderBase(BaseEstimator):
+    """Shared parameters, fitting and scoring of the two estimators."""
+
+    def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int = 8,
+                 hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
+                 channels: tuple[int, ...] = (32, 64), cell: str = "gru", rnn_hidden: int = 64, recon: str = "mse",
+                 rho: float = 0.05, sparsity_beta: float = 0.1, kl_beta: float = 1.0,
+                 contractive_lambda: float = 1e-4, noise: str = "gaussian", noise_level: float = 0.1,
+                 epochs: int = 50, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
+                 schedule: str = "none", val_fraction: float = 0.0, patience: int = 0, device: str = "auto",
+                 random_state: int | np.random.RandomState | None = None, verbose: bool = False) -> None:
+        self.arch = arch
+        self.variant = variant
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.activation = activation
+        self.output_activation = output_activation
+        self.channels = channels
+        self.cell = cell
+        self.rnn_hidden = rnn_hidden
+        self.recon = recon
+        self.rho = rho
+        self.sparsity_beta = sparsity_beta
+        self.kl_beta = kl_beta
+        self.contractive_lambda = contractive_lambda
+        self.noise = noise
+        self.noise_level = noise_level
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate(self, X, reset: bool) -> np.ndarray:
+        return validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
+                             ensure_min_samples=1).astype(np.float32, copy=False)
+
+    def _fit_model(self, X) -> np.ndarray:
+        X = self._validate(X, reset=True)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        params = {k: getattr(self, k) for k in _CONFIG_PARAMS}
+        params["hidden"], params["channels"] = tuple(self.hidden), tuple(self.channels)
+        cfg = Config().override(variant=self.variant, seed=seed, **params)
+        res = _fit(cfg, Split(_torch_tensor(X)), quiet=not self.verbose,
+                   on_epoch=(lambda r: print(r)) if self.verbose else None)
+        self.model_ = res.model.cpu().eval()
+        self.config_ = res.model.config
+        self.history_ = res.history
+        return X
+
+    def reconstruction_error(self, X, per_feature: bool = False) -> np.ndarray:
+        """Mean squared reconstruction error per sample (n_samples,), or per input feature (same shape as X) with
+        ``per_feature=True``: which inputs made a sample anomalous."""
+        check_is_fitted(self)
+        err = apps.reconstruction_error(self.model_, self._validate(X, reset=False), "mse", per_feature)
+        return err.astype(np.float64)
+
+    def score(self, X, y=None) -> float:
+        """Negative mean reconstruction error (higher is better)."""
+        return -float(self.reconstruction_error(X).mean())
+
+
+def _torch_tensor(X: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(X))
+
+
+class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AutoencoderBase):
+    """Codes as features: ``transform`` encodes to (n_samples, latent_dim), ``inverse_transform`` decodes.
+
+    Fitted attributes: ``model_`` (:class:`aekit.Autoencoder`), ``config_``, ``history_``, ``n_features_in_``.
+    """
+
+    def fit(self, X, y=None) -> "AutoencoderTransformer":
+        self._fit_model(X)
+        self._n_features_out = self.latent_dim
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return apps.encode(self.model_, self._validate(X, reset=False))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # codes are float32, whatever the input's dtype
+        return tags
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """Codes (n_samples, latent_dim) -> reconstructions in the input's shape."""
+        check_is_fitted(self)
+        Z = np.asarray(X, dtype=np.float32)
+        return apps.decode(self.model_, Z)
+
+
+class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
+    """Anomaly detection by reconstruction error: a high error marks an outlier.
+
+    ``contamination``: the expected fraction of outliers in the training data, which sets the threshold
+    ``offset_`` at that quantile of the training scores; ``'auto'`` flags errors above the training median plus
+    3 robust standard deviations (1.4826 x the median absolute deviation), without assuming a fraction.
+    """
+
+    def __init__(self, contamination: str | float = "auto", **params) -> None:
+        super().__init__(**params)
+        self.contamination = contamination
+
+    # sklearn reads the parameters from __init__'s signature: show the shared ones instead of **params.
+    __init__.__signature__ = inspect.signature(_AutoencoderBase.__init__).replace(parameters=[
+        *[p for p in inspect.signature(_AutoencoderBase.__init__).parameters.values()],
+        inspect.Parameter("contamination", inspect.Parameter.KEYWORD_ONLY, default="auto")])
+
+    def fit(self, X, y=None) -> "AutoencoderOutlierDetector":
+        c = self.contamination
+        if not (c == "auto" or (isinstance(c, (int, float)) and 0.0 < c <= 0.5)):
+            raise ValueError(f"contamination must be 'auto' or a float in (0, 0.5], got {c!r}")
+        X = self._fit_model(X)
+        scores = self.score_samples(X)
+        if c == "auto":
+            err = -scores
+            med = np.median(err)
+            self.offset_ = -float(med + 3 * 1.4826 * np.median(np.abs(err - med)))
+        else:
+            self.offset_ = float(np.percentile(scores, 100.0 * c))
+        return self
+
+    def score_samples(self, X) -> np.ndarray:
+        """Negative reconstruction error: higher = more normal. (n_samples,)"""
+        return -self.reconstruction_error(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """score_samples - offset_: negative for outliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """+1 for inliers, -1 for outliers."""
+        return np.where(self.decision_function(X) < 0, -1, 1)

@@ -1,0 +1,65 @@
+"""scikit-learn estimators: sklearn's own estimator checks, pipelines, grid search, outlier conventions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from aekit.sklearn import AutoencoderOutlierDetector, AutoencoderTransformer
+
+FAST = dict(epochs=3, latent_dim=2, hidden=(8,), batch_size=32)
+
+
+# Every check applies; two are skipped by sklearn itself when their optional dependency is missing
+# (check_array_api_input without SCIPY_ARRAY_API, the pandas input checks without pandas).
+@parametrize_with_checks([AutoencoderTransformer(**FAST), AutoencoderOutlierDetector(**FAST)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_transformer_in_a_pipeline_and_grid_search(digits):
+    X = digits.train.x.flatten(1).numpy()[:400]
+    pipe = make_pipeline(StandardScaler(), AutoencoderTransformer(epochs=5, latent_dim=4, hidden=(32,), random_state=0))
+    Z = pipe.fit_transform(X)
+    assert Z.shape == (400, 4) and np.isfinite(Z).all()
+    assert list(pipe.get_feature_names_out()) == [f"autoencodertransformer{i}" for i in range(4)]
+    recon = pipe[-1].inverse_transform(Z)
+    assert recon.shape == (400, 64)
+    gs = GridSearchCV(AutoencoderTransformer(epochs=40, lr=3e-3, hidden=(32,), random_state=0), {"latent_dim": [2, 16]}, cv=2)
+    gs.fit(X)
+    assert gs.best_params_ == {"latent_dim": 16}  # a larger code reconstructs better (score = -error)
+
+
+def test_transformer_is_reproducible_with_random_state(digits):
+    X = digits.train.x.flatten(1).numpy()[:200]
+    a = AutoencoderTransformer(random_state=3, **FAST).fit_transform(X)
+    b = AutoencoderTransformer(random_state=3, **FAST).fit_transform(X)
+    assert np.array_equal(a, b)
+
+
+def test_outlier_detector_conventions_and_per_feature_errors():
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6)) * 0.3  # correlated inliers
+    det = AutoencoderOutlierDetector(contamination=0.1, latent_dim=3, hidden=(16,), epochs=60, random_state=0)
+    det.fit(normal)
+    assert (det.predict(normal) == -1).sum() == 30  # the contamination quantile of the training scores
+    odd = normal[:5].copy()
+    odd[:, 2] += 8.0  # break one feature
+    assert (det.predict(odd) == -1).all()
+    assert (det.score_samples(odd) < det.score_samples(normal[:5])).all()  # higher = more normal
+    assert np.allclose(det.decision_function(odd), det.score_samples(odd) - det.offset_)
+    per = det.reconstruction_error(odd, per_feature=True)
+    assert per.shape == (5, 6) and (per.argmax(1) == 2).all()  # the broken feature explains the anomaly
+    assert np.allclose(per.mean(1), det.reconstruction_error(odd), rtol=1e-5)
+
+
+def test_contamination_auto_and_validation():
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    det = AutoencoderOutlierDetector(epochs=5, latent_dim=2, hidden=(8,), random_state=0).fit(X)
+    assert 0 < (det.predict(X) == -1).mean() < 0.1  # median + 3 robust sd flags few of the training samples
+    with pytest.raises(ValueError, match="contamination must be"):
+        AutoencoderOutlierDetector(contamination=0.9).fit(X)
