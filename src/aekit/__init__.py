@@ -18,7 +18,16 @@ def flush_denormals(enable: bool = True) -> bool:
     return _torch.set_flush_denormal(enable)
 
 
+
 if not _os.environ.get("AEKIT_KEEP_DENORMALS"):
+    import warnings as _warnings
+
+    import numpy as _np
+
+    with _warnings.catch_warnings():  # numpy's finfo warns once that the smallest subnormal is now zero
+        _warnings.simplefilter("ignore", UserWarning)
+        for _t in (_np.float16, _np.float32, _np.float64, _np.longdouble):
+            _np.finfo(_t).smallest_subnormal
     flush_denormals(True)
 
 from . import corruption, nets, terms  # noqa: F401  (fill the registries)

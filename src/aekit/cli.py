@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,7 +17,9 @@ from . import apps
 from . import checkpoint as ckpt
 from . import registry as R
 from .config import Config, DataConfig, LossConfig, ModelConfig, TrainConfig
+from .commands import add_app_commands
 from .data import load_data
+from .report import write_report
 from .train import evaluate, fit
 
 _CHOICES = {
@@ -56,7 +59,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "best": dict(arch="mlp", hidden=(128, 64), latent_dim=32, activation="relu", output_activation="sigmoid",
                  lr=5e-3, batch_size=128, epochs=80, schedule="onecycle", val_fraction=0.0),
     # A convolutional model on the same task.
-    "conv": dict(arch="conv", channels=(32, 64), latent_dim=32, activation="relu", output_activation="sigmoid",
+    "conv": dict(arch="conv", channels=(32, 64, 128), latent_dim=32, activation="relu", output_activation="sigmoid",
                  lr=2e-3, batch_size=64, epochs=20, schedule="onecycle", val_fraction=0.0),
 }
 
@@ -174,14 +177,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _maybe_report(args: argparse.Namespace, out: Path) -> None:
-    if getattr(args, "no_report", False):
-        return
-    try:
-        from .report import write_report
-    except ImportError:  # report module not present
-        return
-    path = write_report(out, command=" ".join(["aekit", *sys.argv[1:]]), quiet=True)
-    print(f"Report: {path}")
+    if not args.no_report:
+        print(f"Report: {write_report(out, command=shlex.join(['aekit', *args.argv]))}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    print(f"Wrote {write_report(args.run)}")
+    return 0
 
 
 # --- train / evaluate ---------------------------------------------------------------------------------
@@ -253,17 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run", type=Path, help="run directory")
     e.set_defaults(func=cmd_evaluate)
 
-    try:
-        from .commands import add_app_commands
-    except ImportError:
-        pass
-    else:
-        add_app_commands(sub)
+    add_app_commands(sub)
+    sub.add_parser("report", help="write RUN/report.html", description="Write a self-contained HTML report of a "
+                   "run (figures embedded) into RUN/report.html.").add_argument("run", type=Path, help="run directory")
+    sub.choices["report"].set_defaults(func=cmd_report)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, ConnectionError) as e:

@@ -144,17 +144,9 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
         inspect.Parameter("contamination", inspect.Parameter.KEYWORD_ONLY, default="auto")])
 
     def fit(self, X, y=None) -> "AutoencoderOutlierDetector":
-        c = self.contamination
-        if not (c == "auto" or (isinstance(c, (int, float)) and 0.0 < c <= 0.5)):
-            raise ValueError(f"contamination must be 'auto' or a float in (0, 0.5], got {c!r}")
+        apps.error_threshold(np.zeros(1), self.contamination)  # validate before the (long) training
         X = self._fit_model(X)
-        scores = self.score_samples(X)
-        if c == "auto":
-            err = -scores
-            med = np.median(err)
-            self.offset_ = -float(med + 3 * 1.4826 * np.median(np.abs(err - med)))
-        else:
-            self.offset_ = float(np.percentile(scores, 100.0 * c))
+        self.offset_ = -apps.error_threshold(self.reconstruction_error(X), self.contamination)
         return self
 
     def score_samples(self, X) -> np.ndarray:

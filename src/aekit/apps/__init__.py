@@ -94,3 +94,48 @@ def sample(model: Autoencoder, n: int, seed: int = 0) -> np.ndarray:
     model.eval()
     with torch.no_grad():
         return model.sample(n, torch.Generator().manual_seed(seed)).cpu().numpy()
+
+
+def psnr(clean: np.ndarray, other: np.ndarray, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB: 10 log10(range^2 / MSE)."""
+    mse = float(np.mean((np.asarray(clean, np.float64) - np.asarray(other, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
+
+
+def error_threshold(errors: np.ndarray, contamination: str | float = "auto") -> float:
+    """The reconstruction error above which a sample is an outlier, from reference (training) errors: the
+    (1 - contamination) quantile, or for 'auto' the median plus 3 robust standard deviations (1.4826 x MAD)."""
+    errors = np.asarray(errors, dtype=np.float64)
+    if contamination == "auto":
+        med = np.median(errors)
+        return float(med + 3 * 1.4826 * np.median(np.abs(errors - med)))
+    if not isinstance(contamination, (int, float)) or not 0.0 < contamination <= 0.5:
+        raise ValueError(f"contamination must be 'auto' or a float in (0, 0.5], got {contamination!r}")
+    return float(np.percentile(errors, 100.0 * (1.0 - contamination)))
+
+
+def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                 seed: int = 0) -> float:
+    """Test accuracy of a standardised logistic regression fitted on (train_x, train_y)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    clf.fit(train_x.reshape(len(train_x), -1), train_y)
+    return float(clf.score(test_x.reshape(len(test_x), -1), test_y))
+
+
+def probe(model: Autoencoder, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+          test_y: np.ndarray) -> dict[str, float]:
+    """Linear-probe accuracy on the model's codes, on PCA codes of the same size, and on the raw inputs."""
+    from sklearn.decomposition import PCA
+
+    L = model.latent_dim
+    flat_tr, flat_te = train_x.reshape(len(train_x), -1), test_x.reshape(len(test_x), -1)
+    pca = PCA(L, random_state=0).fit(flat_tr)
+    return {
+        f"codes_{L}d": linear_probe(encode(model, train_x), train_y, encode(model, test_x), test_y),
+        f"pca_{L}d": linear_probe(pca.transform(flat_tr), train_y, pca.transform(flat_te), test_y),
+        f"raw_{flat_tr.shape[1]}d": linear_probe(flat_tr, train_y, flat_te, test_y),
+    }

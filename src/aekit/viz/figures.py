@@ -160,9 +160,11 @@ def code_map(codes: np.ndarray, labels: np.ndarray | None = None, method: str = 
     else:
         xy = np.pad(codes, ((0, 0), (0, 2 - codes.shape[1])))
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
-    sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels if labels is not None else "tab:blue", cmap="tab10", s=5, alpha=0.7)
     if labels is not None:
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=5, alpha=0.7)
         fig.colorbar(sc, ax=ax, label="label")
+    else:
+        ax.scatter(xy[:, 0], xy[:, 1], color="tab:blue", s=5, alpha=0.7)
     name = {"pca": "PCA", "tsne": "t-SNE"}.get(method, method)
     ax.set_xlabel(f"{name} 1")
     ax.set_ylabel(f"{name} 2")

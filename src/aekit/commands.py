@@ -1,0 +1,240 @@
+"""The application commands: encode, reconstruct, generate, interpolate, denoise, detect, probe.
+
+Each takes a trained run directory. Inputs come from ``--input FILE`` (IDX, .npy, .npz, .csv), or by default from
+the run's own data set (its test split). Outputs are arrays (.npy / .npz / .csv by suffix), CSV tables or PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import apps
+from . import checkpoint as ckpt
+from .data import check_array, load_data
+from .data.arrays import read_array
+from .model import Autoencoder
+
+
+# --- inputs and outputs -------------------------------------------------------------------------------
+def read_inputs(model: Autoencoder, path: str | None, split: str = "test") -> tuple[np.ndarray, np.ndarray | None]:
+    """Samples shaped for the model, and labels if known: from a file, or from the run's own data set."""
+    if path is None:
+        data = load_data(model.config.data, seed=model.config.train.seed)
+        s = getattr(data, split)
+        return s.x.numpy(), s.y
+    arr = read_array(path)
+    x = check_array(np.asarray(arr.x), path)
+    shape = model.input_shape
+    if x.shape[1:] != shape and model.config.model.arch != "rnn":
+        if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
+            raise ValueError(f"{path}: samples of shape {x.shape[1:]} do not fit the model's input {shape}")
+        x = x.reshape(len(x), *shape)  # e.g. flattened rows, or IDX images without a channel axis
+    return x, arr.y
+
+
+def save_array(path: str | Path, arr: np.ndarray) -> Path:
+    """Write .npy, .npz (key 'x') or .csv atomically, by the path's suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.save would append .npy to the temporary name
+                np.save(f, arr) if suffix == ".npy" else np.savez(f, x=arr)
+
+        return ckpt.atomic_write(path, write)
+    if suffix == ".csv":
+        buf = io.StringIO()
+        np.savetxt(buf, arr.reshape(len(arr), -1), delimiter=",", fmt="%.7g")
+        return ckpt.atomic_write_text(path, buf.getvalue())
+    raise ValueError(f"output {path}: use a .npy, .npz or .csv name")
+
+
+def _png(fig, path: str | Path | None) -> None:
+    from . import viz
+
+    if path:
+        print(f"Wrote {viz.save_figure(fig, path)}")
+    else:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+# --- commands -----------------------------------------------------------------------------------------
+def cmd_encode(args: argparse.Namespace) -> int:
+    model = ckpt.load(args.run)
+    x, _ = read_inputs(model, args.input)
+    z = apps.encode(model, x)
+    print(f"Encoded {len(x)} samples to codes of shape {z.shape}; wrote {save_array(args.out, z)}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from . import viz
+
+    model = ckpt.load(args.run)
+    x, y = read_inputs(model, args.input)
+    r = apps.reconstruct(model, x)
+    err = float(np.mean((r - x) ** 2))
+    print(f"Reconstructed {len(x)} samples, MSE {err:.6f}; wrote {save_array(args.out, r)}")
+    _png(viz.reconstructions(x[:8], r[:8], None if y is None else y[:8], err), args.png)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from . import viz
+
+    model = ckpt.load(args.run)
+    s = apps.sample(model, args.n, seed=args.seed)
+    print(f"Sampled {args.n} from the prior; wrote {save_array(args.out, s)}")
+    _png(viz.sample_grid(s[:32]), args.png)
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from . import viz
+
+    model = ckpt.load(args.run)
+    x, _ = read_inputs(model, args.input)
+    for i in (args.a, args.b):
+        if not 0 <= i < len(x):
+            raise ValueError(f"index {i} is out of range for {len(x)} samples")
+    strip = apps.interpolate(model, x[args.a], x[args.b], args.steps, args.method)
+    print(f"Interpolated {args.steps} steps ({args.method}) between samples {args.a} and {args.b}")
+    if args.array:
+        print(f"Wrote {save_array(args.array, strip)}")
+    title = f"{args.method} interpolation, sample {args.a} -> {args.b}"
+    _png(viz.interpolation_strip(strip, title=title), args.out)
+    return 0
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    """Clean noisy inputs. With --add-noise the inputs are taken as clean, corrupted here, then cleaned, and the
+    PSNR before and after is reported."""
+    from . import viz
+    from .corruption import corrupt
+
+    model = ckpt.load(args.run)
+    x, _ = read_inputs(model, args.input)
+    clean = None
+    if args.add_noise:
+        clean = x
+        torch.manual_seed(args.seed)
+        x = corrupt(torch.from_numpy(x), args.add_noise, args.level).numpy()
+    out = apps.reconstruct(model, x)
+    print(f"Denoised {len(x)} samples; wrote {save_array(args.out, out)}")
+    psnr = None
+    if clean is not None:
+        psnr = (apps.psnr(clean, x), apps.psnr(clean, out))
+        print(f"PSNR noisy {psnr[0]:.2f} dB -> denoised {psnr[1]:.2f} dB")
+        _png(viz.denoising_triplets(x[:8], out[:8], clean[:8], psnr), args.png)
+    elif args.png:
+        _png(viz.reconstructions(x[:8], out[:8]), args.png)
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    """Anomaly scores (reconstruction errors) and flags; the threshold comes from the run's training data."""
+    from . import viz
+
+    model = ckpt.load(args.run)
+    contamination = args.contamination if args.contamination == "auto" else float(args.contamination)
+    train_x, _ = read_inputs(model, None, "train")
+    threshold = apps.error_threshold(apps.reconstruction_error(model, train_x), contamination)
+    x, _ = read_inputs(model, args.input)
+    scores = apps.reconstruction_error(model, x)
+    flags = scores > threshold
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["index", "score", "anomaly"])
+    for i, (s, f) in enumerate(zip(scores, flags)):
+        w.writerow([i, f"{s:.7g}", int(f)])
+    ckpt.atomic_write_text(args.out, buf.getvalue())
+    print(f"Threshold {threshold:.6g} (contamination {contamination}); {int(flags.sum())} of {len(x)} samples "
+          f"flagged; wrote {args.out}")
+    labels = None
+    if args.labels:
+        labels = np.asarray(read_array(args.labels).x).reshape(-1).astype(int)
+        if len(labels) != len(x):
+            raise ValueError(f"{args.labels}: {len(labels)} labels for {len(x)} samples")
+        from sklearn.metrics import roc_auc_score
+
+        print(f"AUROC {roc_auc_score(labels, scores):.4f}")
+    _png(viz.anomaly_histogram(scores, threshold, labels), args.png)
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    model = ckpt.load(args.run)
+    data = load_data(model.config.data, seed=model.config.train.seed)
+    if data.train.y is None or data.test.y is None:
+        raise ValueError(f"{data.name} has no labels: a linear probe needs them")
+    res = apps.probe(model, data.train.x.numpy(), data.train.y, data.test.x.numpy(), data.test.y)
+    print(json.dumps({"data": data.name, "test_accuracy": res}))
+    return 0
+
+
+def add_app_commands(sub: argparse._SubParsersAction) -> None:
+    def parser(name: str, fn, help: str, desc: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=desc or help)
+        p.add_argument("run", type=Path, help="trained run directory (from aekit train or aekit demo)")
+        p.set_defaults(func=fn)
+        return p
+
+    def input_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--input", help="IDX, .npy, .npz or .csv file of samples (default: the run's test set)")
+
+    p = parser("encode", cmd_encode, "codes of the inputs (dimensionality reduction, features)")
+    input_flag(p)
+    p.add_argument("--out", required=True, help="codes file: .npy, .npz or .csv")
+
+    p = parser("reconstruct", cmd_reconstruct, "reconstructions of the inputs")
+    input_flag(p)
+    p.add_argument("--out", required=True, help="reconstructions file: .npy, .npz or .csv")
+    p.add_argument("--png", help="also write a figure of 8 originals above their reconstructions")
+
+    p = parser("generate", cmd_generate, "samples from a variational model's prior")
+    p.add_argument("-n", type=int, default=16, help="how many samples (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv")
+    p.add_argument("--png", help="also write a grid of the samples")
+
+    p = parser("interpolate", cmd_interpolate, "decode a path between the codes of two inputs")
+    input_flag(p)
+    p.add_argument("--a", type=int, default=0, help="index of the first input (default 0)")
+    p.add_argument("--b", type=int, default=1, help="index of the second input (default 1)")
+    p.add_argument("--steps", type=int, default=8, help="points on the path, ends included (default 8)")
+    p.add_argument("--method", choices=["linear", "slerp"], default="linear",
+                   help="linear, or spherical (slerp: keeps the code's norm, suits a VAE's Gaussian prior)")
+    p.add_argument("--out", required=True, help="PNG strip of the decoded path")
+    p.add_argument("--array", help="also write the decoded path as .npy/.npz/.csv")
+
+    p = parser("denoise", cmd_denoise, "clean noisy inputs with a (denoising) model",
+               "Clean noisy inputs. With --add-noise the inputs are taken as clean, corrupted here, cleaned, and "
+               "the PSNR before and after is printed.")
+    input_flag(p)
+    from .registry import CORRUPTIONS
+
+    p.add_argument("--add-noise", choices=CORRUPTIONS.names(), help="corrupt clean inputs first and report PSNR")
+    p.add_argument("--level", type=float, default=0.3, help="noise sigma or probability for --add-noise (0.3)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of --add-noise (default 0)")
+    p.add_argument("--out", required=True, help="denoised file: .npy, .npz or .csv")
+    p.add_argument("--png", help="also write noisy / denoised / clean triplets")
+
+    p = parser("detect", cmd_detect, "anomaly scores and flags by reconstruction error",
+               "Score inputs by reconstruction error; flag those above a threshold set on the run's training data.")
+    input_flag(p)
+    p.add_argument("--contamination", default="auto",
+                   help="expected outlier fraction of the training data, or auto: median + 3 robust sd (default)")
+    p.add_argument("--labels", help="file of 0/1 labels (1 = anomaly) to report the AUROC")
+    p.add_argument("--out", required=True, help="CSV with index, score, anomaly")
+    p.add_argument("--png", help="also write a histogram of the scores with the threshold")
+
+    parser("probe", cmd_probe, "linear-probe accuracy on the codes vs PCA codes vs raw inputs (needs labels)")

@@ -1,0 +1,145 @@
+"""``aekit report``: one self-contained HTML file per run, figures embedded, that opens offline anywhere."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import shlex
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import apps
+from . import checkpoint as ckpt
+from .data import DataSplits, load_data
+from .model import Autoencoder
+from .train import evaluate
+
+MAX_MAP_POINTS = 2000
+
+
+def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict]) -> list[tuple[str, str, object]]:
+    """(file name, caption, matplotlib Figure) for every figure that fits this run."""
+    from . import viz
+
+    figs: list[tuple[str, str, object]] = []
+    if history:
+        figs.append(("loss_curves.png", "Every named loss part per epoch, train and validation.",
+                     viz.loss_curves(history)))
+    if data is None:
+        return figs
+    test, spec, cfg = data.test, model.config.spec, model.config
+    x = test.x[:8].numpy()
+    labels = None if test.y is None else test.y[:8]
+    figs.append(("reconstructions.png", "Test inputs and their reconstructions.",
+                 viz.reconstructions(x, apps.reconstruct(model, x), labels)))
+    if len(test) >= 2:
+        strip = apps.interpolate(model, test.x[0].numpy(), test.x[1].numpy(), steps=7)
+        figs.append(("interpolation.png", "Decoded points on the line between the codes of two test inputs.",
+                     viz.interpolation_strip(strip)))
+    if model.is_variational:
+        figs.append(("samples.png", "Samples drawn from the prior N(0, I) through the decoder.",
+                     viz.sample_grid(apps.sample(model, 16))))
+    xs = test.x[:MAX_MAP_POINTS].numpy()
+    codes = apps.encode(model, xs)
+    figs.append(("code_map.png", "The test codes projected to 2-D by PCA" +
+                 (", coloured by label." if test.y is not None else "."),
+                 viz.code_map(codes, None if test.y is None else test.y[:MAX_MAP_POINTS])))
+    if "sparsity" in spec.terms:
+        figs.append(("sparsity.png", "Mean activation of each code unit on the test set against the target rho.",
+                     viz.sparsity_histogram(codes.mean(0), cfg.loss.rho)))
+    if spec.corrupt:
+        from .corruption import corrupt
+
+        torch.manual_seed(0)
+        noisy = corrupt(torch.from_numpy(x), cfg.loss.noise, cfg.loss.noise_level).numpy()
+        den = apps.reconstruct(model, noisy)
+        figs.append(("denoising.png", f"Test inputs corrupted by {cfg.loss.noise} noise ({cfg.loss.noise_level:g}), "
+                     "denoised by the model, and the clean originals.",
+                     viz.denoising_triplets(noisy, den, x, (apps.psnr(x, noisy), apps.psnr(x, den)))))
+    train_err = apps.reconstruction_error(model, data.train.x[:MAX_MAP_POINTS * 5])
+    test_err = apps.reconstruction_error(model, xs)
+    thr = apps.error_threshold(train_err, "auto")
+    figs.append(("anomaly_scores.png", "Test reconstruction errors (anomaly scores) with the threshold set on the "
+                 "training data (median + 3 robust standard deviations).", viz.anomaly_histogram(test_err, thr)))
+    return figs
+
+
+def _png_b64(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{margin-bottom:.2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}pre{background:#f6f6f6;padding:.8em;overflow:auto}
+.muted{color:#666}"""
+
+# Reports, on load, how many figures decoded (used by the headless-browser test; harmless elsewhere).
+_CHECK_JS = """window.addEventListener('load',()=>{const i=[...document.images];
+document.getElementById('aekit-check').textContent=JSON.stringify(i.map(e=>[e.naturalWidth,e.naturalHeight]));});"""
+
+
+def write_report(run_dir: str | Path, command: str | None = None) -> Path:
+    """Write ``run_dir/report.html`` (and each figure as a PNG in ``run_dir/figures/``); return its path."""
+    run_dir = Path(run_dir)
+    model = ckpt.load(run_dir)
+    cfg = model.config
+    history = ckpt.read_history(run_dir)
+    note = ""
+    try:
+        data = load_data(cfg.data, seed=cfg.train.seed, download=False)
+    except (FileNotFoundError, ValueError, ConnectionError) as e:
+        data, note = None, f"The run's data could not be loaded here ({e}); figures that need it are left out."
+    metrics = {}
+    mpath = run_dir / "metrics.json"
+    if mpath.is_file():
+        metrics = json.loads(mpath.read_text())
+    elif data is not None:
+        metrics = {f"test_{k}": v for k, v in evaluate(model, data.test).items()}
+    if command is None:
+        cpath = run_dir / "command.txt"
+        command = cpath.read_text().strip() if cpath.is_file() else \
+            f"aekit train --config {shlex.quote(str(run_dir / 'config.json'))} --out {shlex.quote(str(run_dir))}-again"
+    ckpt.atomic_write_text(run_dir / "command.txt", command + "\n")
+
+    parts = []
+    for name, caption, fig in _figures(model, data, history):
+        png = _png_b64(fig)
+        ckpt.atomic_write(run_dir / "figures" / name, lambda p, b=png: Path(p).write_bytes(b))
+        parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
+                     f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+
+    last = history[-1] if history else {}
+    keys = sorted({k for r in history for k in r if k not in ("epoch",)})
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(last.get(k))}</td></tr>" for k in keys)
+    mrows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
+    m = cfg.model
+    title = f"aekit run {run_dir.name}: {cfg.variant_name} {m.arch} autoencoder, latent {m.latent_dim}"
+    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_CSS}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="muted">Data: {html.escape(data.name if data else str(cfg.data.dataset))}; {len(history)} epoch(s) in
+{sum(r.get('time_s', 0) for r in history):.1f} s; input shape {tuple(m.input_shape)}.</p>
+{f'<p class="muted">{html.escape(note)}</p>' if note else ''}
+<h2>Test metrics</h2><table><tr><th>metric</th><th>value</th></tr>{mrows or '<tr><td colspan=2>none</td></tr>'}</table>
+<h2>Final epoch</h2><table><tr><th>metric</th><th>value</th></tr>{rows}</table>
+<h2>Figures</h2>{''.join(parts)}
+<h2>Reproduce</h2><pre>{html.escape(command)}</pre>
+<h2>Configuration</h2><pre>{html.escape(cfg.to_json())}</pre>
+<p class="muted">aekit report; <span id="aekit-check"></span></p>
+<script>{_CHECK_JS}</script></body></html>"""
+    return ckpt.atomic_write_text(run_dir / "report.html", page)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return html.escape(str(v))

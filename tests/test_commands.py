@@ -1,0 +1,117 @@
+"""The application commands and functions: encode, reconstruct, generate, interpolate, denoise, detect, probe."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+import aekit
+from aekit import apps
+from aekit.cli import main
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    assert main(["train", "--dataset", "digits", "--arch", "mlp", "--variant", "vae+denoising", "--hidden", "32",
+                 "--latent-dim", "4", "--epochs", "8", "--lr", "3e-3", "--noise-level", "0.2", "--out", str(out),
+                 "--quiet", "--no-report"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def dae_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "dae"
+    assert main(["train", "--dataset", "digits", "--arch", "mlp", "--variant", "denoising", "--hidden", "64",
+                 "--latent-dim", "16", "--epochs", "30", "--lr", "3e-3", "--noise-level", "0.3", "--out", str(out),
+                 "--quiet", "--no-report"]) == 0
+    return out
+
+
+def test_encode_and_reconstruct_from_files(vae_run, tmp_path, capsys):
+    x = aekit.load_data(aekit.DataConfig(dataset="digits")).test.x[:10].numpy()
+    np.savetxt(tmp_path / "x.csv", x.reshape(10, -1), delimiter=",")  # flattened rows fit a (1, 8, 8) model
+    assert main(["encode", str(vae_run), "--input", str(tmp_path / "x.csv"), "--out", str(tmp_path / "z.npy")]) == 0
+    z = np.load(tmp_path / "z.npy")
+    assert z.shape == (10, 4)
+    assert np.allclose(z, apps.encode(aekit.load(vae_run), x), atol=1e-6)
+    assert main(["reconstruct", str(vae_run), "--out", str(tmp_path / "r.csv"), "--png", str(tmp_path / "r.png")]) == 0
+    assert np.loadtxt(tmp_path / "r.csv", delimiter=",").shape == (360, 64)
+    assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_generate_and_interpolate(vae_run, tmp_path, capsys):
+    assert main(["generate", str(vae_run), "-n", "5", "--out", str(tmp_path / "s.npz"), "--png",
+                 str(tmp_path / "s.png")]) == 0
+    s = np.load(tmp_path / "s.npz")["x"]
+    assert s.shape == (5, 1, 8, 8) and (0 <= s).all() and (s <= 1).all()
+    assert main(["interpolate", str(vae_run), "--a", "0", "--b", "3", "--steps", "6", "--method", "slerp",
+                 "--out", str(tmp_path / "i.png"), "--array", str(tmp_path / "i.npy")]) == 0
+    path = np.load(tmp_path / "i.npy")
+    model = aekit.load(vae_run)
+    x = aekit.load_data(model.config.data).test.x.numpy()
+    assert path.shape == (6, 1, 8, 8)
+    assert np.allclose(path[0], apps.reconstruct(model, x[:1])[0], atol=1e-5)  # the path starts at input a
+    assert np.allclose(path[-1], apps.reconstruct(model, x[3:4])[0], atol=1e-5)  # and ends at input b
+
+
+def test_generate_needs_a_vae(tmp_path, capsys):
+    out = tmp_path / "plain"
+    main(["train", "--dataset", "digits", "--arch", "mlp", "--epochs", "1", "--out", str(out), "--quiet",
+          "--no-report"])
+    assert main(["generate", str(out), "--out", str(tmp_path / "s.npy")]) == 2
+    assert "variant 'vae'" in capsys.readouterr().err
+    assert not (tmp_path / "s.npy").exists()
+
+
+def test_interpolation_math():
+    za, zb = np.array([1.0, 0.0]), np.array([0.0, 2.0])
+    lin = apps.interpolate_codes(za, zb, 3, "linear")
+    assert np.allclose(lin[1], [0.5, 1.0])
+    sl = apps.interpolate_codes(za, zb, 3, "slerp")
+    assert np.allclose(sl[[0, -1]], [za, zb])
+    # the slerp midpoint lies on the arc at 45 degrees: sin(pi/4)/sin(pi/2) * (a + b)
+    assert np.allclose(sl[1], np.sin(np.pi / 4) * (za + zb))
+
+
+def test_denoise_reports_psnr_gain(dae_run, tmp_path, capsys):
+    assert main(["denoise", str(dae_run), "--add-noise", "gaussian", "--level", "0.3", "--out",
+                 str(tmp_path / "d.npy"), "--png", str(tmp_path / "d.png")]) == 0
+    text = capsys.readouterr().out
+    before, after = map(float, text.split("PSNR noisy ")[1].replace(" dB -> denoised ", " ").split()[:2])
+    assert after > before + 3  # the denoising model removes much of the noise
+    assert apps.psnr(np.zeros(4), np.full(4, 0.1)) == pytest.approx(20.0)
+
+
+def test_detect_writes_scores_and_flags(vae_run, tmp_path, capsys):
+    x = aekit.load_data(aekit.DataConfig(dataset="digits")).test.x[:40].numpy()
+    x[:4] = np.random.default_rng(0).random((4, 1, 8, 8))  # four noise images among digits
+    np.save(tmp_path / "x.npy", x)
+    labels = np.r_[np.ones(4), np.zeros(36)]
+    np.save(tmp_path / "y.npy", labels)
+    assert main(["detect", str(vae_run), "--input", str(tmp_path / "x.npy"), "--contamination", "0.05", "--labels",
+                 str(tmp_path / "y.npy"), "--out", str(tmp_path / "scores.csv"), "--png", str(tmp_path / "h.png")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    assert len(rows) == 40
+    assert all(r["anomaly"] == "1" for r in rows[:4])  # the noise images are flagged
+    assert float(capsys.readouterr().out.split("AUROC ")[1].split()[0]) > 0.95
+
+
+def test_error_threshold():
+    e = np.arange(1, 101, dtype=float)
+    assert apps.error_threshold(e, 0.1) == pytest.approx(np.percentile(e, 90))
+    med, mad = 50.5, 25.0
+    assert apps.error_threshold(e, "auto") == pytest.approx(med + 3 * 1.4826 * mad)
+    with pytest.raises(ValueError, match="contamination"):
+        apps.error_threshold(e, 2)
+
+
+def test_probe(vae_run, capsys):
+    assert main(["probe", str(vae_run)]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out)["test_accuracy"]
+    assert set(res) == {"codes_4d", "pca_4d", "raw_64d"}
+    assert res["raw_64d"] > 0.9 and res["codes_4d"] > 0.3  # ten classes: chance is 0.1

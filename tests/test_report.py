@@ -1,0 +1,108 @@
+"""aekit report: a self-contained HTML page per run, figures embedded and decodable, every metric named."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import aekit
+from aekit import viz
+from aekit.report import write_report
+
+
+def _run(tmp_path, name, data, **kw):
+    base = dict(latent_dim=3, hidden=(16,), channels=(4,), rnn_hidden=8, epochs=2, batch_size=32, val_fraction=0.2)
+    base.update(kw)
+    out = tmp_path / name
+    aekit.fit(aekit.Config().override(**base), data, out_dir=out)
+    return out
+
+
+@pytest.fixture
+def runs(tmp_path, small_digits):
+    seq = np.sin(np.linspace(0, 60, 2000)) + 0.1 * np.random.default_rng(0).normal(size=2000)
+    np.save(tmp_path / "series.npy", seq)
+    series_cfg = aekit.DataConfig(dataset="series", path=str(tmp_path / "series.npy"), window=16, stride=4)
+    return {
+        "image": _run(tmp_path, "image", small_digits, arch="conv", variant="sparse+denoising", dataset="digits"),
+        "sequence": _run(tmp_path, "sequence", aekit.load_data(series_cfg), arch="rnn", dataset="series",
+                         path=str(tmp_path / "series.npy"), window=16, stride=4),
+        "vae": _run(tmp_path, "vae", small_digits, arch="mlp", variant="vae", dataset="digits"),
+    }
+
+
+def _images(page: str) -> list[Image.Image]:
+    return [Image.open(io.BytesIO(base64.b64decode(b))) for b in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+@pytest.mark.parametrize("kind,expected", [("image", {"loss_curves", "reconstructions", "code_map", "sparsity",
+                                                     "denoising", "anomaly_scores", "interpolation"}),
+                                          ("sequence", {"loss_curves", "reconstructions", "code_map"}),
+                                          ("vae", {"samples", "interpolation", "reconstructions"})])
+def test_report_embeds_decodable_figures_and_names_every_metric(runs, kind, expected):
+    run = runs[kind]
+    page = write_report(run, command="aekit train ...").read_text()
+    imgs = _images(page)
+    assert len(imgs) >= len(expected)
+    for img in imgs:
+        img.load()
+        assert img.size[0] > 100 and img.size[1] > 100
+        assert np.asarray(img.convert("L")).std() > 5  # not a blank picture
+    assert expected <= {p.stem for p in (run / "figures").glob("*.png")}
+    for line in (run / "history.jsonl").read_text().splitlines():
+        for key in json.loads(line):
+            assert key in page, key
+    assert "src=\"http" not in page and "<link" not in page  # self-contained: nothing fetched
+    assert "aekit train ..." in page
+
+
+def test_figures_return_matplotlib_figures():
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(0)
+    hist = [{"epoch": i, "train/loss": 1.0 / i, "val/loss": 1.2 / i} for i in range(1, 4)]
+    scores, labels = rng.random(50), (rng.random(50) > 0.8).astype(int)
+    figs = [viz.loss_curves(hist), viz.code_map(rng.normal(size=(40, 5)), rng.integers(0, 3, 40)),
+            viz.sparsity_histogram(rng.random(8), 0.05), viz.anomaly_histogram(scores, 0.5, labels),
+            viz.roc_curve(scores, labels), viz.reconstructions(rng.random((4, 1, 8, 8)), rng.random((4, 1, 8, 8))),
+            viz.reconstructions(rng.random((3, 20, 2)), rng.random((3, 20, 2)))]
+    assert all(isinstance(f, Figure) for f in figs)
+    assert "AUROC" in figs[4].axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_report_cli_and_demo_write_report(tmp_path, capsys):
+    from aekit.cli import main
+
+    assert main(["demo", "--data", "digits", "--epochs", "1", "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    assert (tmp_path / "d" / "report.html").is_file()
+    assert "aekit demo --data digits" in (tmp_path / "d" / "report.html").read_text()
+    (tmp_path / "d" / "report.html").unlink()
+    assert main(["report", str(tmp_path / "d")]) == 0
+    assert (tmp_path / "d" / "report.html").is_file()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_report_renders_in_headless_chromium(runs, tmp_path):
+    page = write_report(runs["image"])
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'ud'}"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60).stdout
+    sizes = json.loads(re.search(r'id="aekit-check">([^<]*)<', dom).group(1))
+    assert len(sizes) == len(_images(page.read_text())) and all(w > 0 and h > 0 for w, h in sizes)
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()], capture_output=True,
+                   timeout=60)
+    img = np.asarray(Image.open(shot).convert("L"))
+    assert img.std() > 10  # text and figures, not a blank page
