@@ -115,3 +115,25 @@ def test_probe(vae_run, capsys):
     res = json.loads(capsys.readouterr().out)["test_accuracy"]
     assert set(res) == {"codes_4d", "pca_4d", "raw_64d"}
     assert res["raw_64d"] > 0.9 and res["codes_4d"] > 0.3  # ten classes: chance is 0.1
+
+
+def test_importance_weighted_log_likelihood():
+    import torch
+
+    from aekit.terms import compute_loss
+
+    d = aekit.load_data(aekit.DataConfig(dataset="digits"))
+    x = (d.train.x[:300] > 0.5).float()
+    cfg = aekit.Config().override(arch="mlp", variant="vae", recon="bce", latent_dim=3, hidden=(32,), epochs=5,
+                                  val_fraction=0.0)
+    model = aekit.fit(cfg, aekit.Split(x)).model
+    xt = (d.test.x[:20] > 0.5).float()
+    elbo = apps.log_likelihood(model, xt.repeat(200, 1, 1, 1), k=1).mean()  # k=1: an unbiased ELBO estimate
+    model.train()  # sample z, as in training: loss = -ELBO (per-sample sum of BCE + KL)
+    torch.manual_seed(0)
+    neg = np.mean([compute_loss(model, xt, model.config)[0]["loss"].item() for _ in range(200)])
+    assert elbo == pytest.approx(-neg, rel=0.01)
+    iw = apps.log_likelihood(model, xt, k=500)
+    assert iw.mean() > elbo  # the importance-weighted bound is tighter
+    with pytest.raises(ValueError, match="Bernoulli decoder"):
+        apps.log_likelihood(aekit.fit(cfg.override(recon="mse"), aekit.Split(x)).model, xt)

@@ -32,6 +32,7 @@ _CHOICES = {
     "schedule": R.SCHEDULES.names,
     "dataset": R.DATASETS.names,
     "cell": lambda: ["gru", "lstm"],
+    "amp": lambda: ["none", "bf16"],
 }
 _HELP = {
     "arch": "network: mlp (vectors, flattened images), conv (images), rnn (sequences); auto picks by data shape",
@@ -268,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, ConnectionError) as e:
+    except (ValueError, FileNotFoundError, ConnectionError, MemoryError) as e:
         print(f"aekit {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

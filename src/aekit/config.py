@@ -79,6 +79,8 @@ class TrainConfig:
     patience: int = 0  # early stopping on validation loss; 0 = off
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "none"  # none | bf16: autocast the forward pass to bfloat16 (GPU fast path)
+    compile: bool = False  # torch.compile the model (pays off on GPUs, not for small models on CPUs)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -87,6 +89,7 @@ class TrainConfig:
         _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
         _check(self.patience >= 0, f"patience must be >= 0, got {self.patience}")
         R.SCHEDULES.canonical(self.schedule)
+        _check(self.amp in ("none", "bf16"), f"amp must be none or bf16, got {self.amp!r}")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class DataConfig:
     window: int = 64  # series: sliding-window length
     stride: int = 8  # series: step between windows
     column: int = 0  # series: the CSV column to read
+    stream: bool = False  # file: read a .npy (or a folder of .npy shards) memory-mapped, batch by batch
 
     def __post_init__(self) -> None:
         R.DATASETS.canonical(self.dataset)

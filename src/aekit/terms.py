@@ -114,7 +114,7 @@ def compute_loss(model: torch.nn.Module, x: torch.Tensor, config: Config, length
             parts["kl"] = kl_gaussian(out.mu, out.logvar)
             total = total + lc.kl_beta * parts["kl"]
         if jac:
-            code = out.z if out.mu is None else model.bottleneck.act(out.mu)
+            code = out.z if out.mu is None else getattr(model, "module", model).bottleneck.act(out.mu)  # DDP: .module
             parts["contractive"] = contractive(code, x_in, create_graph=model.training)
             total = total + lc.contractive_lambda * parts["contractive"]
     parts["loss"] = total

@@ -6,7 +6,9 @@ In-memory data lives as one tensor on the training device; each epoch slices bat
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -103,45 +105,53 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
     if config.model.arch == "rnn" and train.x.ndim != 3:
         raise ValueError(f"rnn needs sequences (N, T, F), got {tuple(train.x.shape)}")
 
-    torch.manual_seed(tc.seed)
-    device = pick_device(tc.device)
+    dist_ctx = Distributed.from_env(tc.device)
+    device = dist_ctx.device
+    torch.manual_seed(tc.seed)  # the same initial weights on every rank
     model = build_model(config).to(device)
     opt = make_optimizer(model, tc.lr, tc.weight_decay)
+    net = dist_ctx.wrap(model)  # DistributedDataParallel under torchrun, else the model itself
+    if tc.compile:
+        net = torch.compile(net)
     n, bs = len(train), tc.batch_size
-    steps = (n + bs - 1) // bs
+    batch_starts = [i for i in range(0, n, bs) if min(bs, n - i) >= dist_ctx.world]  # every rank gets >= 1 sample
+    steps = len(batch_starts)
     sched = SCHEDULES.get(tc.schedule)(opt, tc.epochs * steps, tc.lr)
 
-    run_dir = Path(out_dir) if out_dir is not None else None
+    run_dir = Path(out_dir) if out_dir is not None and dist_ctx.rank == 0 else None  # only rank 0 writes
     history: list[dict] = []
     start_epoch, best_val, bad_epochs, best_state = 0, float("inf"), 0, None
-    state = ckpt.load_state(run_dir) if (resume and run_dir is not None) else None
+    state = ckpt.load_state(out_dir) if (resume and out_dir is not None) else None
     if state is not None:
-        model.load_state_dict(load_file(str(run_dir / ckpt.WEIGHTS)))
+        model.load_state_dict(load_file(str(Path(out_dir) / ckpt.WEIGHTS)))
         opt.load_state_dict(state["optimizer"])
         if sched is not None and state["scheduler"] is not None:
             sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
         start_epoch, best_val, bad_epochs, best_state = (state["epoch"], state["best_val"], state["bad_epochs"],
                                                          state["best_state"])
-        history = ckpt.read_history(run_dir)[:start_epoch]
+        history = ckpt.read_history(out_dir)[:start_epoch]
     elif run_dir is not None:
         ckpt.save_model(run_dir, model)  # config.json from the start, so a crashed run is still identifiable
 
-    x = train.x.to(device)  # the whole training set, resident on the device
+    autocast = (lambda: torch.autocast(device.type, torch.bfloat16)) if tc.amp == "bf16" else contextlib.nullcontext
+    streamed = not torch.is_tensor(train.x)
+    x = train.x if streamed else train.x.to(device)  # in memory: the whole training set, resident on the device
     lengths = None if train.lengths is None else train.lengths.to(device)
-    show = not quiet and sys.stderr.isatty()
+    show = not quiet and sys.stderr.isatty() and dist_ctx.rank == 0
     bar = tqdm(total=(tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
     stopped_early = False
     model.train()
     for epoch in range(start_epoch, tc.epochs):
         t0 = time.perf_counter()
-        perm = torch.randperm(n, device=device)
+        # The order of the epoch depends on (seed, epoch) alone, the same on every rank and after a resume; the
+        # noise (corruption, VAE sampling) on (seed, epoch, rank), so that resuming needs no saved RNG state.
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(tc.seed, epoch))).to(device)
+        torch.manual_seed(_mix(tc.seed, epoch, dist_ctx.rank + 1))
+        shards = [perm[i:i + bs][dist_ctx.rank::dist_ctx.world] for i in batch_starts]  # this rank's part
         rows: list[torch.Tensor] = []  # one (P,) row of loss parts per step; stays on the device, no sync
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            parts, _ = compute_loss(model, x[idx], config, None if lengths is None else lengths[idx])
+        for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
+            with autocast():
+                parts, _ = compute_loss(net, xb, config, None if lengths is None else lengths[idx])
             opt.zero_grad(set_to_none=True)
             parts["loss"].backward()
             opt.step()
@@ -149,8 +159,10 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
                 sched.step()
             rows.append(torch.stack([v.detach() for v in parts.values()]))
             bar.update(1)
-        sizes = torch.tensor([min(bs, n - i) for i in range(0, n, bs)], dtype=rows[0].dtype, device=device)
-        means = (torch.stack(rows) * sizes[:, None]).sum(0) / n  # (steps, P) -> (P,) weighted by batch size
+        sizes = torch.tensor([len(i) for i in shards], dtype=rows[0].dtype, device=device)
+        sums = torch.cat([(torch.stack(rows) * sizes[:, None]).sum(0), sizes.sum()[None]])  # (P + 1,)
+        sums = dist_ctx.all_reduce(sums)
+        means = sums[:-1] / sums[-1]  # (P,): the epoch's mean of each part over all ranks' samples
         record: dict = {"epoch": epoch + 1}
         record.update({f"train/{k}": float(v) for k, v in zip(parts, means.tolist())})
         if val is not None:
@@ -172,11 +184,9 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
             ckpt.save_state(run_dir, {
                 "epoch": epoch + 1, "optimizer": opt.state_dict(),
                 "scheduler": None if sched is None else sched.state_dict(),
-                "rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state,
             })
-        if on_epoch is not None:
+        if on_epoch is not None and dist_ctx.rank == 0:
             on_epoch(record)
         if tc.patience > 0 and bad_epochs >= tc.patience:
             stopped_early = True
@@ -187,4 +197,78 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
         if run_dir is not None:
             ckpt.save_model(run_dir, model)
     model.eval()
+    dist_ctx.close()
     return TrainResult(model, history, run_dir, stopped_early)
+
+
+def _mix(*ints: int) -> int:
+    """A 63-bit seed from a tuple of ints (stable across processes, unlike hash())."""
+    h = 1469598103934665603
+    for v in ints:
+        h = ((h ^ (v & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
+    return h
+
+
+def _batches(x, shards: list[torch.Tensor], device: torch.device, streamed: bool):
+    """Yield x[idx] for each idx: slices of the resident tensor, or rows read from disk one batch ahead in a
+    background thread (the next batch loads while this one trains)."""
+    if not streamed:
+        for idx in shards:
+            yield x[idx]
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        nxt = pool.submit(x.__getitem__, shards[0].cpu()) if shards else None
+        for k in range(len(shards)):
+            cur = nxt.result()
+            nxt = pool.submit(x.__getitem__, shards[k + 1].cpu()) if k + 1 < len(shards) else None
+            yield cur.to(device, non_blocking=True)
+
+
+@dataclass
+class Distributed:
+    """This process's place in a torchrun launch (WORLD_SIZE > 1), or a single process (world 1, no-ops)."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+    owns_group: bool = False
+
+    @classmethod
+    def from_env(cls, device_name: str = "auto") -> "Distributed":
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls(device=pick_device(device_name))
+        import torch.distributed as dist
+
+        cuda = torch.cuda.is_available() and device_name != "cpu"
+        owns = not dist.is_initialized()
+        if owns:
+            dist.init_process_group("nccl" if cuda else "gloo")  # nccl on GPUs, gloo on CPUs
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local) if cuda else torch.device("cpu")
+        if cuda:
+            torch.cuda.set_device(device)
+        return cls(dist.get_rank(), dist.get_world_size(), device, owns)
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def all_reduce(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t)
+        return t
+
+    def close(self) -> None:
+        if self.owns_group:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()

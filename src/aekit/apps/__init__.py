@@ -139,3 +139,38 @@ def probe(model: Autoencoder, train_x: np.ndarray, train_y: np.ndarray, test_x: 
         f"pca_{L}d": linear_probe(pca.transform(flat_tr), train_y, pca.transform(flat_te), test_y),
         f"raw_{flat_tr.shape[1]}d": linear_probe(flat_tr, train_y, flat_te, test_y),
     }
+
+
+def log_likelihood(model: Autoencoder, x: np.ndarray | torch.Tensor, k: int = 1000, batch_size: int = 50,
+                   seed: int = 0) -> np.ndarray:
+    """Importance-weighted estimate of log p(x) in nats per sample (Burda et al. 2016), for a VAE with a Bernoulli
+    decoder (recon 'bce'): log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x), z_i ~ q(z | x). With k=1 its
+    expectation is the ELBO. (N,)"""
+    import math
+
+    if not model.is_variational or model.config.loss.recon != "bce":
+        raise ValueError("log_likelihood needs a variational model with a Bernoulli decoder (--variant vae --recon bce)")
+    if not isinstance(model.bottleneck.act, torch.nn.Identity) or not isinstance(model.out_act, torch.nn.Sigmoid):
+        raise ValueError("log_likelihood needs the code to be the Gaussian sample itself (no sparse code "
+                         "activation) and a sigmoid output (the decoder then gives Bernoulli logits)")
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()
+    model.check_input(x)
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    dev = _device(model)
+    out = []
+    log2pi = math.log(2 * math.pi)
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(dev)
+            b = model.bottleneck(model.encoder(xb))
+            mu, logvar = b.mu, b.logvar  # (B, L)
+            eps = torch.randn(k, *mu.shape, generator=gen).to(dev)  # (k, B, L)
+            z = mu + torch.exp(0.5 * logvar) * eps
+            log_q = -0.5 * (eps.pow(2) + logvar + log2pi).sum(-1)  # (k, B)
+            log_pz = -0.5 * (z.pow(2) + log2pi).sum(-1)
+            logits = model.decoder(z.flatten(0, 1)).view(k, len(xb), -1)  # decoder before its sigmoid
+            target = xb.flatten(1).expand(k, -1, -1)
+            log_px = -torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+            out.append((torch.logsumexp(log_px + log_pz - log_q, 0) - math.log(k)).cpu())
+    return torch.cat(out).numpy()

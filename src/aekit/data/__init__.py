@@ -16,7 +16,7 @@ from ..registry import DATASETS
 
 @dataclass
 class Split:
-    x: torch.Tensor  # (N, *sample_shape) float32
+    x: torch.Tensor  # (N, *sample_shape) float32, or a StreamedArray for data read from disk batch by batch
     y: np.ndarray | None = None  # (N,) labels when known
     lengths: torch.Tensor | None = None  # (N,) valid steps of padded sequences
 
@@ -24,7 +24,8 @@ class Split:
         return self.x.shape[0]
 
     def subset(self, idx: torch.Tensor) -> "Split":
-        return Split(self.x[idx], None if self.y is None else self.y[idx.numpy()],
+        x = self.x.subset(idx) if hasattr(self.x, "subset") else self.x[idx]  # a StreamedArray stays on disk
+        return Split(x, None if self.y is None else self.y[idx.numpy()],
                      None if self.lengths is None else self.lengths[idx])
 
 

@@ -83,6 +83,18 @@ def _split(a: Arrays, what: str) -> Split:
 def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     if not cfg.path:
         raise ValueError("dataset 'file' needs a path (--path FILE)")
+    if cfg.stream or Path(cfg.path).is_dir():
+        from .stream import StreamedArray
+
+        train = Split(StreamedArray(cfg.path))
+        test = Split(StreamedArray(cfg.test_path)) if cfg.test_path else None
+        if test is None:
+            train, test = split_off(train, 0.2, seed)
+        return DataSplits(train, test, f"{cfg.path}, streamed from disk ({len(train)} train, {len(test)} test)")
+    if str(cfg.path).lower().endswith(".npy") and Path(cfg.path).is_file():
+        from .stream import check_fits_in_memory
+
+        check_fits_in_memory(cfg.path)
     train = _split(read_array(cfg.path), str(cfg.path))
     if cfg.test_path:
         test = _split(read_array(cfg.test_path), str(cfg.test_path))

@@ -1,0 +1,105 @@
+"""Data larger than memory: rows of a memory-mapped .npy file, or of a folder of .npy shards, read on demand."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class StreamedArray:
+    """A read-only (N, *shape) array over memory-mapped .npy files. Indexing with a slice, an index array or a tensor
+    returns a float32 tensor of those rows (uint8 data scaled to [0, 1], as in memory). ``subset`` makes a view."""
+
+    def __init__(self, path: str | Path, rows: np.ndarray | None = None) -> None:
+        self.path = Path(path)
+        files = sorted(self.path.glob("*.npy")) if self.path.is_dir() else [self.path]
+        if not files or not all(f.is_file() for f in files):
+            raise FileNotFoundError(f"no .npy data at {self.path}")
+        self.parts = [np.load(f, mmap_mode="r") for f in files]
+        shapes = {a.shape[1:] for a in self.parts}
+        if len(shapes) != 1 or any(a.ndim < 2 for a in self.parts):
+            raise ValueError(f"{self.path}: shards must be (n_i, *shape) with one shape, got {sorted(shapes)}")
+        self.offsets = np.cumsum([0] + [len(a) for a in self.parts])
+        self.rows = np.arange(self.offsets[-1]) if rows is None else rows
+        self.shape = (len(self.rows), *self.parts[0].shape[1:])
+        if self.shape[0] == 0:
+            raise ValueError(f"{self.path} is empty")
+        self._range: tuple[float, float] | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def subset(self, idx: torch.Tensor | np.ndarray) -> "StreamedArray":
+        view = StreamedArray.__new__(StreamedArray)
+        view.__dict__.update(self.__dict__)
+        view.rows = self.rows[np.asarray(idx)]
+        view.shape = (len(view.rows), *self.shape[1:])
+        view._range = None
+        return view
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """Rows idx (logical) as a float32 array, in idx's order."""
+        phys = self.rows[idx]
+        part = np.searchsorted(self.offsets, phys, side="right") - 1
+        out = np.empty((len(idx), *self.shape[1:]), dtype=np.float32)
+        for k in np.unique(part):
+            m = part == k
+            rows = self.parts[k][phys[m] - self.offsets[k]]
+            out[m] = rows / np.float32(255.0) if rows.dtype == np.uint8 else rows
+        if not np.isfinite(out).all():
+            bad = phys[~np.isfinite(out.reshape(len(out), -1)).all(1)]
+            raise ValueError(f"{self.path} contains NaN or inf values (row {int(bad.min())} is the first read)")
+        return out
+
+    def __getitem__(self, key) -> torch.Tensor:
+        if isinstance(key, slice):
+            idx = np.arange(*key.indices(len(self)))
+        else:
+            idx = key.cpu().numpy() if torch.is_tensor(key) else np.asarray(key)
+        return torch.from_numpy(self.take(idx))
+
+    def _minmax(self, chunk: int = 8192) -> tuple[float, float]:
+        if self._range is None:
+            lo, hi = np.inf, -np.inf
+            for i in range(0, len(self), chunk):
+                block = self.take(np.arange(i, min(i + chunk, len(self))))
+                lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+            self._range = (lo, hi)
+        return self._range
+
+    def min(self) -> float:
+        return self._minmax()[0]
+
+    def max(self) -> float:
+        return self._minmax()[1]
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (Linux: MemAvailable), or 0 when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 0
+
+
+def check_fits_in_memory(path: str | Path, fraction: float = 0.8) -> None:
+    """Raise a clear error when loading a .npy file as float32 would not fit in memory."""
+    a = np.load(path, mmap_mode="r")
+    need = a.size * 4
+    avail = available_memory()
+    if avail and need > fraction * avail:
+        raise MemoryError(f"{path} needs {need / 2**30:.1f} GiB as float32 in memory, {avail / 2**30:.1f} GiB are "
+                          "available: stream it from disk instead (--stream, or DataConfig(stream=True))")
