@@ -63,3 +63,24 @@ def test_contamination_auto_and_validation():
     assert 0 < (det.predict(X) == -1).mean() < 0.1  # median + 3 robust sd flags few of the training samples
     with pytest.raises(ValueError, match="contamination must be"):
         AutoencoderOutlierDetector(contamination=0.9).fit(X)
+
+
+def test_combined_score_flags_codes_far_from_the_training_codes():
+    """An input the decoder reconstructs as well as the normal data, but whose code lies far from every training
+    code, is missed by the reconstruction error and caught by the combined score."""
+    from aekit import apps
+
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(2, 8))
+    normal = rng.normal(size=(400, 2)) @ basis  # data on a 2-d plane
+    det = AutoencoderOutlierDetector(anomaly_score="combined", latent_dim=2, hidden=(32,), epochs=150, lr=3e-3,
+                                     random_state=0).fit(normal)
+    far = np.array([[6.0, -6.0]]) @ basis  # on the same plane (reconstructable), far from the training data
+    rec = apps.AnomalyScorer(det.model_, normal.astype(np.float32), "reconstruction")
+    comb = det.scorer_
+    pct = lambda s, ref: (ref < s).mean()  # noqa: E731  the share of training scores below the sample's
+    assert pct(comb.score(far)[0], comb.reference_scores) == 1.0
+    assert det.predict(far)[0] == -1
+    assert pct(comb.score(far)[0], comb.reference_scores) >= pct(rec.score(far)[0], rec.reference_scores)
+    with pytest.raises(ValueError, match="anomaly_score must be"):
+        AutoencoderOutlierDetector(anomaly_score="x", epochs=1).fit(normal)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -84,8 +85,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
             kw: dict[str, Any] = {"default": None, "dest": f.name}
             if isinstance(default, tuple):
                 kw["type"] = _parse_tuple
-            elif isinstance(default, bool):
-                kw["type"] = lambda s: s.lower() in ("1", "true", "yes")
+            elif isinstance(default, bool):  # --stream, or --stream false
+                kw.update(type=lambda s: s.lower() in ("1", "true", "yes", "on"), nargs="?", const=True)
             elif isinstance(default, (int, float)):
                 kw["type"] = type(default)
             else:
@@ -201,6 +202,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"Data: {data.name}; variant {cfg.variant_name}")
     res = fit(cfg, data, out_dir=out, resume=args.resume, quiet=args.quiet,
               on_epoch=_printer(cfg.train.epochs, args.quiet))
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone evaluates and writes
+        return 0
     metrics = evaluate(res.model, data.test)
     ckpt.atomic_write_text(out / "metrics.json", json.dumps({f"test_{k}": v for k, v in metrics.items()}, indent=2))
     print(f"Test: " + ", ".join(f"{k} {v:.6g}" for k, v in metrics.items()))

@@ -147,9 +147,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
     model = ckpt.load(args.run)
     contamination = args.contamination if args.contamination == "auto" else float(args.contamination)
     train_x, _ = read_inputs(model, None, "train")
-    threshold = apps.error_threshold(apps.reconstruction_error(model, train_x), contamination)
+    scorer = apps.AnomalyScorer(model, train_x, args.score)
+    threshold = apps.error_threshold(scorer.reference_scores, contamination)
     x, _ = read_inputs(model, args.input)
-    scores = apps.reconstruction_error(model, x)
+    scores = scorer.score(x)
     flags = scores > threshold
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -233,6 +234,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     input_flag(p)
     p.add_argument("--contamination", default="auto",
                    help="expected outlier fraction of the training data, or auto: median + 3 robust sd (default)")
+    p.add_argument("--score", choices=apps.AnomalyScorer.METHODS, default="reconstruction",
+                   help="reconstruction error, or combined: + Mahalanobis distance of the code (standardised)")
     p.add_argument("--labels", help="file of 0/1 labels (1 = anomaly) to report the AUROC")
     p.add_argument("--out", required=True, help="CSV with index, score, anomaly")
     p.add_argument("--png", help="also write a histogram of the scores with the threshold")

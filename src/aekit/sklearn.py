@@ -130,28 +130,37 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
     """Anomaly detection by reconstruction error: a high error marks an outlier.
 
     ``contamination``: the expected fraction of outliers in the training data, which sets the threshold
-    ``offset_`` at that quantile of the training scores; ``'auto'`` flags errors above the training median plus
+    ``offset_`` at that quantile of the training scores; ``'auto'`` flags scores above the training median plus
     3 robust standard deviations (1.4826 x the median absolute deviation), without assuming a fraction.
+    ``anomaly_score``: ``'reconstruction'`` (the error) or ``'combined'`` (standardised error + standardised Mahalanobis
+    distance of the code to the training codes; see :class:`aekit.apps.AnomalyScorer`).
     """
 
-    def __init__(self, contamination: str | float = "auto", **params) -> None:
+    def __init__(self, contamination: str | float = "auto", anomaly_score: str = "reconstruction",
+                 **params) -> None:
         super().__init__(**params)
         self.contamination = contamination
+        self.anomaly_score = anomaly_score
 
     # sklearn reads the parameters from __init__'s signature: show the shared ones instead of **params.
     __init__.__signature__ = inspect.signature(_AutoencoderBase.__init__).replace(parameters=[
         *[p for p in inspect.signature(_AutoencoderBase.__init__).parameters.values()],
-        inspect.Parameter("contamination", inspect.Parameter.KEYWORD_ONLY, default="auto")])
+        inspect.Parameter("contamination", inspect.Parameter.KEYWORD_ONLY, default="auto"),
+        inspect.Parameter("anomaly_score", inspect.Parameter.KEYWORD_ONLY, default="reconstruction")])
 
     def fit(self, X, y=None) -> "AutoencoderOutlierDetector":
         apps.error_threshold(np.zeros(1), self.contamination)  # validate before the (long) training
+        if self.anomaly_score not in apps.AnomalyScorer.METHODS:
+            raise ValueError(f"anomaly_score must be one of {apps.AnomalyScorer.METHODS}, got {self.anomaly_score!r}")
         X = self._fit_model(X)
-        self.offset_ = -apps.error_threshold(self.reconstruction_error(X), self.contamination)
+        self.scorer_ = apps.AnomalyScorer(self.model_, X, self.anomaly_score)
+        self.offset_ = -apps.error_threshold(self.scorer_.reference_scores, self.contamination)
         return self
 
     def score_samples(self, X) -> np.ndarray:
-        """Negative reconstruction error: higher = more normal. (n_samples,)"""
-        return -self.reconstruction_error(X)
+        """Negative anomaly score (the reconstruction error, or the combined score): higher = more normal."""
+        check_is_fitted(self)
+        return -self.scorer_.score(self._validate(X, reset=False))
 
     def decision_function(self, X) -> np.ndarray:
         """score_samples - offset_: negative for outliers."""

@@ -174,3 +174,43 @@ def log_likelihood(model: Autoencoder, x: np.ndarray | torch.Tensor, k: int = 10
             log_px = -torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
             out.append((torch.logsumexp(log_px + log_pz - log_q, 0) - math.log(k)).cpu())
     return torch.cat(out).numpy()
+
+
+class AnomalyScorer:
+    """Anomaly scores from a model and reference (normal, training) data. Higher = more anomalous.
+
+    ``method="reconstruction"``: the reconstruction error itself. ``method="combined"``: the reconstruction error
+    plus the Mahalanobis distance of the code to a Gaussian fitted on the reference codes, each standardised by its
+    mean and standard deviation on the reference data, so that inputs the decoder reconstructs well but whose codes
+    fall where no normal code lies are flagged too.
+    """
+
+    METHODS = ("reconstruction", "combined")
+
+    def __init__(self, model: Autoencoder, reference: np.ndarray | torch.Tensor, method: str = "reconstruction",
+                 ridge: float = 1e-3) -> None:
+        if method not in self.METHODS:
+            raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
+        self.model, self.method = model, method
+        err = reconstruction_error(model, reference)
+        self.err_stats = (float(err.mean()), float(err.std()) or 1.0)
+        if method == "combined":
+            z = encode(model, reference).astype(np.float64)  # (N, L)
+            self.mu = z.mean(0)
+            cov = np.atleast_2d(np.cov(z.T)) if len(z) > 1 else np.eye(z.shape[1])
+            self.precision = np.linalg.inv(cov + ridge * np.eye(z.shape[1]))
+            d = self._mahalanobis(z)
+            self.md_stats = (float(d.mean()), float(d.std()) or 1.0)
+        self.reference_scores = self.score(reference)
+
+    def _mahalanobis(self, z: np.ndarray) -> np.ndarray:
+        c = z - self.mu
+        return np.einsum("ij,jk,ik->i", c, self.precision, c)
+
+    def score(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """(N,) anomaly scores."""
+        err = reconstruction_error(self.model, x).astype(np.float64)
+        if self.method == "reconstruction":
+            return err
+        md = self._mahalanobis(encode(self.model, x).astype(np.float64))
+        return (err - self.err_stats[0]) / self.err_stats[1] + (md - self.md_stats[0]) / self.md_stats[1]

@@ -31,7 +31,7 @@ class ConvEncoder(nn.Module):
         layers: list[nn.Module] = []
         prev = in_ch
         for c in channels:
-            layers += [nn.Conv2d(prev, c, 3, stride=2, padding=1), activation(act)]
+            layers += [nn.Conv2d(prev, c, 3, stride=2, padding=1), nn.GroupNorm(min(8, c), c), activation(act)]
             prev = c
         self.net = nn.Sequential(*layers)
 
@@ -54,7 +54,7 @@ class ConvDecoder(nn.Module):
             last = i == len(rev) - 1
             layers.append(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad))
             if not last:
-                layers.append(activation(act))
+                layers += [nn.GroupNorm(min(8, c_out), c_out), activation(act)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
