@@ -12,22 +12,22 @@ from aekit import apps
 from aekit.cli import main
 
 
-@pytest.fixture(scope="module")
-def vae_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "vae"
-    assert main(["train", "--dataset", "digits", "--arch", "mlp", "--variant", "vae+denoising", "--hidden", "32",
-                 "--latent-dim", "4", "--epochs", "8", "--lr", "3e-3", "--noise-level", "0.2", "--out", str(out),
+def _train_digits(tmp_path_factory, variant: str, hidden: str, latent: str, epochs: str, noise: str):
+    out = tmp_path_factory.mktemp("runs") / variant
+    assert main(["train", "--dataset", "digits", "--arch", "mlp", "--variant", variant, "--hidden", hidden,
+                 "--latent-dim", latent, "--epochs", epochs, "--lr", "3e-3", "--noise-level", noise, "--out", str(out),
                  "--quiet", "--no-report"]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    return _train_digits(tmp_path_factory, "vae+denoising", "32", "4", "8", "0.2")
 
 
 @pytest.fixture(scope="module")
 def dae_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "dae"
-    assert main(["train", "--dataset", "digits", "--arch", "mlp", "--variant", "denoising", "--hidden", "64",
-                 "--latent-dim", "16", "--epochs", "30", "--lr", "3e-3", "--noise-level", "0.3", "--out", str(out),
-                 "--quiet", "--no-report"]) == 0
-    return out
+    return _train_digits(tmp_path_factory, "denoising", "64", "16", "30", "0.3")
 
 
 def test_encode_and_reconstruct_from_files(vae_run, tmp_path, capsys):

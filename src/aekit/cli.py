@@ -152,16 +152,17 @@ def write_demo_figures(model, data, out: Path, mse: float | None = None) -> list
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    recipe = dict(RECIPES[args.recipe])
+    name = "conv" if args.arch == "conv" and args.recipe == "seed" else args.recipe  # --arch conv: the conv recipe
+    recipe = dict(RECIPES[name])
     if args.arch:
-        recipe.update(RECIPES["conv"] if args.arch == "conv" and args.recipe != "conv" else {}, arch=args.arch)
+        recipe["arch"] = args.arch
     if args.epochs:
         recipe["epochs"] = args.epochs
     cfg = Config().override(seed=args.seed, **recipe)
     cfg, data = _demo_data(args, cfg)
     print(f"Data: {data.name}")
     m = cfg.model
-    print(f"Model: {m.arch} autoencoder, latent {m.latent_dim}, recipe '{args.recipe}': Adam lr {cfg.train.lr:g}, "
+    print(f"Model: {m.arch} autoencoder, latent {m.latent_dim}, recipe '{name}': Adam lr {cfg.train.lr:g}, "
           f"batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, schedule {cfg.train.schedule}, loss {cfg.loss.recon}")
     out = Path(args.out)
     res = fit(cfg, data, out_dir=out, quiet=args.quiet, on_epoch=_printer(cfg.train.epochs, False))
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: MNIST if found locally or downloadable, else the embedded digits")
     d.add_argument("--data-dir", help="folder with MNIST's IDX files")
     d.add_argument("--epochs", type=int, help="override the recipe's epoch count")
-    d.add_argument("--arch", choices=R.ARCHITECTURES.names(), help="mlp (the reference) or conv")
+    d.add_argument("--arch", choices=["mlp", "conv"], help="mlp (the reference) or conv (the conv recipe)")
     d.add_argument("--recipe", choices=list(RECIPES), default="seed",
                    help="seed: the reference hyperparameters; best: aekit's recipe for the same MLP; conv")
     d.add_argument("--seed", type=int, default=0)
