@@ -1,16 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 import aekit
 from aekit.data import DataSplits, Split
-
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
-
 
 @pytest.fixture(autouse=True)
 def _seed_and_offline(monkeypatch):

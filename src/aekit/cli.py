@@ -110,8 +110,7 @@ def _printer(epochs: int, quiet: bool):
             return
         line = f"Epoch {r['epoch']}/{epochs}, Loss: {r['train/loss']:.4f}"
         extra = [f"{k[6:]} {v:.4g}" for k, v in r.items() if k.startswith("train/") and k != "train/loss"]
-        extra = [e for e in extra if not e.startswith("recon") or len(extra) > 1]
-        if extra:
+        if len(extra) > 1:  # the loss has parts beyond the reconstruction: show them all
             line += " (" + ", ".join(extra) + ")"
         if "val/loss" in r:
             line += f", val: {r['val/loss']:.4f}"

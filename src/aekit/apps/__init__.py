@@ -192,25 +192,38 @@ class AnomalyScorer:
         if method not in self.METHODS:
             raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
         self.model, self.method = model, method
-        err = reconstruction_error(model, reference)
+        err, z = self._error_and_code(reference)
         self.err_stats = (float(err.mean()), float(err.std()) or 1.0)
         if method == "combined":
-            z = encode(model, reference).astype(np.float64)  # (N, L)
             self.mu = z.mean(0)
             cov = np.atleast_2d(np.cov(z.T)) if len(z) > 1 else np.eye(z.shape[1])
             self.precision = np.linalg.inv(cov + ridge * np.eye(z.shape[1]))
             d = self._mahalanobis(z)
             self.md_stats = (float(d.mean()), float(d.std()) or 1.0)
-        self.reference_scores = self.score(reference)
+        self.reference_scores = self._combine(err, z)
+
+    def _error_and_code(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample reconstruction MSE (N,) and codes (N, L), from one encoder pass."""
+        model = self.model
+
+        def fn(xb: torch.Tensor) -> torch.Tensor:
+            z = model.encode(xb)
+            err, count = elementwise_error(model.decode(z, model._steps(xb)), xb, "mse")
+            return torch.cat([(err.sum(1) / count)[:, None], z], 1)  # (B, 1 + L)
+
+        out = _batches(model, x, fn).astype(np.float64)
+        return out[:, 0], out[:, 1:]
 
     def _mahalanobis(self, z: np.ndarray) -> np.ndarray:
         c = z - self.mu
         return np.einsum("ij,jk,ik->i", c, self.precision, c)
 
-    def score(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
-        """(N,) anomaly scores."""
-        err = reconstruction_error(self.model, x).astype(np.float64)
+    def _combine(self, err: np.ndarray, z: np.ndarray) -> np.ndarray:
         if self.method == "reconstruction":
             return err
-        md = self._mahalanobis(encode(self.model, x).astype(np.float64))
+        md = self._mahalanobis(z)
         return (err - self.err_stats[0]) / self.err_stats[1] + (md - self.md_stats[0]) / self.md_stats[1]
+
+    def score(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """(N,) anomaly scores."""
+        return self._combine(*self._error_and_code(x))

@@ -36,13 +36,18 @@ class DataSplits:
     name: str  # what was loaded, for messages ("MNIST from /path", "sklearn digits")
 
 
+def as_float32(x: np.ndarray) -> np.ndarray:
+    """float32, with uint8 data (images) scaled to [0, 1]."""
+    return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
+
+
 def check_array(x: np.ndarray, what: str) -> np.ndarray:
     """Raise a clear ValueError for empty, non-numeric, NaN or infinite data; return x as float32."""
     if x.size == 0 or x.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {x.shape})")
     if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
         raise ValueError(f"{what} is not numeric (dtype {x.dtype})")
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    x = as_float32(x)
     bad = ~np.isfinite(x)
     if bad.any():
         first = np.argwhere(bad)[0]

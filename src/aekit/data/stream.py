@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import as_float32
+
 
 class StreamedArray:
     """A read-only (N, *shape) array over memory-mapped .npy files. Indexing with a slice, an index array or a tensor
@@ -51,8 +53,7 @@ class StreamedArray:
         out = np.empty((len(idx), *self.shape[1:]), dtype=np.float32)
         for k in np.unique(part):
             m = part == k
-            rows = self.parts[k][phys[m] - self.offsets[k]]
-            out[m] = rows / np.float32(255.0) if rows.dtype == np.uint8 else rows
+            out[m] = as_float32(self.parts[k][phys[m] - self.offsets[k]])
         if not np.isfinite(out).all():
             bad = phys[~np.isfinite(out.reshape(len(out), -1)).all(1)]
             raise ValueError(f"{self.path} contains NaN or inf values (row {int(bad.min())} is the first read)")

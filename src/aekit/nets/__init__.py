@@ -7,7 +7,6 @@ activation.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..registry import ACTIVATIONS
@@ -38,4 +37,4 @@ def _bad_shape(shape: tuple[int, ...]) -> str:
 
 from . import conv, mlp, recurrent  # noqa: E402,F401  (register the builders)
 
-__all__ = ["activation", "choose_arch", "torch"]
+__all__ = ["activation", "choose_arch"]

@@ -75,7 +75,8 @@ def _lines(rows: Sequence[np.ndarray], row_titles: Sequence[str], title: str, xl
     for i in range(n):
         ax = axes[0][i]
         for r, (row, name) in enumerate(zip(rows, row_titles)):
-            y = np.asarray(row[i]).reshape(len(row[i]), -1) if np.asarray(row[i]).ndim > 1 else np.asarray(row[i])
+            y = np.asarray(row[i])
+            y = y.reshape(len(y), -1) if y.ndim > 1 else y  # (T, F...) -> one line per feature
             ax.plot(y, styles[r % 3], lw=1.2, label=name if i == 0 else None, alpha=0.9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_title(f"sample {i}", fontsize=9)
