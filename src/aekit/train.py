@@ -59,12 +59,35 @@ def pick_device(name: str = "auto") -> torch.device:
     return dev
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter | None:
+    """Move every trainable parameter of ``model`` into one contiguous buffer, and its gradient into another.
+
+    The parameters stay the model's own leaf tensors (state_dict, hooks, DDP see no difference); their storage becomes
+    a view of the returned flat parameter, whose ``.grad`` holds every gradient, so that backward accumulates in place
+    into it. One Adam update over one tensor then replaces a Python loop over every parameter, and zeroing the
+    gradients is one fill. Adam is elementwise, so the result is the same. Returns None (nothing changed) when the
+    parameters do not share one device and dtype.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params or len({(p.device, p.dtype) for p in params}) != 1:
+        return None
+    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset:offset + n].view_as(p)
+        p.grad = flat.grad[offset:offset + n].view_as(p)
+        offset += n
+    return flat
+
+
+def make_optimizer(params: list[torch.Tensor], lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """Adam, fused into one kernel where this torch supports it (~25 % faster steps for small models on CPU)."""
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError):  # older torch, or a device without the fused kernel
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 @torch.no_grad()
@@ -109,7 +132,9 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
     device = dist_ctx.device
     torch.manual_seed(tc.seed)  # the same initial weights on every rank
     model = build_model(config).to(device)
-    opt = make_optimizer(model, tc.lr, tc.weight_decay)
+    flat = flatten_parameters(model)
+    opt = make_optimizer([flat] if flat is not None else list(model.parameters()), tc.lr, tc.weight_decay)
+    zero_grad = flat.grad.zero_ if flat is not None else (lambda: opt.zero_grad(set_to_none=True))
     net = dist_ctx.wrap(model)  # DistributedDataParallel under torchrun, else the model itself
     if tc.compile:
         net = torch.compile(net)
@@ -152,7 +177,7 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
         for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
             with autocast():
                 parts, _ = compute_loss(net, xb, config, None if lengths is None else lengths[idx])
-            opt.zero_grad(set_to_none=True)
+            zero_grad()
             parts["loss"].backward()
             opt.step()
             if sched is not None:
@@ -214,7 +239,7 @@ def _batches(x, shards: list[torch.Tensor], device: torch.device, streamed: bool
     background thread (the next batch loads while this one trains)."""
     if not streamed:
         for idx in shards:
-            yield x[idx]
+            yield x.index_select(0, idx)
         return
     from concurrent.futures import ThreadPoolExecutor
 
