@@ -85,14 +85,16 @@ def test_denoise_reports_psnr_gain(dae_run, tmp_path, capsys):
     assert apps.psnr(np.zeros(4), np.full(4, 0.1)) == pytest.approx(20.0)
 
 
-def test_detect_writes_scores_and_flags(vae_run, tmp_path, capsys):
+@pytest.mark.parametrize("score", ["reconstruction", "knn"])
+def test_detect_writes_scores_and_flags(vae_run, tmp_path, capsys, score):
     x = aekit.load_data(aekit.DataConfig(dataset="digits")).test.x[:40].numpy()
     x[:4] = np.random.default_rng(0).random((4, 1, 8, 8))  # four noise images among digits
     np.save(tmp_path / "x.npy", x)
     labels = np.r_[np.ones(4), np.zeros(36)]
     np.save(tmp_path / "y.npy", labels)
     assert main(["detect", str(vae_run), "--input", str(tmp_path / "x.npy"), "--contamination", "0.05", "--labels",
-                 str(tmp_path / "y.npy"), "--out", str(tmp_path / "scores.csv"), "--png", str(tmp_path / "h.png")]) == 0
+                 str(tmp_path / "y.npy"), "--out", str(tmp_path / "scores.csv"), "--png", str(tmp_path / "h.png"),
+                 "--score", score]) == 0
     rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
     assert len(rows) == 40
     assert all(r["anomaly"] == "1" for r in rows[:4])  # the noise images are flagged

@@ -65,15 +65,16 @@ def test_contamination_auto_and_validation():
         AutoencoderOutlierDetector(contamination=0.9).fit(X)
 
 
-def test_combined_score_flags_codes_far_from_the_training_codes():
+@pytest.mark.parametrize("method", ["combined", "knn"])
+def test_code_distance_scores_flag_codes_far_from_the_training_codes(method):
     """An input the decoder reconstructs as well as the normal data, but whose code lies far from every training
-    code, is missed by the reconstruction error and caught by the combined score."""
+    code, is missed by the reconstruction error and caught by the scores that add a code distance."""
     from aekit import apps
 
     rng = np.random.default_rng(0)
     basis = rng.normal(size=(2, 8))
     normal = rng.normal(size=(400, 2)) @ basis  # data on a 2-d plane
-    det = AutoencoderOutlierDetector(anomaly_score="combined", latent_dim=2, hidden=(32,), epochs=150, lr=3e-3,
+    det = AutoencoderOutlierDetector(anomaly_score=method, latent_dim=2, hidden=(32,), epochs=150, lr=3e-3,
                                      random_state=0).fit(normal)
     far = np.array([[6.0, -6.0]]) @ basis  # on the same plane (reconstructable), far from the training data
     rec = apps.AnomalyScorer(det.model_, normal.astype(np.float32), "reconstruction")
@@ -84,3 +85,39 @@ def test_combined_score_flags_codes_far_from_the_training_codes():
     assert pct(comb.score(far)[0], comb.reference_scores) >= pct(rec.score(far)[0], rec.reference_scores)
     with pytest.raises(ValueError, match="anomaly_score must be"):
         AutoencoderOutlierDetector(anomaly_score="x", epochs=1).fit(normal)
+
+
+def test_knn_score_against_a_brute_force_computation():
+    """score = (err - mean) / sd + (d - mean) / sd, d = mean distance to the 3 nearest reference codes (the reference
+    samples' own d leaves the sample itself out), the statistics taken over the reference samples."""
+    import torch
+
+    import aekit
+    from aekit import apps
+    from conftest import tiny_config
+
+    torch.manual_seed(0)
+    model = aekit.build_model(aekit.resolve_config(tiny_config(), (6,), 0.0, 1.0)).eval()
+    rng = np.random.default_rng(1)
+    ref, new = rng.random((20, 6)).astype(np.float32), rng.random((5, 6)).astype(np.float32)
+    scorer = apps.AnomalyScorer(model, ref, "knn", n_neighbors=3)
+
+    def err_and_code(x):
+        with torch.no_grad():
+            t = torch.from_numpy(x)
+            z = model.encode(t)
+            return ((model.decode(z) - t) ** 2).mean(1).double().numpy(), z.double().numpy()
+
+    e_ref, z_ref = err_and_code(ref)
+    e_new, z_new = err_and_code(new)
+    dist = np.sqrt(((z_new[:, None] - z_ref[None]) ** 2).sum(-1))  # (5, 20)
+    d_new = np.sort(dist, 1)[:, :3].mean(1)
+    dist_ref = np.sqrt(((z_ref[:, None] - z_ref[None]) ** 2).sum(-1)) + np.diag(np.full(20, np.inf))  # not itself
+    d_ref = np.sort(dist_ref, 1)[:, :3].mean(1)
+    expected = (e_new - e_ref.mean()) / e_ref.std() + (d_new - d_ref.mean()) / d_ref.std()
+    np.testing.assert_allclose(scorer.score(new), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scorer.reference_scores,
+                               (e_ref - e_ref.mean()) / e_ref.std() + (d_ref - d_ref.mean()) / d_ref.std(),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="at least 2 reference samples"):
+        apps.AnomalyScorer(model, ref[:1], "knn")

@@ -235,7 +235,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--contamination", default="auto",
                    help="expected outlier fraction of the training data, or auto: median + 3 robust sd (default)")
     p.add_argument("--score", choices=apps.AnomalyScorer.METHODS, default="reconstruction",
-                   help="reconstruction error, or combined: + Mahalanobis distance of the code (standardised)")
+                   help="reconstruction: the error; combined: + Mahalanobis distance of the code; knn: + mean distance to "
+                        "the 10 nearest training codes (each standardised on the training data)")
     p.add_argument("--labels", help="file of 0/1 labels (1 = anomaly) to report the AUROC")
     p.add_argument("--out", required=True, help="CSV with index, score, anomaly")
     p.add_argument("--png", help="also write a histogram of the scores with the threshold")

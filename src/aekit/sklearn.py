@@ -132,8 +132,9 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
     ``contamination``: the expected fraction of outliers in the training data, which sets the threshold
     ``offset_`` at that quantile of the training scores; ``'auto'`` flags scores above the training median plus
     3 robust standard deviations (1.4826 x the median absolute deviation), without assuming a fraction.
-    ``anomaly_score``: ``'reconstruction'`` (the error) or ``'combined'`` (standardised error + standardised Mahalanobis
-    distance of the code to the training codes; see :class:`aekit.apps.AnomalyScorer`).
+    ``anomaly_score``: ``'reconstruction'`` (the error), ``'combined'`` (standardised error + standardised Mahalanobis
+    distance of the code to the training codes) or ``'knn'`` (standardised error + standardised mean distance to the
+    10 nearest training codes); see :class:`aekit.apps.AnomalyScorer`.
     """
 
     def __init__(self, contamination: str | float = "auto", anomaly_score: str = "reconstruction",

@@ -179,18 +179,22 @@ def log_likelihood(model: Autoencoder, x: np.ndarray | torch.Tensor, k: int = 10
 class AnomalyScorer:
     """Anomaly scores from a model and reference (normal, training) data. Higher = more anomalous.
 
-    ``method="reconstruction"``: the reconstruction error itself. ``method="combined"``: the reconstruction error
-    plus the Mahalanobis distance of the code to a Gaussian fitted on the reference codes, each standardised by its
-    mean and standard deviation on the reference data, so that inputs the decoder reconstructs well but whose codes
-    fall where no normal code lies are flagged too.
+    ``method="reconstruction"``: the reconstruction error itself. The two others add to it, each standardised by its
+    mean and standard deviation on the reference data, a distance of the code to the reference codes, so that inputs
+    the decoder reconstructs well but whose codes fall where no normal code lies are flagged too:
+    ``"combined"``: the Mahalanobis distance to a Gaussian fitted on the reference codes;
+    ``"knn"``: the mean Euclidean distance to the ``n_neighbors`` nearest reference codes (for a reference sample,
+    its neighbours other than itself), which follows codes that are not Gaussian (several styles of one digit).
     """
 
-    METHODS = ("reconstruction", "combined")
+    METHODS = ("reconstruction", "combined", "knn")
 
     def __init__(self, model: Autoencoder, reference: np.ndarray | torch.Tensor, method: str = "reconstruction",
-                 ridge: float = 1e-3) -> None:
+                 ridge: float = 1e-3, n_neighbors: int = 10) -> None:
         if method not in self.METHODS:
             raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
+        if method == "knn" and len(reference) < 2:
+            raise ValueError("the knn anomaly score needs at least 2 reference samples")
         self.model, self.method = model, method
         err, z = self._error_and_code(reference)
         self.err_stats = (float(err.mean()), float(err.std()) or 1.0)
@@ -198,9 +202,15 @@ class AnomalyScorer:
             self.mu = z.mean(0)
             cov = np.atleast_2d(np.cov(z.T)) if len(z) > 1 else np.eye(z.shape[1])
             self.precision = np.linalg.inv(cov + ridge * np.eye(z.shape[1]))
-            d = self._mahalanobis(z)
-            self.md_stats = (float(d.mean()), float(d.std()) or 1.0)
-        self.reference_scores = self._combine(err, z)
+        elif method == "knn":
+            from sklearn.neighbors import NearestNeighbors
+
+            self.k = min(n_neighbors, len(z) - 1)
+            self.neighbors = NearestNeighbors(n_neighbors=self.k).fit(z)
+        if method != "reconstruction":
+            d = self._code_distance(z, reference=True)
+            self.code_stats = (float(d.mean()), float(d.std()) or 1.0)
+        self.reference_scores = self._combine(err, z, reference=True)
 
     def _error_and_code(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample reconstruction MSE (N,) and codes (N, L), from one encoder pass."""
@@ -214,15 +224,20 @@ class AnomalyScorer:
         out = _batches(model, x, fn).astype(np.float64)
         return out[:, 0], out[:, 1:]
 
-    def _mahalanobis(self, z: np.ndarray) -> np.ndarray:
-        c = z - self.mu
-        return np.einsum("ij,jk,ik->i", c, self.precision, c)
+    def _code_distance(self, z: np.ndarray, reference: bool = False) -> np.ndarray:
+        """(N, L) codes -> (N,) distances to the reference codes."""
+        if self.method == "combined":
+            c = z - self.mu
+            return np.einsum("ij,jk,ik->i", c, self.precision, c)
+        if reference:  # each reference code's nearest neighbours include itself at distance 0: leave it out
+            return self.neighbors.kneighbors(z, self.k + 1)[0][:, 1:].mean(1)  # sorted: the 0 comes first
+        return self.neighbors.kneighbors(z)[0].mean(1)
 
-    def _combine(self, err: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def _combine(self, err: np.ndarray, z: np.ndarray, reference: bool = False) -> np.ndarray:
         if self.method == "reconstruction":
             return err
-        md = self._mahalanobis(z)
-        return (err - self.err_stats[0]) / self.err_stats[1] + (md - self.md_stats[0]) / self.md_stats[1]
+        d = self._code_distance(z, reference)
+        return (err - self.err_stats[0]) / self.err_stats[1] + (d - self.code_stats[0]) / self.code_stats[1]
 
     def score(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """(N,) anomaly scores."""
