@@ -101,6 +101,24 @@ def test_detect_writes_scores_and_flags(vae_run, tmp_path, capsys, score):
     assert float(capsys.readouterr().out.split("AUROC ")[1].split()[0]) > 0.95
 
 
+def test_detect_error_window_scores_local_errors(vae_run, tmp_path, capsys):
+    from aekit.commands import read_inputs
+
+    x = aekit.load_data(aekit.DataConfig(dataset="digits")).test.x[:20].numpy()
+    np.save(tmp_path / "x.npy", x)
+    assert main(["detect", str(vae_run), "--input", str(tmp_path / "x.npy"), "--score", "knn", "--error-window", "3",
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    scores = np.array([float(r["score"]) for r in csv.DictReader(open(tmp_path / "s.csv"))])
+    model = aekit.load(vae_run)
+    train_x, _ = read_inputs(model, None, "train")  # the run's own training data, as detect uses
+    expected = apps.AnomalyScorer(model, train_x, "knn", error_window=3).score(x)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+    assert not np.allclose(scores, apps.AnomalyScorer(model, train_x, "knn").score(x), rtol=1e-3)
+    assert main(["detect", str(vae_run), "--error-window", "9", "--out", str(tmp_path / "t.csv")]) == 2
+    assert "error_window must be an integer from 1 to 8" in capsys.readouterr().err
+    assert not (tmp_path / "t.csv").exists()
+
+
 def test_error_threshold():
     e = np.arange(1, 101, dtype=float)
     assert apps.error_threshold(e, 0.1) == pytest.approx(np.percentile(e, 90))

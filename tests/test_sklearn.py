@@ -121,3 +121,40 @@ def test_knn_score_against_a_brute_force_computation():
                                rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="at least 2 reference samples"):
         apps.AnomalyScorer(model, ref[:1], "knn")
+
+
+def test_local_error_by_hand():
+    import torch
+
+    from aekit import apps
+
+    e = torch.zeros(1, 2, 4, 4)  # channel 1 stays 0, so channel means halve channel 0
+    e[0, 0, 0, 0], e[0, 0, 3, 3], e[0, 0, 1, 2] = 1.0, 1.0, 4.0
+    flat = e.flatten(1)
+    assert apps.local_error(flat, (2, 4, 4), 1).item() == pytest.approx(4.0 / 2)
+    assert apps.local_error(flat, (2, 4, 4), 2).item() == pytest.approx(4.0 / 4 / 2)  # no 2x2 patch holds two hot pixels
+    assert apps.local_error(flat, (2, 4, 4), 4).item() == pytest.approx(6.0 / 16 / 2)  # the whole image: the mean
+
+
+def test_error_window_scores_and_errors():
+    import torch
+
+    import aekit
+    from aekit import apps
+    from conftest import tiny_config
+
+    torch.manual_seed(0)
+    model = aekit.build_model(aekit.resolve_config(tiny_config(), (1, 6, 6), 0.0, 1.0)).eval()
+    x = np.random.default_rng(0).random((10, 1, 6, 6)).astype(np.float32)
+    scorer = apps.AnomalyScorer(model, x, "reconstruction", error_window=3)
+    with torch.no_grad():
+        sq = (model.reconstruct(torch.from_numpy(x)) - torch.from_numpy(x)) ** 2  # (10, 1, 6, 6)
+    expected = torch.stack([sq[:, 0, i:i + 3, j:j + 3].mean((1, 2)) for i in range(4) for j in range(4)], 1).amax(1)
+    np.testing.assert_allclose(scorer.reference_scores, expected.double().numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="from 1 to 6"):
+        apps.AnomalyScorer(model, x, error_window=7)
+    flat = aekit.build_model(aekit.resolve_config(tiny_config(), (36,), 0.0, 1.0))
+    with pytest.raises(ValueError, match="needs image inputs"):
+        apps.AnomalyScorer(flat, x.reshape(10, 36), error_window=3)
+    with pytest.raises(ValueError, match="needs image inputs"):
+        AutoencoderOutlierDetector(error_window=3, epochs=1).fit(x.reshape(10, 36))

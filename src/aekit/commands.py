@@ -147,7 +147,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     model = ckpt.load(args.run)
     contamination = args.contamination if args.contamination == "auto" else float(args.contamination)
     train_x, _ = read_inputs(model, None, "train")
-    scorer = apps.AnomalyScorer(model, train_x, args.score)
+    scorer = apps.AnomalyScorer(model, train_x, args.score, error_window=args.error_window)
     threshold = apps.error_threshold(scorer.reference_scores, contamination)
     x, _ = read_inputs(model, args.input)
     scores = scorer.score(x)
@@ -237,6 +237,9 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--score", choices=apps.AnomalyScorer.METHODS, default="reconstruction",
                    help="reconstruction: the error; combined: + Mahalanobis distance of the code; knn: + mean distance to "
                         "the 10 nearest training codes (each standardised on the training data)")
+    p.add_argument("--error-window", type=int, metavar="W",
+                   help="images: score the largest mean squared error over any W x W patch instead of the "
+                        "whole-image mean (a local difference is not diluted by the rest)")
     p.add_argument("--labels", help="file of 0/1 labels (1 = anomaly) to report the AUROC")
     p.add_argument("--out", required=True, help="CSV with index, score, anomaly")
     p.add_argument("--png", help="also write a histogram of the scores with the threshold")

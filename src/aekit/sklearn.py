@@ -134,27 +134,32 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
     3 robust standard deviations (1.4826 x the median absolute deviation), without assuming a fraction.
     ``anomaly_score``: ``'reconstruction'`` (the error), ``'combined'`` (standardised error + standardised Mahalanobis
     distance of the code to the training codes) or ``'knn'`` (standardised error + standardised mean distance to the
-    10 nearest training codes); see :class:`aekit.apps.AnomalyScorer`.
+    10 nearest training codes); see :class:`aekit.apps.AnomalyScorer`. ``error_window`` (images): the error is the
+    largest mean squared error over any ``error_window x error_window`` patch instead of the whole-image mean.
     """
 
     def __init__(self, contamination: str | float = "auto", anomaly_score: str = "reconstruction",
-                 **params) -> None:
+                 error_window: int | None = None, **params) -> None:
         super().__init__(**params)
         self.contamination = contamination
         self.anomaly_score = anomaly_score
+        self.error_window = error_window
 
     # sklearn reads the parameters from __init__'s signature: show the shared ones instead of **params.
     __init__.__signature__ = inspect.signature(_AutoencoderBase.__init__).replace(parameters=[
         *[p for p in inspect.signature(_AutoencoderBase.__init__).parameters.values()],
         inspect.Parameter("contamination", inspect.Parameter.KEYWORD_ONLY, default="auto"),
-        inspect.Parameter("anomaly_score", inspect.Parameter.KEYWORD_ONLY, default="reconstruction")])
+        inspect.Parameter("anomaly_score", inspect.Parameter.KEYWORD_ONLY, default="reconstruction"),
+        inspect.Parameter("error_window", inspect.Parameter.KEYWORD_ONLY, default=None)])
 
     def fit(self, X, y=None) -> "AutoencoderOutlierDetector":
         apps.error_threshold(np.zeros(1), self.contamination)  # validate before the (long) training
         if self.anomaly_score not in apps.AnomalyScorer.METHODS:
             raise ValueError(f"anomaly_score must be one of {apps.AnomalyScorer.METHODS}, got {self.anomaly_score!r}")
+        if self.error_window is not None:  # before the (long) training
+            apps.check_error_window(np.shape(X)[1:], self.error_window)
         X = self._fit_model(X)
-        self.scorer_ = apps.AnomalyScorer(self.model_, X, self.anomaly_score)
+        self.scorer_ = apps.AnomalyScorer(self.model_, X, self.anomaly_score, error_window=self.error_window)
         self.offset_ = -apps.error_threshold(self.scorer_.reference_scores, self.contamination)
         return self
 
