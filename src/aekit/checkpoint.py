@@ -41,8 +41,7 @@ def save_model(run_dir: str | Path, model: Autoencoder) -> None:
     """Write config.json and model.safetensors into run_dir."""
     run_dir = Path(run_dir)
     atomic_write_text(run_dir / CONFIG, model.config.to_json())
-    # copies: after training the parameters are views of one flat buffer, and safetensors stores no shared memory
-    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(run_dir / WEIGHTS, lambda p: save_file(state, p, metadata={"format": "pt", "aekit": "1"}))
 
 
