@@ -49,11 +49,15 @@ class StreamedArray:
     def take(self, idx: np.ndarray) -> np.ndarray:
         """Rows idx (logical) as a float32 array, in idx's order."""
         phys = self.rows[idx]
-        part = np.searchsorted(self.offsets, phys, side="right") - 1
-        out = np.empty((len(idx), *self.shape[1:]), dtype=np.float32)
-        for k in np.unique(part):
-            m = part == k
-            out[m] = as_float32(self.parts[k][phys[m] - self.offsets[k]])
+        # Allocated by torch (64-byte aligned, from its cache): training on numpy-allocated batches ran ~30 % slower.
+        out = torch.empty((len(idx), *self.shape[1:]), dtype=torch.float32).numpy()
+        if len(self.parts) == 1 and self.parts[0].dtype == np.float32:
+            np.take(self.parts[0], phys, axis=0, out=out, mode="clip")  # one copy, straight into the batch
+        else:
+            part = np.searchsorted(self.offsets, phys, side="right") - 1
+            for k in np.unique(part):
+                m = part == k
+                out[m] = as_float32(self.parts[k][phys[m] - self.offsets[k]])
         if not np.isfinite(out).all():
             bad = phys[~np.isfinite(out.reshape(len(out), -1)).all(1)]
             raise ValueError(f"{self.path} contains NaN or inf values (row {int(bad.min())} is the first read)")
