@@ -32,11 +32,16 @@ def main() -> None:
     p.add_argument("--digits", default="0,1,2,3,4,5,6,7,8,9")
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--error-window", type=int, default=7, help="patch size of the local error (default 7)")
+    p.add_argument("--swap", action="store_true",
+                   help="a check on data the recipe was not chosen on: train on the test images of each digit and "
+                        "score the 10,000 training images")
     args = p.parse_args()
     recipe = {**RECIPE, **json.loads(args.recipe)}
     header(f"MNIST one-class anomaly detection, aekit recipe {recipe}")
     data = aekit.load_data(aekit.DataConfig(dataset="mnist", data_dir=args.data_dir), download=False)
     xtr, ytr, xte, yte = data.train.x.numpy(), data.train.y, data.test.x.numpy(), data.test.y
+    if args.swap:
+        xtr, ytr, xte, yte = xte, yte, xtr, ytr
     cfg = aekit.Config().override(**recipe)
     rows = []
     for d in (int(v) for v in args.digits.split(",")):
