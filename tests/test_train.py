@@ -157,3 +157,5 @@ def test_flat_parameters_give_the_same_gradients_and_adam_steps_as_separate_ones
     for (name, a), b in zip(ref.named_parameters(), flat_model.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-7, msg=name)
     assert not torch.equal(flat.detach(), start)  # the steps moved the weights
+    rnn = aekit.build_model(aekit.resolve_config(tiny_config(arch="rnn"), (5, 2), 0.0, 1.0))
+    assert flatten_parameters(rnn) is None  # recurrent models keep their own weights (the same layout on every device)

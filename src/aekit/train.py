@@ -66,13 +66,14 @@ def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter | None:
     a view of the returned flat parameter, whose ``.grad`` holds every gradient, so that backward accumulates in place
     into it. One Adam update over one tensor then replaces a Python loop over every parameter, and zeroing the
     gradients is one fill. Adam is elementwise, so the result is the same. Returns None (nothing changed) when the
-    parameters do not share one device and dtype, and for recurrent layers on a GPU (cuDNN wants their weights in a
-    buffer of its own layout).
+    parameters do not share one device and dtype, and for models with recurrent layers (on a GPU cuDNN wants their
+    weights in a buffer of its own layout; leaving them alone on every device keeps the optimizer state's layout the
+    same, so a run resumes on another device; their steps are dominated by the recurrence anyway).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params or len({(p.device, p.dtype) for p in params}) != 1:
         return None
-    if params[0].is_cuda and any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
+    if any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
         return None
     flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
     flat.grad = torch.zeros_like(flat)
