@@ -156,7 +156,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
         apps.error_threshold(np.zeros(1), self.contamination)  # validate before the (long) training
         if self.anomaly_score not in apps.AnomalyScorer.METHODS:
             raise ValueError(f"anomaly_score must be one of {apps.AnomalyScorer.METHODS}, got {self.anomaly_score!r}")
-        if self.error_window is not None:  # before the (long) training
+        if self.error_window is not None:  # before the (long) training; np.shape only when there is a window to check
             apps.check_error_window(np.shape(X)[1:], self.error_window)
         X = self._fit_model(X)
         self.scorer_ = apps.AnomalyScorer(self.model_, X, self.anomaly_score, error_window=self.error_window)
