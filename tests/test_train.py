@@ -36,7 +36,7 @@ def test_save_load_roundtrip_bit_for_bit(small_digits, tmp_path):
     from safetensors.torch import save_file
 
     save_file(res.model.state_dict(), str(tmp_path / "own.safetensors"))  # views of one flat buffer save as they are
-    for name in ("config.json", "model.safetensors", "history.jsonl", "train_state.pt"):
+    for name in ("config.json", "model.safetensors", "history.jsonl", "train_state.safetensors"):
         assert (tmp_path / "run" / name).is_file(), name
     loaded = aekit.load(tmp_path / "run")
     x = small_digits.test.x

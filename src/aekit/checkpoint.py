@@ -1,68 +1,163 @@
-"""Run directories: config.json + model.safetensors (+ train_state.pt, history.jsonl), written atomically."""
+"""Run directories. Nothing in them can execute code: weights and training state are safetensors (with a SHA-256 of
+their tensors, checked on load), everything else JSON.
+
+A run directory holds:
+
+- ``config.json``: the resolved configuration;
+- ``model.safetensors``: the current (or final) weights, what :func:`load` reads;
+- ``history.jsonl``: one JSON record per epoch;
+- ``train_state.safetensors``: everything a resume needs, in ONE file written atomically at the end of each epoch:
+  the weights, the optimizer's moments, the best weights for early stopping (tensors), and as JSON metadata the
+  epoch, the optimizer's and the scheduler's settings, the early-stopping counters, the configuration and the
+  history. A kill between any two file writes leaves this file whole, from one epoch, so a resume is always
+  consistent; ``model.safetensors`` and ``history.jsonl`` are rewritten from it.
+- ``metrics.json``, ``report.html``, ``figures/``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import tempfile
+import math
+import struct
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from .config import Config
+from .files import atomic_write_bytes, atomic_write_text
 from .model import Autoencoder, build_model
 
-CONFIG, WEIGHTS, STATE, HISTORY = "config.json", "model.safetensors", "train_state.pt", "history.jsonl"
+CONFIG, WEIGHTS, STATE, HISTORY, METRICS = (
+    "config.json", "model.safetensors", "train_state.safetensors", "history.jsonl", "metrics.json")
+LEGACY_STATE = "train_state.pt"  # written by aekit 0.1 as a pickle: never loaded
+_SHA_KEY, _STATE_KEY = "aekit.sha256", "aekit.train_state"
+RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, LEGACY_STATE, "report.html", "command.txt",
+             "reconstructions.png", "interpolation.png")
 
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call write(tmp_path) on a temporary name in path's folder, then rename onto path.
-    A failure leaves no partial file behind."""
+class CorruptFileError(ValueError):
+    """A file in a run directory is truncated, damaged, or not what its name says."""
+
+
+# --- tensors with a checksum ------------------------------------------------------------------------------------
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
+    """Write tensors (and string metadata) as safetensors, atomically, with their SHA-256 in the metadata."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    meta = {"format": "pt", **(metadata or {}), _SHA_KEY: tensor_digest(tensors)}
+    return atomic_write_bytes(path, save(tensors, metadata=meta))
+
+
+def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a safetensors file written by :func:`save_tensors`; a missing, truncated or damaged file (any byte
+    changed) raises FileNotFoundError or :class:`CorruptFileError` naming it."""
+    from safetensors.torch import load
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    if not path.is_file():
+        raise FileNotFoundError(f"file not found: {path}")
+    data = path.read_bytes()
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        meta = _safetensors_metadata(data)
+        tensors = load(data)
+    except Exception as e:  # safetensors' own error types vary by version; the bytes are untrusted
+        raise CorruptFileError(f"{path} is not a valid safetensors file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    want = meta.get(_SHA_KEY)
+    if want is None:
+        raise CorruptFileError(f"{path} has no checksum: it was not written by this version of aekit")
+    if tensor_digest(tensors) != want:
+        raise CorruptFileError(f"{path} is corrupt: its tensors do not match the checksum recorded when it was saved")
+    return tensors, meta
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda p: Path(p).write_text(text))
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    if len(data) < 8:
+        raise ValueError(f"{len(data)} bytes, shorter than the 8-byte header size")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise ValueError("the header runs past the end of the file (truncated?)")
+    header = json.loads(data[8:8 + n])
+    meta = header.get("__metadata__", {}) if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError("malformed metadata")
+    return meta
 
 
+# --- the model ----------------------------------------------------------------------------------------------------
 def save_model(run_dir: str | Path, model: Autoencoder) -> None:
     """Write config.json and model.safetensors into run_dir."""
     run_dir = Path(run_dir)
     atomic_write_text(run_dir / CONFIG, model.config.to_json())
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(run_dir / WEIGHTS, lambda p: save_file(state, p, metadata={"format": "pt", "aekit": "1"}))
+    save_tensors(run_dir / WEIGHTS, model.state_dict(), {"aekit": "1"})
 
 
 def load_config(run_dir: str | Path) -> Config:
-    path = Path(run_dir) / CONFIG
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory not found: {run_dir}")
     if not path.is_file():
         raise FileNotFoundError(f"not a run directory (no {CONFIG}): {run_dir}")
-    return Config.load(path)
+    try:
+        return Config.load(path)
+    except ValueError as e:
+        raise CorruptFileError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
+
+
+def load_weights(model: Autoencoder, path: str | Path, tensors: dict[str, torch.Tensor] | None = None) -> None:
+    """Load checked weights into model; weights that do not fit the model's configuration raise a clear error."""
+    if tensors is None:
+        tensors, _ = load_tensors(path)
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    wrong = [f"{k} {tuple(tensors[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+             if k in tensors and tensors[k].shape != v.shape]
+    if missing or extra or wrong:
+        detail = "; ".join(filter(None, [missing and f"missing {missing[:3]}", extra and f"unexpected {extra[:3]}",
+                                         wrong and f"shape {wrong[0]}"]))
+        raise CorruptFileError(f"{path} does not match the model its config.json describes ({detail})")
+    model.load_state_dict(tensors)
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
-    """Restore the model saved in a run directory, in eval mode, with exactly the saved weights."""
+    """Restore the model saved in a run directory, in eval mode, with exactly the saved weights.
+
+    Parameters
+    ----------
+    run_dir : a run directory written by ``aekit train``, ``aekit demo`` or :func:`aekit.fit` with ``out_dir``.
+    device : where to put the model.
+
+    Returns
+    -------
+    Autoencoder, in eval mode. Raises FileNotFoundError or a ValueError naming the file for a missing, corrupt
+    (checksum), or mismatched file.
+    """
     config = load_config(run_dir)
     weights = Path(run_dir) / WEIGHTS
     if not weights.is_file():
         raise FileNotFoundError(f"no weights in {run_dir} (missing {WEIGHTS})")
-    model = build_model(config)
-    model.load_state_dict(load_file(str(weights)))
+    try:
+        model = build_model(config)
+    except ValueError as e:
+        raise CorruptFileError(f"{Path(run_dir) / CONFIG}: {e}") from None
+    load_weights(model, weights)
     return model.to(device).eval()
 
 
+# --- history and metrics --------------------------------------------------------------------------------------
 def save_history(run_dir: str | Path, history: list[dict]) -> None:
     atomic_write_text(Path(run_dir) / HISTORY, "".join(json.dumps(r) + "\n" for r in history))
 
@@ -71,13 +166,88 @@ def read_history(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / HISTORY
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptFileError(f"{path} is not valid JSON lines ({e})") from None
+    if not all(isinstance(r, dict) for r in rows):
+        raise CorruptFileError(f"{path}: every line must be a JSON object")
+    return rows
 
 
-def save_state(run_dir: str | Path, state: dict) -> None:
-    atomic_write(Path(run_dir) / STATE, lambda p: torch.save(state, p))
+def finite_json(obj: Any) -> Any:
+    """obj with every NaN or infinite float replaced by None, so that it is valid (strict) JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def save_metrics(run_dir: str | Path, metrics: dict[str, float]) -> Path:
+    """metrics.json: the test metrics as ``test_<name>``, always valid JSON (a non-finite value is written null)."""
+    body = {f"test_{k}": v for k, v in metrics.items()}
+    return atomic_write_text(Path(run_dir) / METRICS, json.dumps(finite_json(body), indent=2, allow_nan=False))
+
+
+# --- the training state -------------------------------------------------------------------------------------
+def save_state(run_dir: str | Path, model: Autoencoder, optimizer: torch.optim.Optimizer, scheduler: Any,
+               epoch: int, history: list[dict], best_val: float, bad_epochs: int,
+               best_state: dict[str, torch.Tensor] | None) -> None:
+    """Write train_state.safetensors: everything a resume needs, in one atomic file."""
+    opt = optimizer.state_dict()
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, entry in opt["state"].items():
+        for k, v in entry.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{idx}.{k}"] = v
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    for k, v in (best_state or {}).items():
+        tensors[f"best.{k}"] = v
+    meta = {
+        "epoch": epoch, "best_val": best_val, "bad_epochs": bad_epochs, "has_best": best_state is not None,
+        "param_groups": opt["param_groups"], "optim_scalars": scalars,
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "config": model.config.to_dict(), "history": history,
+    }
+    save_tensors(Path(run_dir) / STATE, tensors, {_STATE_KEY: json.dumps(meta)})
 
 
 def load_state(run_dir: str | Path) -> dict | None:
-    path = Path(run_dir) / STATE
-    return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+    """The training state of a run (see :func:`save_state`), or None when there is none yet. Keys: epoch, best_val,
+    bad_epochs, best_state, model (a state_dict), optimizer (a state_dict), scheduler, config, history."""
+    run_dir = Path(run_dir)
+    path = run_dir / STATE
+    if not path.is_file():
+        if (run_dir / LEGACY_STATE).is_file():
+            raise CorruptFileError(f"{run_dir / LEGACY_STATE} is a pickle from aekit 0.1, which is never loaded "
+                                   "(a pickle can run code): this run cannot be resumed; train it anew")
+        return None
+    tensors, meta = load_tensors(path)
+    try:
+        info = json.loads(meta[_STATE_KEY])
+        groups = info["param_groups"]
+        for g in groups:
+            if "betas" in g:
+                g["betas"] = tuple(g["betas"])
+        state: dict[int, dict[str, Any]] = {}
+        for name, t in tensors.items():
+            if name.startswith("optim."):
+                _, idx, key = name.split(".", 2)
+                state.setdefault(int(idx), {})[key] = t
+        for idx, entry in info["optim_scalars"].items():
+            state.setdefault(int(idx), {}).update(entry)
+        return {
+            "epoch": int(info["epoch"]), "best_val": float(info["best_val"]), "bad_epochs": int(info["bad_epochs"]),
+            "best_state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} if info["has_best"]
+            else None,
+            "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+            "optimizer": {"state": state, "param_groups": groups}, "scheduler": info["scheduler"],
+            "config": info["config"], "history": list(info["history"]),
+        }
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise CorruptFileError(f"{path}: malformed training state ({type(e).__name__}: {e})") from None

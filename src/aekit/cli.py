@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from . import apps
 from . import checkpoint as ckpt
+from .files import atomic_write, atomic_write_text
 from . import registry as R
 from .config import Config, DataConfig, LossConfig, ModelConfig, TrainConfig
-from .commands import add_app_commands
-from .data import load_data
+from .commands import add_app_commands, positive_int
+from .data import Split, load_data
 from .report import write_report
 from .train import evaluate, fit
 
@@ -73,9 +75,33 @@ def _parse_tuple(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def data_overrides(value: str) -> dict[str, Any]:
+    """What ``--data VALUE`` means: a dataset that needs no file (mnist, digits), a folder of MNIST IDX files, or
+    a data file / folder of .npy shards (dataset 'file')."""
+    from .data.mnist import find_mnist
+
+    if value in R.DATASETS and R.DATASETS.canonical(value) in ("mnist", "digits"):
+        return {"dataset": R.DATASETS.canonical(value)}
+    path = Path(value)
+    if path.is_dir() and find_mnist(path) == path:
+        return {"dataset": "mnist", "data_dir": str(path.resolve())}
+    return {"dataset": "file", "path": str(path.resolve())}
+
+
 def add_config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per config field (default None = keep the config's value)."""
     p.add_argument("--config", type=Path, help="JSON or TOML config file; flags override it")
+    p.add_argument("--data", help="what to train on: mnist, digits, a folder of MNIST IDX files, or a data file "
+                                  "(.npy/.npz/.csv/IDX, or a folder of .npy shards); the same as --dataset/--path")
     p.add_argument("--variant", help=f"variants joined by '+', from: {', '.join(R.VARIANTS.names())} "
                                      "(e.g. sparse+denoising, vae+denoising)")
     for sec_name, sec in (("model", ModelConfig), ("loss", LossConfig), ("train", TrainConfig), ("data", DataConfig)):
@@ -86,7 +112,7 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
             if isinstance(default, tuple):
                 kw["type"] = _parse_tuple
             elif isinstance(default, bool):  # --stream, or --stream false
-                kw.update(type=lambda s: s.lower() in ("1", "true", "yes", "on"), nargs="?", const=True)
+                kw.update(type=_parse_bool, nargs="?", const=True)
             elif isinstance(default, (int, float)):
                 kw["type"] = type(default)
             else:
@@ -97,11 +123,38 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument("--" + f.name.replace("_", "-"), **kw)
 
 
+_FIELDS = {f.name for sec in (ModelConfig, LossConfig, TrainConfig, DataConfig) for f in dataclasses.fields(sec)}
+
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields (and the variant) set by flags on this command line."""
+    flat = {k: v for k, v in vars(args).items() if (k in _FIELDS or k == "variant") and v is not None}
+    if getattr(args, "data", None):
+        if flat.get("dataset") or flat.get("path"):
+            raise ValueError("give the data once: --data, or --dataset with --path, not both")
+        flat.update(data_overrides(args.data))
+    for k in ("path", "test_path", "data_dir"):  # absolute, so that the run works from any directory later
+        if flat.get(k):
+            flat[k] = str(Path(flat[k]).resolve())
+    return flat
+
+
 def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """The config of a command line: the --config file (else ``base``, else the defaults), then the flags. A flag
+    that the variant ignores (--noise-level without denoising) is an error, not silence."""
     cfg = Config.load(args.config) if getattr(args, "config", None) else (base or Config())
-    names = {f.name for sec in (ModelConfig, LossConfig, TrainConfig, DataConfig) for f in dataclasses.fields(sec)}
-    flat = {k: v for k, v in vars(args).items() if k in names or k == "variant"}
-    return cfg.override(**flat)
+    if getattr(args, "config", None):
+        d = cfg.data
+        cfg = cfg.override(**{k: str((args.config.parent / v).resolve()) for k in ("path", "test_path", "data_dir")
+                              if (v := getattr(d, k)) and not Path(v).is_absolute()})  # relative to the file
+    flat = given_options(args)
+    cfg = cfg.override(**flat)
+    unused = R.unused_options(cfg.variant, set(flat))
+    if unused:
+        opt, needs = unused[0]
+        raise ValueError(f"--{opt.replace('_', '-')} is used only by the {needs} variant, and this run's variant is "
+                         f"{cfg.variant_name!r}: add +{needs} to --variant, or drop the option")
+    return cfg
 
 
 def _printer(epochs: int, quiet: bool):
@@ -121,15 +174,20 @@ def _printer(epochs: int, quiet: bool):
 
 # --- demo ---------------------------------------------------------------------------------------------
 def _demo_data(args: argparse.Namespace, cfg: Config):
-    if args.data == "digits":
-        return cfg.override(dataset="digits"), load_data(DataConfig(dataset="digits"))
+    if args.data not in ("auto", "mnist"):
+        over = data_overrides(args.data)
+        if args.data_dir and over.get("dataset") != "mnist":
+            raise ValueError("--data-dir is for MNIST; it cannot go with --data " + args.data)
+        cfg = cfg.override(**over)
+        return cfg, load_data(cfg.data, seed=cfg.train.seed)
+    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
     try:
-        dc = DataConfig(dataset="mnist", data_dir=args.data_dir)
-        return cfg.override(dataset="mnist", data_dir=args.data_dir), load_data(dc, download=True)
+        dc = DataConfig(dataset="mnist", data_dir=data_dir)
+        return cfg.override(dataset="mnist", data_dir=data_dir), load_data(dc, download=True)
     except (FileNotFoundError, ConnectionError) as e:
-        if args.data == "mnist":
+        if args.data == "mnist" or args.data_dir:
             raise
-        print(f"MNIST unavailable ({str(e).splitlines()[0]}); using scikit-learn's embedded digits instead.")
+        print(f"MNIST unavailable ({e}); using scikit-learn's embedded digits instead.")
         return cfg.override(dataset="digits"), load_data(DataConfig(dataset="digits"))
 
 
@@ -158,20 +216,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.epochs:
         recipe["epochs"] = args.epochs
     cfg = Config().override(seed=args.seed, **recipe)
+    out = Path(args.out or "runs/demo")
+    if args.out is None and (out / ckpt.CONFIG).is_file():
+        print(f"Replacing the earlier demo run in {out} (give --out DIR to keep runs apart)")
     cfg, data = _demo_data(args, cfg)
     print(f"Data: {data.name}")
     m = cfg.model
     print(f"Model: {m.arch} autoencoder, latent {m.latent_dim}, recipe '{name}': Adam lr {cfg.train.lr:g}, "
           f"batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, schedule {cfg.train.schedule}, loss {cfg.loss.recon}")
-    out = Path(args.out)
-    res = fit(cfg, data, out_dir=out, quiet=args.quiet, on_epoch=_printer(cfg.train.epochs, False))
+    res = fit(cfg, data, out_dir=out, quiet=args.quiet, on_epoch=_printer(cfg.train.epochs, False),
+              overwrite=args.overwrite or args.out is None)
     model = res.model
     codes = apps.encode(model, data.test.x)
     print(f"Latent shape: {codes.shape}")
     print(f"Example code (first test image): {np.array2string(codes[0], precision=3, max_line_width=100)}")
     metrics = evaluate(model, data.test)
     print(f"Average Reconstruction MSE: {metrics['mse']:.6f}")
-    ckpt.atomic_write_text(out / "metrics.json", json.dumps({f"test_{k}": v for k, v in metrics.items()}, indent=2))
+    ckpt.save_metrics(out, metrics)
     paths = write_demo_figures(model, data, out, metrics["mse"])
     _maybe_report(args, out)
     print(f"Wrote {', '.join(str(p) for p in paths)} (run directory {out})")
@@ -191,21 +252,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 # --- train / evaluate ---------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if args.resume and (out / ckpt.CONFIG).is_file():
-        cfg = ckpt.load_config(out)
-        if args.epochs:
-            cfg = cfg.override(epochs=args.epochs)
+    if args.resume:
+        if not (out / ckpt.CONFIG).is_file():
+            raise FileNotFoundError(f"nothing to resume in {out} (no {ckpt.CONFIG}); train without --resume")
+        cfg = config_from_args(args, base=ckpt.load_config(out))  # flags that would change the run are refused
         print(f"Resuming {out}")
     else:
         cfg = config_from_args(args)
     data = load_data(cfg.data, seed=cfg.train.seed)
     print(f"Data: {data.name}; variant {cfg.variant_name}")
     res = fit(cfg, data, out_dir=out, resume=args.resume, quiet=args.quiet,
-              on_epoch=_printer(cfg.train.epochs, args.quiet))
+              on_epoch=_printer(cfg.train.epochs, args.quiet), overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone evaluates and writes
         return 0
     metrics = evaluate(res.model, data.test)
-    ckpt.atomic_write_text(out / "metrics.json", json.dumps({f"test_{k}": v for k, v in metrics.items()}, indent=2))
+    ckpt.save_metrics(out, metrics)
     print(f"Test: " + ", ".join(f"{k} {v:.6g}" for k, v in metrics.items()))
     if res.stopped_early:
         print(f"Stopped early after epoch {res.history[-1]['epoch']} (patience {cfg.train.patience})")
@@ -215,33 +276,44 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .commands import read_inputs
+
     model = ckpt.load(args.run)
-    data = load_data(model.config.data, seed=model.config.train.seed)
-    metrics = evaluate(model, data.test)
-    print(json.dumps({"run": str(args.run), "data": data.name, **{f"test_{k}": v for k, v in metrics.items()}}))
+    if args.input:
+        x, _ = read_inputs(model, args.input)
+        split, name = Split(torch.from_numpy(x)), args.input
+    else:
+        data = load_data(model.config.data, seed=model.config.train.seed)
+        split, name = data.test, data.name
+    metrics = evaluate(model, split)
+    print(json.dumps(ckpt.finite_json({"run": str(args.run), "data": name,
+                                       **{f"test_{k}": v for k, v in metrics.items()}})))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="aekit", description="Autoencoders on PyTorch: train, evaluate, apply, report.")
+    p = argparse.ArgumentParser(prog="aekit", description="Autoencoders on PyTorch: train, evaluate, apply, report.",
+                                allow_abbrev=False)
     p.add_argument("--version", action="version", version=f"aekit {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     d = sub.add_parser("demo", help="the reference MNIST demo, end to end",
                        description="Train the reference MLP autoencoder on MNIST (or sklearn's digits when MNIST "
                                    "is not available), print the losses, the latent shape, an example code and the "
                                    "test MSE, and save reconstructions.png and interpolation.png.")
-    d.add_argument("--data", choices=["auto", "mnist", "digits"], default="auto",
-                   help="auto: MNIST if found locally or downloadable, else the embedded digits")
+    d.add_argument("--data", default="auto",
+                   help="auto (default): MNIST if found locally or downloadable, else the embedded digits; or mnist, "
+                        "digits, a folder of MNIST IDX files, or a data file")
     d.add_argument("--data-dir", help="folder with MNIST's IDX files")
-    d.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    d.add_argument("--epochs", type=positive_int, help="override the recipe's epoch count")
     d.add_argument("--arch", choices=["mlp", "conv"], help="mlp (the reference) or conv (the conv recipe)")
     d.add_argument("--recipe", choices=list(RECIPES), default="seed",
                    help="seed: the reference hyperparameters; best: aekit's recipe for the same MLP; conv")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    d.add_argument("--out", help="run directory (default runs/demo, replaced on each demo)")
+    d.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.add_argument("--no-report", action="store_true", help="do not write report.html")
     d.set_defaults(func=cmd_demo)
@@ -249,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train any model, variant and data", description="Train a model from flags "
                        "and/or a JSON/TOML config into a run directory.")
     t.add_argument("--out", required=True, help="run directory")
-    t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out (only --epochs, "
+                   "--patience and --device may change)")
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
     add_config_flags(t)
@@ -257,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="test metrics of a run as one JSON object")
     e.add_argument("run", type=Path, help="run directory")
+    e.add_argument("--input", "--data", dest="input", help="evaluate on this file (IDX, .npy, .npz, .csv) or data "
+                   "set name instead of the run's test set")
     e.set_defaults(func=cmd_evaluate)
 
     add_app_commands(sub)
@@ -266,14 +342,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Parser(argparse.ArgumentParser):
+    """No prefix matching of long options: ``--data`` must never silently mean ``--data-dir``."""
+
+    def __init__(self, *a, **kw) -> None:
+        kw.setdefault("allow_abbrev", False)
+        super().__init__(*a, **kw)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, ConnectionError, MemoryError) as e:
-        print(f"aekit {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, ConnectionError, MemoryError) as e:  # OSError: missing files, full disk, read-only
+        msg = " ".join(str(e).split()) or type(e).__name__  # one line
+        if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
+            msg += f": {e.filename}"
+        print(f"aekit {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; resume with --resume", file=sys.stderr)

@@ -17,30 +17,59 @@ import torch
 
 from . import apps
 from . import checkpoint as ckpt
+from .files import atomic_write, atomic_write_text
+from .config import DataConfig
 from .data import check_array, load_data
 from .data.arrays import read_array
 from .model import Autoencoder
+from .registry import DATASETS
 
 
 # --- inputs and outputs -------------------------------------------------------------------------------
 def read_inputs(model: Autoencoder, path: str | None, split: str = "test") -> tuple[np.ndarray, np.ndarray | None]:
     """Samples shaped for the model, and labels if known: from a file, or from the run's own data set."""
-    if path is None:
-        data = load_data(model.config.data, seed=model.config.train.seed)
+    if path is None or (path in DATASETS and DATASETS.canonical(path) in ("mnist", "digits")
+                        and not Path(path).exists()):
+        cfg = model.config.data if path is None else DataConfig(dataset=path, data_dir=model.config.data.data_dir)
+        data = load_data(cfg, seed=model.config.train.seed)
         s = getattr(data, split)
-        return s.x.numpy(), s.y
+        x = s.x[:] if not torch.is_tensor(s.x) else s.x  # a streamed split is read here
+        return _fit_shape(model, x.numpy(), path or data.name), s.y
     arr = read_array(path)
-    x = check_array(np.asarray(arr.x), path)
+    return _fit_shape(model, check_array(np.asarray(arr.x), path), path), arr.y
+
+
+def _fit_shape(model: Autoencoder, x: np.ndarray, what: str) -> np.ndarray:
     shape = model.input_shape
-    if x.shape[1:] != shape and model.config.model.arch != "rnn":
+    if model.config.model.arch == "rnn":
+        if x.ndim != 3 or x.shape[2] != shape[1]:
+            raise ValueError(f"{what}: samples of shape {x.shape[1:]} do not fit the model's input (T, {shape[1]})")
+        return x
+    if x.shape[1:] != shape:
         if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
-            raise ValueError(f"{path}: samples of shape {x.shape[1:]} do not fit the model's input {shape}")
+            raise ValueError(f"{what}: samples of shape {x.shape[1:]} do not fit the model's input {shape}")
         x = x.reshape(len(x), *shape)  # e.g. flattened rows, or IDX images without a channel axis
-    return x, arr.y
+    return x
+
+
+ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
+
+
+def check_output(path: str | Path | None, suffixes: tuple[str, ...] = ARRAY_SUFFIXES) -> None:
+    """Before any work: an output path must have one of ``suffixes`` and not be a directory."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"output {path} is a directory: give a file name ({', '.join(suffixes)})")
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"output {path}: use a {', '.join(suffixes[:-1])}{' or ' if len(suffixes) > 1 else ''}"
+                         f"{suffixes[-1]} name")
 
 
 def save_array(path: str | Path, arr: np.ndarray) -> Path:
     """Write .npy, .npz (key 'x') or .csv atomically, by the path's suffix."""
+    check_output(path)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
@@ -48,12 +77,12 @@ def save_array(path: str | Path, arr: np.ndarray) -> Path:
             with open(tmp, "wb") as f:  # a file object: np.save would append .npy to the temporary name
                 np.save(f, arr) if suffix == ".npy" else np.savez(f, x=arr)
 
-        return ckpt.atomic_write(path, write)
+        return atomic_write(path, write)
     if suffix == ".csv":
         buf = io.StringIO()
         np.savetxt(buf, arr.reshape(len(arr), -1), delimiter=",", fmt="%.7g")
-        return ckpt.atomic_write_text(path, buf.getvalue())
-    raise ValueError(f"output {path}: use a .npy, .npz or .csv name")
+        return atomic_write_text(path, buf.getvalue())
+    raise AssertionError(suffix)  # check_output let only these suffixes through
 
 
 def _png(fig, path: str | Path | None) -> None:
@@ -68,7 +97,15 @@ def _png(fig, path: str | Path | None) -> None:
 
 
 # --- commands -----------------------------------------------------------------------------------------
+def _check_outputs(args: argparse.Namespace, arrays: tuple[str, ...] = ("out",), pngs: tuple[str, ...] = ("png",),
+                   csvs: tuple[str, ...] = ()) -> None:
+    for names, suffixes in ((arrays, ARRAY_SUFFIXES), (pngs, (".png",)), (csvs, (".csv",))):
+        for name in names:
+            check_output(getattr(args, name, None), suffixes)
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
+    _check_outputs(args)
     model = ckpt.load(args.run)
     x, _ = read_inputs(model, args.input)
     z = apps.encode(model, x)
@@ -79,6 +116,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from . import viz
 
+    _check_outputs(args)
     model = ckpt.load(args.run)
     x, y = read_inputs(model, args.input)
     r = apps.reconstruct(model, x)
@@ -91,6 +129,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from . import viz
 
+    _check_outputs(args)
     model = ckpt.load(args.run)
     s = apps.sample(model, args.n, seed=args.seed)
     print(f"Sampled {args.n} from the prior; wrote {save_array(args.out, s)}")
@@ -101,6 +140,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from . import viz
 
+    _check_outputs(args, arrays=("array",), pngs=("out",))
     model = ckpt.load(args.run)
     x, _ = read_inputs(model, args.input)
     for i in (args.a, args.b):
@@ -119,7 +159,10 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     """Clean noisy inputs. With --add-noise the inputs are taken as clean, corrupted here, then cleaned, and the
     PSNR before and after is reported."""
     from . import viz
+
     from .corruption import corrupt
+
+    _check_outputs(args)
 
     model = ckpt.load(args.run)
     x, _ = read_inputs(model, args.input)
@@ -144,8 +187,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
     """Anomaly scores (reconstruction errors) and flags; the threshold comes from the run's training data."""
     from . import viz
 
+    _check_outputs(args, arrays=(), csvs=("out",))
     model = ckpt.load(args.run)
-    contamination = args.contamination if args.contamination == "auto" else float(args.contamination)
+    try:
+        contamination = args.contamination if args.contamination == "auto" else float(args.contamination)
+    except ValueError:
+        raise ValueError(f"--contamination must be auto or a number in (0, 0.5], got {args.contamination!r}") from None
+    apps.error_threshold(np.zeros(1), contamination)  # checked before the work
     train_x, _ = read_inputs(model, None, "train")
     scorer = apps.AnomalyScorer(model, train_x, args.score, error_window=args.error_window)
     threshold = apps.error_threshold(scorer.reference_scores, contamination)
@@ -157,7 +205,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     w.writerow(["index", "score", "anomaly"])
     for i, (s, f) in enumerate(zip(scores, flags)):
         w.writerow([i, f"{s:.7g}", int(f)])
-    ckpt.atomic_write_text(args.out, buf.getvalue())
+    atomic_write_text(args.out, buf.getvalue())
     print(f"Threshold {threshold:.6g} (contamination {contamination}); {int(flags.sum())} of {len(x)} samples "
           f"flagged; wrote {args.out}")
     labels = None
@@ -182,7 +230,25 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _at_least_two(text: str) -> int:
+    v = positive_int(text)
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {v}")
+    return v
+
+
 def add_app_commands(sub: argparse._SubParsersAction) -> None:
+
     def parser(name: str, fn, help: str, desc: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=desc or help)
         p.add_argument("run", type=Path, help="trained run directory (from aekit train or aekit demo)")
@@ -190,7 +256,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
         return p
 
     def input_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--input", help="IDX, .npy, .npz or .csv file of samples (default: the run's test set)")
+        p.add_argument("--input", "--data", dest="input", help="IDX, .npy, .npz or .csv file of samples, or a data "
+                       "set name (mnist, digits: its test set); default: the run's test set")
 
     p = parser("encode", cmd_encode, "codes of the inputs (dimensionality reduction, features)")
     input_flag(p)
@@ -202,7 +269,7 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", help="also write a figure of 8 originals above their reconstructions")
 
     p = parser("generate", cmd_generate, "samples from a variational model's prior")
-    p.add_argument("-n", type=int, default=16, help="how many samples (default 16)")
+    p.add_argument("-n", type=positive_int, default=16, help="how many samples (default 16)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a grid of the samples")
@@ -211,7 +278,7 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     input_flag(p)
     p.add_argument("--a", type=int, default=0, help="index of the first input (default 0)")
     p.add_argument("--b", type=int, default=1, help="index of the second input (default 1)")
-    p.add_argument("--steps", type=int, default=8, help="points on the path, ends included (default 8)")
+    p.add_argument("--steps", type=_at_least_two, default=8, help="points on the path, ends included (default 8)")
     p.add_argument("--method", choices=["linear", "slerp"], default="linear",
                    help="linear, or spherical (slerp: keeps the code's norm, suits a VAE's Gaussian prior)")
     p.add_argument("--out", required=True, help="PNG strip of the decoded path")
@@ -237,7 +304,7 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--score", choices=apps.AnomalyScorer.METHODS, default="reconstruction",
                    help="reconstruction: the error; combined: + Mahalanobis distance of the code; knn: + mean distance to "
                         "the 10 nearest training codes (each standardised on the training data)")
-    p.add_argument("--error-window", type=int, metavar="W",
+    p.add_argument("--error-window", type=positive_int, metavar="W",
                    help="images: score the largest mean squared error over any W x W patch instead of the "
                         "whole-image mean (a local difference is not diluted by the rest)")
     p.add_argument("--labels", help="file of 0/1 labels (1 = anomaly) to report the AUROC")

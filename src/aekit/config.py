@@ -9,9 +9,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
+import numbers
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from . import registry as R
 
@@ -66,6 +71,9 @@ class LossConfig:
         _check(0.0 < self.rho < 1.0, f"rho must be in (0, 1), got {self.rho}")
         for name in ("sparsity_beta", "kl_beta", "contractive_lambda", "noise_level"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+        if R.CORRUPTIONS.canonical(self.noise) != "gaussian":
+            _check(self.noise_level <= 1, f"noise_level is a probability for {self.noise} noise: it must be in "
+                                          f"[0, 1], got {self.noise_level}")
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,9 @@ class TrainConfig:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device)),
+               f"unknown device {self.device!r}: use auto, cpu, cuda, cuda:N or mps")
         _check(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
         _check(self.patience >= 0, f"patience must be >= 0, got {self.patience}")
         R.SCHEDULES.canonical(self.schedule)
@@ -139,6 +150,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Config":
+        _check(isinstance(d, dict), f"a config must be a table (JSON object), got {type(d).__name__}")
+        _check(isinstance(d.get("variant", ""), str), f"variant must be a string, got {d.get('variant')!r}")
         unknown = set(d) - {"variant", *_SECTIONS}
         _check(not unknown, f"unknown config section(s): {sorted(unknown)}; expected variant, {', '.join(_SECTIONS)}")
         kwargs: dict[str, Any] = {}
@@ -155,15 +168,25 @@ class Config:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
-        text = path.read_text()
-        if path.suffix == ".toml":
-            import tomllib
-
-            return cls.from_dict(tomllib.loads(text))
         try:
+            text = path.read_text()
+            if path.suffix == ".toml":
+                import tomllib
+
+                return cls.from_dict(tomllib.loads(text))
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as e:
             raise ValueError(f"{path} is not valid JSON: {e}") from None
+        except ValueError as e:  # TOML syntax, undecodable bytes, a wrong field or value
+            raise ValueError(f"{path}: {e}") from None
+
+    def differences(self, other: "Config") -> list[tuple[str, Any, Any]]:
+        """(field, this value, other's value) for every field (and the variant) where the two differ."""
+        out = [("variant", self.variant_name, other.variant_name)] if self.variant != other.variant else []
+        for name in _SECTIONS:
+            a, b = dataclasses.asdict(getattr(self, name)), dataclasses.asdict(getattr(other, name))
+            out += [(k, a[k], b[k]) for k in a if a[k] != b[k]]
+        return out
 
     def override(self, **flat: Any) -> "Config":
         """Return a copy with fields replaced by name (``lr=3e-3``, ``variant="vae"``); None values are skipped."""
@@ -180,12 +203,41 @@ class Config:
 
 
 def _section_from_dict(sec_cls: type, d: dict[str, Any], section: str) -> Any:
+    if not isinstance(d, dict):
+        raise ValueError(f"[{section}] must be a table of fields, got {type(d).__name__}")
     known = {f.name: f for f in fields(sec_cls)}
     unknown = set(d) - set(known)
     _check(not unknown, f"unknown field(s) in [{section}]: {sorted(unknown)}; known: {sorted(known)}")
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, list):
-            v = tuple(v)
-        out[k] = v
-    return sec_cls(**out)
+    return sec_cls(**{k: _typed(v, known[k].default, k) for k, v in d.items()})
+
+
+def _typed(value: Any, default: Any, name: str) -> Any:
+    """value as the type of the field's default (bool, int, float, str, tuple of ints, or str-or-None), or a
+    ValueError naming the field: a config file is validated like the flags are."""
+    def bad(want: str) -> ValueError:
+        return ValueError(f"{name} must be {want}, got {value!r} ({type(value).__name__})")
+
+    if isinstance(default, bool):
+        if not isinstance(value, (bool, np.bool_)):
+            raise bad("true or false")
+        return bool(value)
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise bad("an integer")
+        if not isinstance(value, numbers.Integral):
+            if not (math.isfinite(value) and float(value).is_integer()):
+                raise bad("an integer")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise bad("a finite number")
+        return float(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise bad("a list of integers")
+        return tuple(_typed(v, 0, name) for v in value)
+    if isinstance(default, str) or default is None:
+        if not (isinstance(value, str) or (default is None and value is None)):
+            raise bad("a string" + (" or null" if default is None else ""))
+        return value
+    return value

@@ -57,14 +57,16 @@ class VariantSpec:
     sigmoid_code: bool = False  # the code goes through a sigmoid (sparse)
     terms: tuple[str, ...] = ()  # names in TERMS
     corrupt: bool = False  # corrupt the input in training (denoising)
+    options: tuple[str, ...] = ()  # the config fields only this variant reads
 
 
 VARIANTS: Registry[VariantSpec] = Registry("variant")
 VARIANTS.add("vanilla", VariantSpec(), "basic")
-VARIANTS.add("sparse", VariantSpec(sigmoid_code=True, terms=("sparsity",)))
-VARIANTS.add("denoising", VariantSpec(corrupt=True))
-VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",)), "variational")
-VARIANTS.add("contractive", VariantSpec(terms=("contractive",)))
+VARIANTS.add("sparse", VariantSpec(sigmoid_code=True, terms=("sparsity",), options=("rho", "sparsity_beta")))
+VARIANTS.add("denoising", VariantSpec(corrupt=True, options=("noise", "noise_level")))
+VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",), options=("kl_beta",)), "variational")
+VARIANTS.add("contractive", VariantSpec(terms=("contractive",), options=("contractive_lambda",)))
+
 
 # Filled by the modules that define the components (imported by aekit/__init__.py).
 ARCHITECTURES: Registry[Callable] = Registry("architecture")
@@ -93,4 +95,11 @@ def combine_variants(names: tuple[str, ...]) -> VariantSpec:
         sigmoid_code=any(s.sigmoid_code for s in specs),
         terms=tuple(t for s in specs for t in s.terms),
         corrupt=any(s.corrupt for s in specs),
+        options=tuple(o for s in specs for o in s.options),
     )
+
+
+def unused_options(variant: tuple[str, ...], given: set[str]) -> list[tuple[str, str]]:
+    """(option, the variant that would use it) for each option in ``given`` that the variant ignores."""
+    used = set(combine_variants(variant).options)
+    return [(o, name) for name in VARIANTS for o in VARIANTS.get(name).options if o in given and o not in used]

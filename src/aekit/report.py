@@ -14,6 +14,7 @@ import torch
 
 from . import apps
 from . import checkpoint as ckpt
+from .files import atomic_write, atomic_write_text
 from .data import DataSplits, load_data
 from .model import Autoencoder
 from .train import evaluate
@@ -108,12 +109,12 @@ def write_report(run_dir: str | Path, command: str | None = None) -> Path:
         cpath = run_dir / "command.txt"
         command = cpath.read_text().strip() if cpath.is_file() else \
             f"aekit train --config {shlex.quote(str(run_dir / 'config.json'))} --out {shlex.quote(str(run_dir))}-again"
-    ckpt.atomic_write_text(run_dir / "command.txt", command + "\n")
+    atomic_write_text(run_dir / "command.txt", command + "\n")
 
     parts = []
     for name, caption, fig in _figures(model, data, history):
         png = _png_b64(fig)
-        ckpt.atomic_write(run_dir / "figures" / name, lambda p, b=png: Path(p).write_bytes(b))
+        atomic_write(run_dir / "figures" / name, lambda p, b=png: Path(p).write_bytes(b))
         parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
                      f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 
@@ -136,7 +137,7 @@ def write_report(run_dir: str | Path, command: str | None = None) -> Path:
 <h2>Configuration</h2><pre>{html.escape(cfg.to_json())}</pre>
 <p class="muted">aekit report; <span id="aekit-check"></span></p>
 <script>{_CHECK_JS}</script></body></html>"""
-    return ckpt.atomic_write_text(run_dir / "report.html", page)
+    return atomic_write_text(run_dir / "report.html", page)
 
 
 def _fmt(v: object) -> str:

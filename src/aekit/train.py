@@ -7,21 +7,22 @@ In-memory data lives as one tensor on the training device; each epoch slices bat
 from __future__ import annotations
 
 import contextlib
-import copy
+import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .config import Config
-from .data import DataSplits, Split, split_off
+from .data import DataSplits, Split, split_off, to_split
 from .model import Autoencoder, build_model, resolve_config
 from .registry import SCHEDULES
 from .terms import compute_loss, per_sample_error
@@ -113,16 +114,40 @@ def evaluate(model: Autoencoder, split: Split, batch_size: int = 1024) -> dict[s
     return {k: v / n for k, v in sums.items()}
 
 
-def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = None, resume: bool = False,
-        quiet: bool = False, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train a model for ``config`` on ``data`` (its train split; a ``val_fraction`` of it is held out).
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite; the last good epoch's files are kept."""
 
-    With ``out_dir``, every epoch writes config.json, model.safetensors, history.jsonl and train_state.pt there
-    (atomically), and ``resume=True`` continues from them exactly. ``on_epoch(record)`` is called after each epoch.
-    See :func:`aekit.flush_denormals` for a CPU speed setting that ``import aekit`` makes.
+
+RESUMABLE_CHANGES = ("epochs", "patience", "device")  # what a resume may change: the rest would make another run
+
+
+def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, out_dir: str | Path | None = None,
+        resume: bool = False, quiet: bool = False, on_epoch: Callable[[dict], None] | None = None,
+        overwrite: bool = False) -> TrainResult:
+    """Train a model for ``config`` on ``data``.
+
+    Parameters
+    ----------
+    config : the configuration (:class:`aekit.Config`); ``auto`` fields are filled from the data.
+    data : a :class:`DataSplits` (its train split is used), a :class:`Split`, or an array / tensor of samples
+        (N, *sample_shape). A ``val_fraction`` of it is held out for validation.
+    out_dir : a run directory: every epoch writes its checkpoint there (atomically, see :mod:`aekit.checkpoint`).
+    resume : continue the run in ``out_dir`` from its last complete epoch, exactly (the result is bit-identical to an
+        uninterrupted run). Only ``epochs``, ``patience`` and ``device`` may differ from the saved configuration
+        (``epochs`` only with the constant schedule).
+    overwrite : without it, training into a directory that already holds a run (and not resuming) is refused.
+    on_epoch : called with each epoch's record.
+
+    Returns
+    -------
+    TrainResult with the model (in eval mode) and the history (one record per epoch).
+
+    Raises :class:`TrainingDiverged` (a ValueError) when the loss becomes NaN or infinite: the run stops at that
+    epoch and the files of the last good epoch stay as they were. See :func:`aekit.flush_denormals` for a CPU speed
+    setting that ``import aekit`` makes.
     """
     tc = config.train
-    train = data.train if isinstance(data, DataSplits) else data
+    train = as_split(data)
     if len(train) == 0:
         raise ValueError("the training set is empty")
     val = None
@@ -134,6 +159,13 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
 
     dist_ctx = Distributed.from_env(tc.device)
     device = dist_ctx.device
+    state = None
+    if out_dir is not None:
+        state = ckpt.load_state(out_dir) if resume else None
+        if state is not None:
+            _check_resumable(config, Config.from_dict(state["config"]), Path(out_dir))
+        elif not resume and dist_ctx.rank == 0:
+            _prepare_run_dir(Path(out_dir), overwrite)
     torch.manual_seed(tc.seed)  # the same initial weights on every rank
     model = build_model(config).to(device)
     flat = flatten_parameters(model)
@@ -150,27 +182,29 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
     run_dir = Path(out_dir) if out_dir is not None and dist_ctx.rank == 0 else None  # only rank 0 writes
     history: list[dict] = []
     start_epoch, best_val, bad_epochs, best_state = 0, float("inf"), 0, None
-    state = ckpt.load_state(out_dir) if (resume and out_dir is not None) else None
     if state is not None:
-        model.load_state_dict(load_file(str(Path(out_dir) / ckpt.WEIGHTS)))
+        with torch.no_grad():  # into the (flat) parameters in place
+            model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None and state["scheduler"] is not None:
             sched.load_state_dict(state["scheduler"])
         start_epoch, best_val, bad_epochs, best_state = (state["epoch"], state["best_val"], state["bad_epochs"],
                                                          state["best_state"])
-        history = ckpt.read_history(out_dir)[:start_epoch]
-    elif run_dir is not None:
-        ckpt.save_model(run_dir, model)  # config.json from the start, so a crashed run is still identifiable
+        history = state["history"][:start_epoch]
+    if run_dir is not None:  # config.json from the start, so a crashed run is still identifiable; on a resume the
+        ckpt.save_model(run_dir, model)  # weights and history files are made whole again from the training state
+        if state is not None:
+            ckpt.save_history(run_dir, history)
 
     autocast = (lambda: torch.autocast(device.type, torch.bfloat16)) if tc.amp == "bf16" else contextlib.nullcontext
     streamed = not torch.is_tensor(train.x)
     x = train.x if streamed else train.x.to(device)  # in memory: the whole training set, resident on the device
     lengths = None if train.lengths is None else train.lengths.to(device)
     show = not quiet and sys.stderr.isatty() and dist_ctx.rank == 0
-    bar = tqdm(total=(tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
-    stopped_early = False
+    bar = tqdm(total=max(0, tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
+    stopped_early = tc.patience > 0 and bad_epochs >= tc.patience  # a resumed run that had already stopped
     model.train()
-    for epoch in range(start_epoch, tc.epochs):
+    for epoch in range(start_epoch, tc.epochs if not stopped_early else start_epoch):
         t0 = time.perf_counter()
         # The order of the epoch depends on (seed, epoch) alone, the same on every rank and after a resume; the
         # noise (corruption, VAE sampling) on (seed, epoch, rank), so that resuming needs no saved RNG state.
@@ -194,6 +228,13 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
         means = sums[:-1] / sums[-1]  # (P,): the epoch's mean of each part over all ranks' samples
         record: dict = {"epoch": epoch + 1}
         record.update({f"train/{k}": float(v) for k, v in zip(parts, means.tolist())})
+        if not all(map(math.isfinite, record.values())):
+            bar.close()
+            dist_ctx.close()
+            kept = f"; {run_dir} keeps epoch {epoch}" if run_dir is not None and epoch > 0 else ""
+            raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: the loss became "
+                                   f"{record['train/loss']} (NaN or infinite){kept}. Try a lower learning rate "
+                                   f"(lr is {tc.lr:g}; e.g. --lr {tc.lr / 10:g})")
         if val is not None:
             record.update({f"val/{k}": v for k, v in evaluate(model, val).items()})
         record["lr"] = opt.param_groups[0]["lr"]
@@ -204,17 +245,13 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
         if val is not None and tc.patience > 0:
             if record["val/loss"] < best_val:
                 best_val, bad_epochs = record["val/loss"], 0
-                best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             else:
                 bad_epochs += 1
-        if run_dir is not None:
+        if run_dir is not None:  # the training state first: it alone is what a resume reads
+            ckpt.save_state(run_dir, model, opt, sched, epoch + 1, history, best_val, bad_epochs, best_state)
             ckpt.save_model(run_dir, model)
             ckpt.save_history(run_dir, history)
-            ckpt.save_state(run_dir, {
-                "epoch": epoch + 1, "optimizer": opt.state_dict(),
-                "scheduler": None if sched is None else sched.state_dict(),
-                "best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state,
-            })
         if on_epoch is not None and dist_ctx.rank == 0:
             on_epoch(record)
         if tc.patience > 0 and bad_epochs >= tc.patience:
@@ -228,6 +265,45 @@ def fit(config: Config, data: DataSplits | Split, out_dir: str | Path | None = N
     model.eval()
     dist_ctx.close()
     return TrainResult(model, history, run_dir, stopped_early)
+
+
+def as_split(data: DataSplits | Split | np.ndarray | torch.Tensor) -> Split:
+    """The training split of what :func:`fit` accepts: DataSplits -> its train split; an array -> a Split."""
+    if isinstance(data, DataSplits):
+        return data.train
+    if isinstance(data, Split):
+        return data
+    if isinstance(data, (np.ndarray, torch.Tensor)):
+        return to_split(data.detach().cpu().numpy() if torch.is_tensor(data) else data, None, "the training data")
+    raise TypeError(f"data must be DataSplits, a Split, a numpy array or a tensor, not {type(data).__name__}")
+
+
+def _prepare_run_dir(out: Path, overwrite: bool) -> None:
+    """Refuse to train into an existing run unless overwriting, which removes its files first."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a directory: choose another run directory")
+    found = [name for name in ckpt.RUN_FILES if (out / name).exists()]
+    if found and not overwrite:
+        raise ValueError(f"{out} already holds a run ({', '.join(found[:3])}): resume it (--resume), "
+                         "replace it (--overwrite), or choose another directory")
+    for name in found:
+        if (out / name).is_file():
+            (out / name).unlink()
+    if overwrite and (out / "figures").is_dir():
+        shutil.rmtree(out / "figures")
+
+
+def _check_resumable(new: Config, saved: Config, out: Path) -> None:
+    diffs = [(k, a, b) for k, a, b in new.differences(saved) if k not in RESUMABLE_CHANGES]
+    if new.train.epochs != saved.train.epochs and saved.train.schedule != "none":
+        diffs.append(("epochs", new.train.epochs, saved.train.epochs))  # the schedule's length is fixed
+    if diffs:
+        k, a, b = diffs[0]
+        more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
+        why = ("the learning-rate schedule was laid out for that many epochs" if k == "epochs" else
+               f"a resume may change only {', '.join(RESUMABLE_CHANGES)}")
+        raise ValueError(f"cannot resume {out} with {k}={a!r}: the run was trained with {k}={b!r}{more}, and {why}; "
+                         "train a new run instead")
 
 
 def _mix(*ints: int) -> int:

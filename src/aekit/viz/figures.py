@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ..checkpoint import atomic_write  # noqa: E402
+from ..files import atomic_write  # noqa: E402
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
