@@ -93,3 +93,44 @@ def test_cli_choices_come_from_the_registries():
 def test_unknown_variant_rejected(tmp_path, capsys):
     assert main(["train", "--dataset", "digits", "--variant", "sparce", "--out", str(tmp_path / "r")]) == 2
     assert "unknown variant 'sparce'" in capsys.readouterr().err
+
+
+def test_data_flag_takes_a_name_a_file_or_an_mnist_folder(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((50, 6), dtype=np.float32))
+    small = ["--hidden", "8", "--latent-dim", "2", "--epochs", "1", "--quiet", "--no-report"]
+    assert main(["train", "--data", str(tmp_path / "x.npy"), "--out", str(tmp_path / "f"), *small]) == 0
+    cfg = json.loads((tmp_path / "f" / "config.json").read_text())["data"]
+    assert cfg["dataset"] == "file" and cfg["path"] == str((tmp_path / "x.npy").resolve())
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "d"), *small]) == 0
+    folder = fake_mnist(tmp_path / "m", n=40)
+    assert main(["train", "--data", str(folder), "--out", str(tmp_path / "m1"), *small]) == 0
+    assert json.loads((tmp_path / "m1" / "config.json").read_text())["data"]["dataset"] == "mnist"
+    assert main(["demo", "--data", str(folder), "--epochs", "1", "--out", str(tmp_path / "dm"), "--quiet",
+                 "--no-report"]) == 0
+    assert "Data: MNIST from" in capsys.readouterr().out
+    assert main(["encode", str(tmp_path / "d"), "--data", "digits", "--out", str(tmp_path / "z.npy")]) == 0
+    assert np.load(tmp_path / "z.npy").shape == (360, 2)
+
+
+def test_a_run_trained_with_a_relative_path_works_from_elsewhere(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    np.save(tmp_path / "a" / "x.npy", np.random.default_rng(0).random((50, 6), dtype=np.float32))
+    monkeypatch.chdir(tmp_path / "a")
+    assert main(["train", "--data", "x.npy", "--hidden", "8", "--latent-dim", "2", "--epochs", "1", "--out", "run",
+                 "--quiet", "--no-report"]) == 0
+    monkeypatch.chdir(tmp_path / "b")
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "a" / "run")]) == 0
+    assert json.loads(capsys.readouterr().out)["test_mse"] > 0
+
+
+def test_demo_replaces_its_default_run_but_not_a_chosen_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["demo", "--data", "digits", "--epochs", "1", "--quiet", "--no-report"]
+    assert main(args) == 0 and main(args) == 0
+    assert "Replacing the earlier demo run in runs/demo" in capsys.readouterr().out
+    assert main(args + ["--out", "mine"]) == 0
+    assert main(args + ["--out", "mine"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(args + ["--out", "mine", "--overwrite"]) == 0

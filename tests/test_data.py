@@ -190,3 +190,28 @@ def test_sliding_windows():
     assert w[:, :, 0].tolist() == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]]
     with pytest.raises(ValueError, match="shorter than the window"):
         sliding_windows(np.arange(3.0), window=4, stride=1)
+
+
+def test_download_from_a_server_that_never_answers_times_out_and_says_why(tmp_path, capsys):
+    import socket
+    import time
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)  # accepts the connection (the kernel does), never sends a byte
+    url = f"http://127.0.0.1:{srv.getsockname()[1]}/"
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(ConnectionError) as e:
+            mnist.download(tmp_path / "d", mirrors=(url,), md5={"x.gz": "0"}, timeout=1)
+    finally:
+        srv.close()
+    assert time.perf_counter() - t0 < 10
+    msg = str(e.value)
+    assert "\n" not in msg and "timed out" in msg and url in msg  # the reason, whole, on one line
+    assert f"Downloading x.gz from {url} (timeout 1 s)" in capsys.readouterr().err
+
+
+def test_npz_with_a_single_array_under_any_name(tmp_path):
+    np.savez(tmp_path / "one.npz", np.ones((3, 2)))
+    assert read_array(tmp_path / "one.npz").x.shape == (3, 2)

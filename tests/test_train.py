@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -159,3 +161,24 @@ def test_flat_parameters_give_the_same_gradients_and_adam_steps_as_separate_ones
     assert not torch.equal(flat.detach(), start)  # the steps moved the weights
     rnn = aekit.build_model(aekit.resolve_config(tiny_config(arch="rnn"), (5, 2), 0.0, 1.0))
     assert flatten_parameters(rnn) is None  # recurrent models keep their own weights (the same layout on every device)
+
+
+def test_fit_takes_arrays_and_tensors(small_digits):
+    x = small_digits.train.x.numpy()
+    a = aekit.fit(tiny_config(epochs=1), x, quiet=True)
+    b = aekit.fit(tiny_config(epochs=1), small_digits.train.x, quiet=True)
+    c = aekit.fit(tiny_config(epochs=1), small_digits, quiet=True)
+    assert [r["train/loss"] for r in a.history] == [r["train/loss"] for r in b.history] == \
+        [r["train/loss"] for r in c.history]
+    with pytest.raises(ValueError, match="the training data contains 1 NaN"):
+        bad = x.copy()
+        bad[3, 0, 1, 1] = np.nan
+        aekit.fit(tiny_config(epochs=1), bad, quiet=True)
+    with pytest.raises(TypeError, match="not list"):
+        aekit.fit(tiny_config(epochs=1), [[1.0]], quiet=True)
+
+
+def test_divergence_raises_and_names_the_epoch(small_digits, tmp_path):
+    with pytest.raises(aekit.train.TrainingDiverged, match=r"diverged in epoch 1: .* lower learning rate"):
+        aekit.fit(tiny_config(lr=1e30, epochs=3), small_digits, out_dir=tmp_path / "r", quiet=True)
+    assert not (tmp_path / "r" / "train_state.safetensors").exists()

@@ -42,9 +42,9 @@ class CorruptFileError(ValueError):
 
 
 # --- tensors with a checksum ------------------------------------------------------------------------------------
-def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
-    h = hashlib.sha256()
+def tensor_digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
+    """SHA-256 over the metadata (as sorted JSON) and every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256(json.dumps(metadata or {}, sort_keys=True).encode())
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
@@ -57,13 +57,15 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {"format": "pt", **(metadata or {}), _SHA_KEY: tensor_digest(tensors)}
+    meta = {"format": "pt", **(metadata or {})}
+    meta[_SHA_KEY] = tensor_digest(tensors, meta)
     return atomic_write_bytes(path, save(tensors, metadata=meta))
 
 
 def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a safetensors file written by :func:`save_tensors`; a missing, truncated or damaged file (any byte
-    changed) raises FileNotFoundError or :class:`CorruptFileError` naming it."""
+    """Read a safetensors file written by :func:`save_tensors`: (tensors, metadata). A missing, truncated or damaged
+    file (any byte of a tensor or of the metadata changed) raises FileNotFoundError or :class:`CorruptFileError`
+    naming it."""
     from safetensors.torch import load
 
     path = Path(path)
@@ -75,11 +77,11 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
         tensors = load(data)
     except Exception as e:  # safetensors' own error types vary by version; the bytes are untrusted
         raise CorruptFileError(f"{path} is not a valid safetensors file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    want = meta.get(_SHA_KEY)
+    want = meta.pop(_SHA_KEY, None)
     if want is None:
         raise CorruptFileError(f"{path} has no checksum: it was not written by this version of aekit")
-    if tensor_digest(tensors) != want:
-        raise CorruptFileError(f"{path} is corrupt: its tensors do not match the checksum recorded when it was saved")
+    if tensor_digest(tensors, meta) != want:
+        raise CorruptFileError(f"{path} is corrupt: its contents do not match the checksum recorded when it was saved")
     return tensors, meta
 
 

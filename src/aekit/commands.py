@@ -18,7 +18,7 @@ import torch
 from . import apps
 from . import checkpoint as ckpt
 from .files import atomic_write, atomic_write_text
-from .config import DataConfig
+from .config import DataConfig, LossConfig
 from .data import check_array, load_data
 from .data.arrays import read_array
 from .model import Autoencoder
@@ -164,6 +164,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
     _check_outputs(args)
 
+    if args.add_noise:
+        LossConfig(noise=args.add_noise, noise_level=args.level)  # the level's range, before the work
     model = ckpt.load(args.run)
     x, _ = read_inputs(model, args.input)
     clean = None
@@ -198,6 +200,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
     scorer = apps.AnomalyScorer(model, train_x, args.score, error_window=args.error_window)
     threshold = apps.error_threshold(scorer.reference_scores, contamination)
     x, _ = read_inputs(model, args.input)
+    labels = None
+    if args.labels:
+        labels = np.asarray(read_array(args.labels).x).reshape(-1).astype(int)
+        if len(labels) != len(x):
+            raise ValueError(f"{args.labels}: {len(labels)} labels for {len(x)} samples")
     scores = scorer.score(x)
     flags = scores > threshold
     buf = io.StringIO()
@@ -208,11 +215,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     atomic_write_text(args.out, buf.getvalue())
     print(f"Threshold {threshold:.6g} (contamination {contamination}); {int(flags.sum())} of {len(x)} samples "
           f"flagged; wrote {args.out}")
-    labels = None
-    if args.labels:
-        labels = np.asarray(read_array(args.labels).x).reshape(-1).astype(int)
-        if len(labels) != len(x):
-            raise ValueError(f"{args.labels}: {len(labels)} labels for {len(x)} samples")
+    if labels is not None:
         from sklearn.metrics import roc_auc_score
 
         print(f"AUROC {roc_auc_score(labels, scores):.4f}")

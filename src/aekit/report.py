@@ -102,7 +102,12 @@ def write_report(run_dir: str | Path, command: str | None = None) -> Path:
     metrics = {}
     mpath = run_dir / "metrics.json"
     if mpath.is_file():
-        metrics = json.loads(mpath.read_text())
+        try:
+            metrics = json.loads(mpath.read_text())
+        except ValueError:
+            metrics = None
+        if not isinstance(metrics, dict):
+            raise ckpt.CorruptFileError(f"{mpath} is not a JSON object of metrics")
     elif data is not None:
         metrics = {f"test_{k}": v for k, v in evaluate(model, data.test).items()}
     if command is None:

@@ -16,26 +16,42 @@ def _device(model: Autoencoder) -> torch.device:
     return next(model.parameters()).device
 
 
-def _batches(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: int = 1024) -> np.ndarray:
-    """Apply fn to x in batches on the model's device, in eval mode without gradients; concatenate as numpy."""
+CHUNK = 128  # rows of every inference forward pass
+
+
+def _batches(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: int = CHUNK) -> np.ndarray:
+    """Apply fn to x in chunks on the model's device, in eval mode without gradients; concatenate as numpy.
+
+    Every call of fn sees exactly ``batch_size`` rows: the last chunk is padded with copies of its first row, and
+    the padding's outputs are dropped. Kernels (matrix products, convolutions) pick their algorithm by shape, so a
+    sample's result would otherwise depend on how many other samples came with it (on some CPUs by ~1e-7); with one
+    shape for every call it is the same whichever samples share its call.
+    """
     x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x, dtype=torch.float32)
     model.check_input(x)
     was = model.training
     model.eval()
+    dev = _device(model)
+    outs = []
     try:
         with torch.no_grad():
-            outs = [fn(x[i:i + batch_size].to(_device(model))).cpu().numpy() for i in range(0, len(x), batch_size)]
+            for i in range(0, len(x), batch_size):
+                xb = x[i:i + batch_size]
+                k = len(xb)
+                if k < batch_size:  # (k, ...) -> (batch_size, ...)
+                    xb = torch.cat([xb, xb[:1].expand(batch_size - k, *xb.shape[1:])])
+                outs.append(fn(xb.to(dev))[:k].cpu().numpy())
     finally:
         model.train(was)
     return np.concatenate(outs) if outs else np.empty((0,))
 
 
-def encode(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+def encode(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: int = CHUNK) -> np.ndarray:
     """(N, *input_shape) -> (N, L) codes (the mean for a VAE)."""
     return _batches(model, x, model.encode, batch_size)
 
 
-def reconstruct(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+def reconstruct(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: int = CHUNK) -> np.ndarray:
     """(N, *input_shape) -> (N, *input_shape)."""
     return _batches(model, x, model.reconstruct, batch_size)
 
@@ -51,7 +67,7 @@ def decode(model: Autoencoder, z: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 def reconstruction_error(model: Autoencoder, x: np.ndarray | torch.Tensor, kind: str = "mse",
-                         per_feature: bool = False, batch_size: int = 1024) -> np.ndarray:
+                         per_feature: bool = False, batch_size: int = CHUNK) -> np.ndarray:
     """Per-sample mean error (N,), or per-element error (N, *input_shape) with per_feature=True."""
     def fn(xb: torch.Tensor) -> torch.Tensor:
         err, count = elementwise_error(model.reconstruct(xb), xb, kind)

@@ -42,9 +42,15 @@ def as_float32(x: np.ndarray) -> np.ndarray:
 
 
 def check_array(x: np.ndarray, what: str) -> np.ndarray:
-    """Raise a clear ValueError for empty, non-numeric, NaN or infinite data; return x as float32."""
+    """Raise a clear ValueError for a scalar, empty, non-numeric, complex, NaN or infinite data; return x as
+    float32."""
+    if x.ndim == 0:
+        raise ValueError(f"{what} holds a single number, not an array of samples (N, ...)")
     if x.size == 0 or x.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {x.shape})")
+    if np.iscomplexobj(x):
+        raise ValueError(f"{what} holds complex numbers (dtype {x.dtype}); aekit trains on real values: pass the "
+                         "real and imaginary parts as separate features")
     if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
         raise ValueError(f"{what} is not numeric (dtype {x.dtype})")
     x = as_float32(x)

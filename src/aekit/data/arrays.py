@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import tokenize
+import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,9 +25,20 @@ class Arrays(NamedTuple):
     lengths: np.ndarray | None = None  # valid steps of padded sequences (N,)
 
 
+class DataFileError(ValueError):
+    """A data file that cannot be read: damaged, truncated, of another format, or without the expected arrays."""
+
+
+X_KEYS, Y_KEYS = ("x", "X", "data"), ("y", "labels", "target")
+
+
 def read_array(path: str | Path) -> Arrays:
-    """Read a data file. .npz: x from key 'x' / 'X' / 'data' (else the first array), labels from 'y' / 'labels' /
-    'target', sequence lengths from 'lengths'. .csv: numbers, with or without a header row. IDX: gz or raw."""
+    """Read a data file.
+
+    .npy: one array (never a pickle). .npz: samples from key 'x' / 'X' / 'data' (a file with a single array may use
+    any key), labels from 'y' / 'labels' / 'target', sequence lengths from 'lengths'. .csv: numbers, with or without
+    a header row. IDX: gz or raw. Anything unreadable raises :class:`DataFileError` naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
@@ -35,9 +50,12 @@ def read_array(path: str | Path) -> Arrays:
             with np.load(path, allow_pickle=False) as z:
                 keys = list(z.keys())
                 if not keys:
-                    raise ValueError(f"{path} holds no arrays")
-                xk = next((k for k in ("x", "X", "data") if k in keys), keys[0])
-                yk = next((k for k in ("y", "labels", "target") if k in keys and k != xk), None)
+                    raise DataFileError(f"{path} holds no arrays")
+                xk = next((k for k in X_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
+                if xk is None:
+                    raise DataFileError(f"{path} holds arrays {keys}, none of them named {' / '.join(X_KEYS)}: "
+                                        "name the samples 'x'")
+                yk = next((k for k in Y_KEYS if k in keys and k != xk), None)
                 return Arrays(z[xk], z[yk] if yk else None, z["lengths"] if "lengths" in keys else None)
         if name.endswith(".csv"):
             return Arrays(_read_csv(path))
@@ -45,23 +63,35 @@ def read_array(path: str | Path) -> Arrays:
             from .mnist import read_idx
 
             return Arrays(read_idx(path))
-    except (OSError, EOFError) as e:  # np.load raises these on a corrupt file
-        raise ValueError(f"cannot read {path}: {e}") from None
-    raise ValueError(f"unsupported data format {path.suffix or path.name!r}: use .npy, .npz, .csv or IDX")
+    except DataFileError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError, SyntaxError,
+            tokenize.TokenError) as e:
+        # np.load / zipfile / gzip raise all of these on damaged files (a garbled .npy header: SyntaxError, TokenError)
+        detail = " ".join(str(e).split())[:200] or type(e).__name__
+        raise DataFileError(detail if str(path) in detail else f"cannot read {path}: {detail}") from None
+    raise DataFileError(f"unsupported data format {path.suffix or path.name!r} ({path}): use .npy, .npz, .csv "
+                        "or IDX")
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    with open(path) as f:
-        first = f.readline()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise DataFileError(f"{path} is not a text CSV file (it holds bytes that are not UTF-8)") from None
+    lines = text.splitlines()
+    first = lines[0] if lines else ""
     try:
         [float(v) for v in first.strip().split(",") if v.strip()]
         skip = 0
     except ValueError:
         skip = 1  # a header row
+    if not any(line.strip() for line in lines[skip:]):
+        raise DataFileError(f"{path} holds no rows of numbers")
     try:
-        x = np.loadtxt(path, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2)
+        x = np.loadtxt(io.StringIO(text), delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2)
     except ValueError as e:
-        raise ValueError(f"{path}: not a numeric CSV ({e})") from None
+        raise DataFileError(f"{path}: not a numeric CSV ({' '.join(str(e).split())})") from None
     return x
 
 
@@ -106,4 +136,4 @@ def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpli
     return DataSplits(train, test, f"{cfg.path} ({len(train)} train, {len(test)} test)")
 
 
-__all__ = ["Arrays", "read_array", "load_file"]
+__all__ = ["Arrays", "DataFileError", "read_array", "load_file"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import sys
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +47,11 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise FileNotFoundError(f"IDX file not found: {path}")
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
-    data = (gzip.open if gz else open)(path, "rb").read()
+    try:
+        with (gzip.open if gz else open)(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"{path}: damaged gzip data ({e})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file: wrong magic number {data[:4].hex() or '(empty)'} "
                          "(expected 0000 followed by a type code and the number of dimensions)")
@@ -54,7 +60,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path}: IDX header truncated")
     shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     body = data[4 + 4 * ndim:]
-    need = int(np.prod(shape)) * dtype.itemsize
+    need = math.prod(shape) * dtype.itemsize  # Python ints: a crafted header cannot overflow
     if len(body) < need:
         raise ValueError(f"{path}: IDX body has {len(body)} bytes, the header's shape {shape} needs {need}")
     return np.frombuffer(body[:need], dtype=dtype).reshape(shape)
@@ -86,8 +92,11 @@ def find_mnist(data_dir: str | Path | None = None) -> Path | None:
 
 
 def download(dest: str | Path, mirrors: tuple[str, ...] = MIRRORS, md5: dict[str, str] = MD5,
-             timeout: float = 15.0, quiet: bool = False) -> Path:
-    """Fetch the four gzip files into dest, each verified by MD5. A mismatch deletes the file and raises."""
+             timeout: float = 5.0, quiet: bool = False) -> Path:
+    """Fetch the four gzip files into dest, each verified by MD5. A mismatch deletes the file and raises.
+
+    Says on stderr what it tries (unless quiet); each connection or read that stalls for ``timeout`` seconds moves
+    on to the next mirror, and when every mirror failed a ConnectionError gives each one's reason on one line."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name, digest in md5.items():
@@ -96,13 +105,16 @@ def download(dest: str | Path, mirrors: tuple[str, ...] = MIRRORS, md5: dict[str
             continue
         errors = []
         for mirror in mirrors:
+            if not quiet:
+                print(f"Downloading {name} from {mirror} (timeout {timeout:g} s)...", file=sys.stderr, flush=True)
             try:
                 _fetch(mirror + name, target, timeout, quiet)
                 break
             except (urllib.error.URLError, OSError) as e:
-                errors.append(f"{mirror}{name}: {e}")
+                reason = getattr(e, "reason", None) or e
+                errors.append(f"{mirror}{name}: {' '.join(str(reason).split()) or type(e).__name__}")
         else:
-            raise ConnectionError("could not download MNIST:\n  " + "\n  ".join(errors))
+            raise ConnectionError("could not download MNIST (" + "; ".join(errors) + ")")
         got = _md5(target)
         if got != digest:
             target.unlink()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import tokenize
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import as_float32
+from . import as_float32, check_array
 
 
 class StreamedArray:
@@ -20,8 +21,10 @@ class StreamedArray:
         files = sorted(self.path.glob("*.npy")) if self.path.is_dir() else [self.path]
         if not files or not all(f.is_file() for f in files):
             raise FileNotFoundError(f"no .npy data at {self.path}")
-        self.parts = [np.load(f, mmap_mode="r") for f in files]
+        self.parts = [open_memmap(f) for f in files]
         shapes = {a.shape[1:] for a in self.parts}
+        for f, a in zip(files, self.parts):  # the dtype and shape checks of in-memory data, on one row
+            check_array(np.asarray(a if a.ndim == 0 else a[:1]), str(f))
         if len(shapes) != 1 or any(a.ndim < 2 for a in self.parts):
             raise ValueError(f"{self.path}: shards must be (n_i, *shape) with one shape, got {sorted(shapes)}")
         self.offsets = np.cumsum([0] + [len(a) for a in self.parts])
@@ -100,9 +103,17 @@ def available_memory() -> int:
         return 0
 
 
+def open_memmap(path: str | Path) -> np.ndarray:
+    """A .npy file memory-mapped read-only; a damaged or empty file raises a ValueError naming it."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, EOFError, ValueError, SyntaxError, tokenize.TokenError) as e:
+        raise ValueError(f"cannot read {path}: {' '.join(str(e).split()) or type(e).__name__}") from None
+
+
 def check_fits_in_memory(path: str | Path, fraction: float = 0.8) -> None:
     """Raise a clear error when loading a .npy file as float32 would not fit in memory."""
-    a = np.load(path, mmap_mode="r")
+    a = open_memmap(path)
     need = a.size * 4
     avail = available_memory()
     if avail and need > fraction * avail:

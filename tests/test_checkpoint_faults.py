@@ -1,0 +1,140 @@
+"""A run killed at any point (between any two file writes, or in the middle of one) resumes from a consistent epoch
+and ends bit-identical to an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit import checkpoint as ckpt
+from aekit import files
+from conftest import tiny_config
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing after it runs (not even `except Exception` handlers)."""
+
+
+def _cfg():
+    # validation + patience: the best weights are part of the state; onecycle: so is the scheduler
+    return tiny_config(epochs=3, val_fraction=0.2, patience=5, schedule="onecycle", variant="vae+denoising")
+
+
+def _weights(run_dir) -> dict[str, torch.Tensor]:
+    return ckpt.load(run_dir).state_dict()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, digits):
+    data = aekit.DataSplits(aekit.Split(digits.train.x[:200]), digits.test, "200 digits")
+    out = tmp_path_factory.mktemp("ref") / "run"
+    writes = []
+    real = files.os.replace
+    files.os.replace = lambda a, b: (writes.append(os.path.basename(b)), real(a, b))[1]
+    try:
+        res = aekit.fit(_cfg(), data, out_dir=out, quiet=True)
+    finally:
+        files.os.replace = real
+    return data, res, writes
+
+
+def test_the_training_state_is_written_before_the_files_made_from_it(reference):
+    _, _, writes = reference
+    epoch_writes = writes[2:]  # after config.json and the initial weights
+    assert epoch_writes[:4] == [ckpt.STATE, ckpt.CONFIG, ckpt.WEIGHTS, ckpt.HISTORY]
+    assert len(writes) == 2 + 3 * 4 + 2  # 3 epochs; then the best epoch's weights (config + weights)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_kill_at_every_write_resumes_bit_identically(reference, tmp_path, monkeypatch, when):
+    data, full, writes = reference
+    real = files.os.replace
+    for k in range(len(writes)):
+        count = [0]
+
+        def replace(src, dst):
+            count[0] += 1
+            if count[0] - 1 == k and when == "before":
+                raise Killed  # the new file was written under its temporary name, never renamed
+            real(src, dst)
+            if count[0] - 1 == k and when == "after":
+                raise Killed  # renamed, and the next file never written
+
+        out = tmp_path / f"{when}{k}"
+        monkeypatch.setattr(files.os, "replace", replace)
+        with pytest.raises(Killed):
+            aekit.fit(_cfg(), data, out_dir=out, quiet=True)
+        monkeypatch.setattr(files.os, "replace", real)
+        resumed = aekit.fit(_cfg(), data, out_dir=out, resume=True, quiet=True)
+        assert [r["train/loss"] for r in resumed.history] == [r["train/loss"] for r in full.history], (when, k)
+        on_disk, straight = _weights(out), full.model.state_dict()
+        assert all(torch.equal(on_disk[n], straight[n]) for n in straight), (when, k, writes[k])
+        assert ckpt.read_history(out) == resumed.history
+
+
+def test_a_real_kill_of_a_training_process(reference, tmp_path):
+    """os._exit in a subprocess right after the training state of epoch 2 was renamed into place: no handler, no
+    cleanup runs; the resume here ends where the uninterrupted run did."""
+    data, full, _ = reference
+    out = tmp_path / "killed"
+    np.save(tmp_path / "x.npy", data.train.x.numpy())
+    script = textwrap.dedent(f"""
+        import os, numpy as np, torch, aekit
+        from aekit import files
+        from conftest import tiny_config
+        real, n = files.os.replace, [0]
+        def replace(a, b):
+            real(a, b)
+            if str(b).endswith("{ckpt.STATE}"):
+                n[0] += 1
+                if n[0] == 2:
+                    os._exit(9)
+        files.os.replace = replace
+        x = torch.from_numpy(np.load({str(tmp_path / 'x.npy')!r}))
+        cfg = tiny_config(epochs=3, val_fraction=0.2, patience=5, schedule="onecycle", variant="vae+denoising")
+        aekit.fit(cfg, aekit.Split(x), out_dir={str(out)!r}, quiet=True)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+    assert ckpt.load_state(out)["epoch"] == 2
+    resumed = aekit.fit(_cfg(), data, out_dir=out, resume=True, quiet=True)
+    assert [r["train/loss"] for r in resumed.history] == [r["train/loss"] for r in full.history]
+    straight = full.model.state_dict()
+    assert all(torch.equal(_weights(out)[n], straight[n]) for n in straight)
+
+
+def test_a_resumed_run_that_had_stopped_early_stays_stopped(tmp_path, small_digits):
+    cfg = tiny_config(epochs=30, val_fraction=0.3, patience=1, lr=0.5)  # a large lr: validation loss soon rises
+    res = aekit.fit(cfg, small_digits, out_dir=tmp_path / "r", quiet=True)
+    assert res.stopped_early
+    again = aekit.fit(cfg, small_digits, out_dir=tmp_path / "r", resume=True, quiet=True)
+    assert again.stopped_early and len(again.history) == len(res.history)
+    assert all(torch.equal(a, b) for a, b in zip(again.model.state_dict().values(), res.model.state_dict().values()))
+
+
+def test_resume_checks_the_saved_configuration(tmp_path, small_digits):
+    aekit.fit(tiny_config(), small_digits, out_dir=tmp_path / "r", quiet=True)
+    with pytest.raises(ValueError, match="cannot resume .* with latent_dim=5"):
+        aekit.fit(tiny_config(latent_dim=5), small_digits, out_dir=tmp_path / "r", resume=True, quiet=True)
+    with pytest.raises(ValueError, match="already holds a run"):
+        aekit.fit(tiny_config(), small_digits, out_dir=tmp_path / "r", quiet=True)
+    res = aekit.fit(tiny_config(epochs=3), small_digits, out_dir=tmp_path / "r", resume=True, quiet=True)
+    assert [r["epoch"] for r in res.history] == [1, 2, 3]
+
+
+def test_a_changed_number_in_the_training_state_header_is_refused(tmp_path, small_digits):
+    aekit.fit(tiny_config(epochs=1), small_digits, out_dir=tmp_path / "r", quiet=True)
+    path = tmp_path / "r" / ckpt.STATE
+    data = path.read_bytes()
+    assert b'{\\"epoch\\": 1,' in data  # the JSON of the state, inside the safetensors header
+    path.write_bytes(data.replace(b'{\\"epoch\\": 1,', b'{\\"epoch\\": 3,', 1))
+    with pytest.raises(ckpt.CorruptFileError, match="is corrupt"):
+        ckpt.load_state(tmp_path / "r")
