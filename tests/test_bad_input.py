@@ -372,3 +372,17 @@ def test_files_get_the_mode_the_umask_allows(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("flags,expect", [
+    (["--arch", "mlp", "--channels", "8,16"], "--channels is used only by the conv architecture"),
+    (["--arch", "conv", "--hidden", "8"], "--hidden is used only by the mlp architecture"),
+    (["--arch", "mlp", "--cell", "lstm"], "--cell is used only by the rnn architecture"),
+    (["--window", "16"], "--window is used only by the series dataset"),
+    (["--test-path", "t.npy"], "--test-path is used only by the file dataset"),
+    (["--stream"], "--stream is used only by the file dataset"),
+])
+def test_options_the_chosen_architecture_or_data_ignore(tmp_path, capsys, flags, expect):
+    out = tmp_path / "r"
+    assert expect in _error(capsys, ["train", "--data", "digits", "--out", str(out), "--quiet", *flags])
+    assert not out.exists()

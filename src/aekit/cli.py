@@ -149,11 +149,17 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
                               if (v := getattr(d, k)) and not Path(v).is_absolute()})  # relative to the file
     flat = given_options(args)
     cfg = cfg.override(**flat)
-    unused = R.unused_options(cfg.variant, set(flat))
-    if unused:
-        opt, needs = unused[0]
-        raise ValueError(f"--{opt.replace('_', '-')} is used only by the {needs} variant, and this run's variant is "
-                         f"{cfg.variant_name!r}: add +{needs} to --variant, or drop the option")
+    m = cfg.model
+    for registry, chosen, name, flag in ((R.VARIANTS, cfg.variant, cfg.variant_name, "--variant"),
+                                         (R.ARCHITECTURES, [m.arch] if m.arch != "auto" else R.ARCHITECTURES, m.arch,
+                                          "--arch"),
+                                         (R.DATASETS, [cfg.data.dataset], cfg.data.dataset, "--dataset")):
+        unused = registry.unused_options(chosen, flat)
+        if unused:
+            opt, needs = unused[0]
+            fix = f"add +{needs} to --variant" if flag == "--variant" else f"{flag} {needs}"
+            raise ValueError(f"--{opt.replace('_', '-')} is used only by the {needs} {registry.kind}, and this run's "
+                             f"{registry.kind} is {name!r}: {fix}, or drop the option")
     return cfg
 
 

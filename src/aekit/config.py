@@ -117,6 +117,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         R.DATASETS.canonical(self.dataset)
         _check(self.window >= 2 and self.stride >= 1, "window must be >= 2 and stride >= 1")
+        _check(self.column >= 0, f"column must be >= 0, got {self.column}")
 
 
 _SECTIONS = {"model": ModelConfig, "loss": LossConfig, "train": TrainConfig, "data": DataConfig}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -15,18 +15,21 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
+        self._options: dict[str, tuple[str, ...]] = {}
 
-    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
+    def register(self, name: str, *aliases: str, options: tuple[str, ...] = ()) -> Callable[[T], T]:
         def deco(obj: T) -> T:
-            self.add(name, obj, *aliases)
+            self.add(name, obj, *aliases, options=options)
             return obj
 
         return deco
 
-    def add(self, name: str, obj: T, *aliases: str) -> None:
+    def add(self, name: str, obj: T, *aliases: str, options: tuple[str, ...] = ()) -> None:
+        """Register obj under name (and aliases); ``options``: the config fields that only this component reads."""
         if name in self._items:
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._items[name] = obj
+        self._options[name] = tuple(options)
         for a in aliases:
             self._aliases[a] = name
 
@@ -41,6 +44,16 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return list(self._items)
+
+    def options(self, name: str) -> tuple[str, ...]:
+        """The config fields that only this component reads."""
+        return self._options[self.canonical(name)]
+
+    def unused_options(self, chosen: Iterable[str], given: Iterable[str]) -> list[tuple[str, str]]:
+        """(option, the component that would read it) for each of ``given`` that only components other than
+        ``chosen`` read: an option that would be silently ignored."""
+        used = {o for n in chosen for o in self.options(n)}
+        return [(o, n) for n in self._items for o in self._options[n] if o in set(given) and o not in used]
 
     def __contains__(self, name: str) -> bool:
         return self._aliases.get(name, name) in self._items
@@ -57,15 +70,14 @@ class VariantSpec:
     sigmoid_code: bool = False  # the code goes through a sigmoid (sparse)
     terms: tuple[str, ...] = ()  # names in TERMS
     corrupt: bool = False  # corrupt the input in training (denoising)
-    options: tuple[str, ...] = ()  # the config fields only this variant reads
 
 
 VARIANTS: Registry[VariantSpec] = Registry("variant")
 VARIANTS.add("vanilla", VariantSpec(), "basic")
-VARIANTS.add("sparse", VariantSpec(sigmoid_code=True, terms=("sparsity",), options=("rho", "sparsity_beta")))
-VARIANTS.add("denoising", VariantSpec(corrupt=True, options=("noise", "noise_level")))
-VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",), options=("kl_beta",)), "variational")
-VARIANTS.add("contractive", VariantSpec(terms=("contractive",), options=("contractive_lambda",)))
+VARIANTS.add("sparse", VariantSpec(sigmoid_code=True, terms=("sparsity",)), options=("rho", "sparsity_beta"))
+VARIANTS.add("denoising", VariantSpec(corrupt=True), options=("noise", "noise_level"))
+VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",)), "variational", options=("kl_beta",))
+VARIANTS.add("contractive", VariantSpec(terms=("contractive",)), options=("contractive_lambda",))
 
 
 # Filled by the modules that define the components (imported by aekit/__init__.py).
@@ -95,11 +107,4 @@ def combine_variants(names: tuple[str, ...]) -> VariantSpec:
         sigmoid_code=any(s.sigmoid_code for s in specs),
         terms=tuple(t for s in specs for t in s.terms),
         corrupt=any(s.corrupt for s in specs),
-        options=tuple(o for s in specs for o in s.options),
     )
-
-
-def unused_options(variant: tuple[str, ...], given: set[str]) -> list[tuple[str, str]]:
-    """(option, the variant that would use it) for each option in ``given`` that the variant ignores."""
-    used = set(combine_variants(variant).options)
-    return [(o, name) for name in VARIANTS for o in VARIANTS.get(name).options if o in given and o not in used]

@@ -109,7 +109,7 @@ def _split(a: Arrays, what: str) -> Split:
     return split
 
 
-@DATASETS.register("file")
+@DATASETS.register("file", options=("path", "test_path", "stream"))
 def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     if not cfg.path:
         raise ValueError("dataset 'file' needs a path (--path FILE)")

@@ -165,7 +165,7 @@ def load_mnist_arrays(data_dir: str | Path | None = None, download_ok: bool = Tr
     return arrays, folder
 
 
-@DATASETS.register("mnist")
+@DATASETS.register("mnist", options=("data_dir",))
 def load_mnist(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     a, folder = load_mnist_arrays(cfg.data_dir, download)
     train = to_split(a["train_images"][:, None], a["train_labels"], "MNIST training images")  # (N, 1, 28, 28)

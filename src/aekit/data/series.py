@@ -20,7 +20,7 @@ def sliding_windows(series: np.ndarray, window: int, stride: int) -> np.ndarray:
     return np.stack([s[i:i + window] for i in starts])
 
 
-@DATASETS.register("series")
+@DATASETS.register("series", options=("path", "window", "stride", "column"))
 def load_series(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     """The series in cfg.path (a CSV's column ``cfg.column``, or a 1-D / 2-D .npy), standardised with the first
     80 %'s statistics; windows from the first 80 % train, from the last 20 % test (chronological split)."""

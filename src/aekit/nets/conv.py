@@ -62,7 +62,7 @@ class ConvDecoder(nn.Module):
         return self.net(h)  # -> (B, C, H, W)
 
 
-@ARCHITECTURES.register("conv")
+@ARCHITECTURES.register("conv", options=("channels",))
 def build_conv(cfg: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
     if len(cfg.input_shape) != 3:
         raise ValueError(f"conv needs image samples (C, H, W), got shape {cfg.input_shape}")

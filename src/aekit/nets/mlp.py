@@ -39,7 +39,7 @@ class MLPDecoder(nn.Module):
         return self.out(self.net(z)).view(-1, *self.out_shape)  # (B, L) -> (B, D) -> (B, *shape)
 
 
-@ARCHITECTURES.register("mlp")
+@ARCHITECTURES.register("mlp", options=("hidden",))
 def build_mlp(cfg: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
     in_dim = math.prod(cfg.input_shape)
     enc = MLPEncoder(in_dim, cfg.hidden, cfg.activation)

@@ -47,7 +47,7 @@ class RNNDecoder(nn.Module):
         return self.out(y)  # (B, T, F)
 
 
-@ARCHITECTURES.register("rnn")
+@ARCHITECTURES.register("rnn", options=("cell", "rnn_hidden", "rnn_layers"))
 def build_rnn(cfg: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
     if len(cfg.input_shape) != 2:
         raise ValueError(f"rnn needs sequence samples (T, F), got shape {cfg.input_shape}")
