@@ -13,7 +13,7 @@ import time
 from sklearn.decomposition import PCA
 
 import aekit
-from aekit.cli import RECIPES
+from aekit.config import RECIPES
 from common import header, parser
 
 

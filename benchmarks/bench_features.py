@@ -5,7 +5,7 @@ fitted on the 10,000 training images' features and labels, scored on the 10,000 
 from __future__ import annotations
 
 from aekit import Config, DataConfig, apps, fit, load_data
-from aekit.cli import RECIPES
+from aekit.config import RECIPES
 from common import header, parser
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 from sklearn.decomposition import PCA
 
 import aekit
-from aekit.cli import RECIPES
+from aekit.config import RECIPES
 from common import header, parser
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 import aekit
-from aekit.cli import RECIPES
+from aekit.config import RECIPES
 from aekit.data.stream import StreamedArray
 from common import header, parser
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aekit.cli import RECIPES, build_parser, main
+from aekit.cli import build_parser, main
+from aekit.config import RECIPES
 from aekit.registry import ARCHITECTURES, VARIANTS
 from test_data import fake_mnist
 

@@ -15,14 +15,8 @@ import pytest
 import aekit
 from aekit.data import check_array, mnist
 from aekit.data.arrays import read_array
+from aekit.data.idx import read_idx, write_idx
 from aekit.data.series import sliding_windows
-
-
-def write_idx(path: Path, arr: np.ndarray, gz: bool = True) -> Path:
-    header = bytes([0, 0, 0x08, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
-    data = header + arr.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(data) if gz else data)
-    return path
 
 
 def fake_mnist(folder: Path, n: int = 20, gz: bool = True) -> Path:
@@ -30,29 +24,33 @@ def fake_mnist(folder: Path, n: int = 20, gz: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     suffix = ".gz" if gz else ""
     for part, count in (("train", n), ("t10k", n // 2)):
-        write_idx(folder / f"{part}-images-idx3-ubyte{suffix}", rng.integers(0, 256, (count, 28, 28)), gz)
-        write_idx(folder / f"{part}-labels-idx1-ubyte{suffix}", rng.integers(0, 10, (count,)), gz)
+        write_idx(folder / f"{part}-images-idx3-ubyte{suffix}", rng.integers(0, 256, (count, 28, 28), np.uint8), gz)
+        write_idx(folder / f"{part}-labels-idx1-ubyte{suffix}", rng.integers(0, 10, (count,), np.uint8), gz)
     return folder
 
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_read_idx_roundtrip(tmp_path, gz):
-    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    assert np.array_equal(mnist.read_idx(write_idx(tmp_path / "a-idx3-ubyte", arr, gz)), arr)
+    for arr in (np.arange(24, dtype=np.uint8).reshape(2, 3, 4), np.arange(6, dtype=np.float32) / 3,
+                np.arange(-4, 4, dtype=np.int16), np.arange(5.0)):
+        back = read_idx(write_idx(tmp_path / "a-idx3-ubyte", arr, gz))
+        assert back.dtype.kind == arr.dtype.kind and np.array_equal(back, arr)
+    raw = (tmp_path / "a-idx3-ubyte").read_bytes()
+    assert (raw[:2] == b"\x1f\x8b") == gz and (gz or raw[:8] == bytes([0, 0, 0x0E, 1, 0, 0, 0, 5]))  # by hand
 
 
 def test_read_idx_wrong_magic(tmp_path):
     p = tmp_path / "bad-idx3-ubyte"
     p.write_bytes(b"\x12\x34\x08\x03" + b"\0" * 20)
     with pytest.raises(ValueError, match="wrong magic number 12340803"):
-        mnist.read_idx(p)
+        read_idx(p)
 
 
 def test_read_idx_truncated_body(tmp_path):
     p = tmp_path / "short-idx1-ubyte"
     p.write_bytes(bytes([0, 0, 8, 1]) + struct.pack(">I", 100) + b"\0" * 10)
     with pytest.raises(ValueError, match="needs 100"):
-        mnist.read_idx(p)
+        read_idx(p)
 
 
 def test_load_mnist_from_data_dir_gz_and_raw(tmp_path):
@@ -111,8 +109,8 @@ def test_download_good_files_from_local_server(tmp_path):
     finally:
         srv.close()
     assert sorted(p.name for p in dest.iterdir()) == sorted(digests)  # no .part files left
-    assert np.array_equal(mnist.read_idx(dest / "train-labels-idx1-ubyte.gz"),
-                          mnist.read_idx(src / "train-labels-idx1-ubyte.gz"))
+    assert np.array_equal(read_idx(dest / "train-labels-idx1-ubyte.gz"),
+                          read_idx(src / "train-labels-idx1-ubyte.gz"))
 
 
 def test_download_corrupt_file_is_deleted_and_raises(tmp_path):

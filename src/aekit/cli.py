@@ -19,7 +19,7 @@ from . import apps
 from . import checkpoint as ckpt
 from .files import atomic_write, atomic_write_text
 from . import registry as R
-from .config import Config, DataConfig, LossConfig, ModelConfig, TrainConfig
+from .config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig
 from .commands import add_app_commands, positive_int
 from .data import Split, load_data
 from .report import write_report
@@ -54,18 +54,6 @@ _HELP = {
     "data_dir": "folder with MNIST's IDX files (else $AEKIT_DATA_DIR, the cache, or a download)",
 }
 
-RECIPES: dict[str, dict[str, Any]] = {
-    # The reference demo: 784-128-64-32 MLP, ReLU, sigmoid output, Adam 1e-3, batch 128, 20 epochs, MSE.
-    "seed": dict(arch="mlp", hidden=(128, 64), latent_dim=32, activation="relu", output_activation="sigmoid",
-                 lr=1e-3, batch_size=128, epochs=20, schedule="none", val_fraction=0.0),
-    # Same architecture and batch; a one-cycle schedule to a 5x peak lr, and the epochs that the fast loop buys in
-    # about the wall time the reference recipe takes in a conventional pipeline (see benchmarks/README.md).
-    "best": dict(arch="mlp", hidden=(128, 64), latent_dim=32, activation="relu", output_activation="sigmoid",
-                 lr=5e-3, batch_size=128, epochs=80, schedule="onecycle", val_fraction=0.0),
-    # A convolutional model on the same task.
-    "conv": dict(arch="conv", channels=(32, 64, 128), latent_dim=32, activation="relu", output_activation="sigmoid",
-                 lr=2e-3, batch_size=64, epochs=20, schedule="onecycle", val_fraction=0.0),
-}
 
 
 def _parse_tuple(text: str) -> tuple[int, ...]:

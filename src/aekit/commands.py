@@ -20,7 +20,7 @@ from . import checkpoint as ckpt
 from .files import atomic_write, atomic_write_text
 from .config import DataConfig, LossConfig
 from .data import check_array, load_data
-from .data.arrays import read_array
+from .data.arrays import ARRAY_SUFFIXES, check_output, read_array, save_array
 from .model import Autoencoder
 from .registry import DATASETS
 
@@ -50,39 +50,6 @@ def _fit_shape(model: Autoencoder, x: np.ndarray, what: str) -> np.ndarray:
             raise ValueError(f"{what}: samples of shape {x.shape[1:]} do not fit the model's input {shape}")
         x = x.reshape(len(x), *shape)  # e.g. flattened rows, or IDX images without a channel axis
     return x
-
-
-ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
-
-
-def check_output(path: str | Path | None, suffixes: tuple[str, ...] = ARRAY_SUFFIXES) -> None:
-    """Before any work: an output path must have one of ``suffixes`` and not be a directory."""
-    if path is None:
-        return
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"output {path} is a directory: give a file name ({', '.join(suffixes)})")
-    if path.suffix.lower() not in suffixes:
-        raise ValueError(f"output {path}: use a {', '.join(suffixes[:-1])}{' or ' if len(suffixes) > 1 else ''}"
-                         f"{suffixes[-1]} name")
-
-
-def save_array(path: str | Path, arr: np.ndarray) -> Path:
-    """Write .npy, .npz (key 'x') or .csv atomically, by the path's suffix."""
-    check_output(path)
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".npy", ".npz"):
-        def write(tmp: str) -> None:
-            with open(tmp, "wb") as f:  # a file object: np.save would append .npy to the temporary name
-                np.save(f, arr) if suffix == ".npy" else np.savez(f, x=arr)
-
-        return atomic_write(path, write)
-    if suffix == ".csv":
-        buf = io.StringIO()
-        np.savetxt(buf, arr.reshape(len(arr), -1), delimiter=",", fmt="%.7g")
-        return atomic_write_text(path, buf.getvalue())
-    raise AssertionError(suffix)  # check_output let only these suffixes through
 
 
 def _png(fig, path: str | Path | None) -> None:

@@ -242,3 +242,18 @@ def _typed(value: Any, default: Any, name: str) -> Any:
             raise bad("a string" + (" or null" if default is None else ""))
         return value
     return value
+
+
+# Named training recipes (flat config fields), used by `aekit demo --recipe` and the benchmarks.
+RECIPES: dict[str, dict[str, Any]] = {
+    # The reference demo: 784-128-64-32 MLP, ReLU, sigmoid output, Adam 1e-3, batch 128, 20 epochs, MSE.
+    "seed": dict(arch="mlp", hidden=(128, 64), latent_dim=32, activation="relu", output_activation="sigmoid",
+                 lr=1e-3, batch_size=128, epochs=20, schedule="none", val_fraction=0.0),
+    # Same architecture and batch; a one-cycle schedule to a 5x peak lr, and the epochs that the fast loop buys in
+    # about the wall time the reference recipe takes in a conventional pipeline (see benchmarks/README.md).
+    "best": dict(arch="mlp", hidden=(128, 64), latent_dim=32, activation="relu", output_activation="sigmoid",
+                 lr=5e-3, batch_size=128, epochs=80, schedule="onecycle", val_fraction=0.0),
+    # A convolutional model on the same task.
+    "conv": dict(arch="conv", channels=(32, 64, 128), latent_dim=32, activation="relu", output_activation="sigmoid",
+                 lr=2e-3, batch_size=64, epochs=20, schedule="onecycle", val_fraction=0.0),
+}

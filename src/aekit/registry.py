@@ -80,7 +80,18 @@ VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",)), "variational", op
 VARIANTS.add("contractive", VariantSpec(terms=("contractive",)), options=("contractive_lambda",))
 
 
+@dataclass(frozen=True)
+class Term:
+    """A loss term: ``fn(inputs) -> scalar`` (inputs: :class:`aekit.terms.TermInputs`), weighted in the total by
+    the LossConfig field named ``weight``. ``input_grad``: the term differentiates with respect to the input."""
+
+    fn: Callable
+    weight: str
+    input_grad: bool = False
+
+
 # Filled by the modules that define the components (imported by aekit/__init__.py).
+TERMS: Registry[Term] = Registry("loss term")
 ARCHITECTURES: Registry[Callable] = Registry("architecture")
 CORRUPTIONS: Registry[Callable] = Registry("corruption")
 RECON_LOSSES: Registry[Callable] = Registry("reconstruction loss")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from .config import Config
 from .corruption import corrupt
-from .registry import RECON_LOSSES
+from .registry import RECON_LOSSES, TERMS, Term
 
 _EPS = 1e-7
 
@@ -89,33 +91,52 @@ def contractive(z: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> 
     return sq.mean()
 
 
+@dataclass
+class TermInputs:
+    """What a loss term may read: the model, its (possibly corrupted) input, the clean target, the forward pass's
+    output and the config."""
+
+    model: torch.nn.Module
+    x_in: torch.Tensor  # (B, *shape) what the encoder saw
+    x: torch.Tensor  # (B, *shape) the clean target
+    out: object  # AutoencoderOutput
+    config: Config
+
+
+def _contractive_term(t: TermInputs) -> torch.Tensor:
+    out = t.out
+    code = out.z if out.mu is None else getattr(t.model, "module", t.model).bottleneck.act(out.mu)  # DDP: .module
+    return contractive(code, t.x_in, create_graph=t.model.training)
+
+
+TERMS.add("sparsity", Term(lambda t: sparsity_kl(t.out.z, t.config.loss.rho), "sparsity_beta"))
+TERMS.add("kl", Term(lambda t: kl_gaussian(t.out.mu, t.out.logvar), "kl_beta"))
+TERMS.add("contractive", Term(_contractive_term, "contractive_lambda", input_grad=True))
+
+
 def compute_loss(model: torch.nn.Module, x: torch.Tensor, config: Config, lengths: torch.Tensor | None = None,
                  corrupt_input: bool = True) -> tuple[dict[str, torch.Tensor], object]:
-    """Forward pass and the objective's named parts: ``{"loss", "recon", ["sparsity", "kl", "contractive"]}``.
+    """Forward pass and the objective's named parts: ``{"recon", <each term of the variant>, "loss"}``.
 
     Reconstruction is the mean over elements for deterministic models, and the per-sample sum over elements
     (averaged over the batch) for variational ones, so that ``loss`` is the negative ELBO. The target is always the
-    clean x; the input is corrupted for denoising variants when ``corrupt_input``.
+    clean x; the input is corrupted for denoising variants when ``corrupt_input``. Each term of the variant comes
+    from the TERMS registry and adds ``weight * value`` to the loss.
     """
     spec, lc = config.spec, config.loss
+    terms = [(name, TERMS.get(name)) for name in spec.terms]
     x_in = corrupt(x, lc.noise, lc.noise_level) if (spec.corrupt and corrupt_input) else x
-    jac = "contractive" in spec.terms
-    if jac:
+    input_grad = any(term.input_grad for _, term in terms)
+    if input_grad:
         x_in = x_in.detach().requires_grad_(True)
-    with torch.set_grad_enabled(torch.is_grad_enabled() or jac):
+    with torch.set_grad_enabled(torch.is_grad_enabled() or input_grad):
         out = model(x_in, lengths)
         recon = reconstruction_loss(out.x_hat, x, lc.recon, lengths, per_sample_sum=spec.gaussian)
         parts = {"recon": recon}
         total = recon
-        if "sparsity" in spec.terms:
-            parts["sparsity"] = sparsity_kl(out.z, lc.rho)
-            total = total + lc.sparsity_beta * parts["sparsity"]
-        if "kl" in spec.terms:
-            parts["kl"] = kl_gaussian(out.mu, out.logvar)
-            total = total + lc.kl_beta * parts["kl"]
-        if jac:
-            code = out.z if out.mu is None else getattr(model, "module", model).bottleneck.act(out.mu)  # DDP: .module
-            parts["contractive"] = contractive(code, x_in, create_graph=model.training)
-            total = total + lc.contractive_lambda * parts["contractive"]
+        inputs = TermInputs(model, x_in, x, out, config)
+        for name, term in terms:
+            parts[name] = term.fn(inputs)
+            total = total + getattr(lc, term.weight) * parts[name]
     parts["loss"] = total
     return parts, out

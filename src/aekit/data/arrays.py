@@ -15,6 +15,8 @@ import torch
 from ..config import DataConfig
 from ..registry import DATASETS
 from . import DataSplits, Split, split_off, to_split
+from ..files import atomic_write, atomic_write_text
+from .idx import read_idx
 
 SUFFIXES = (".npy", ".npz", ".csv", ".idx", ".gz", "-ubyte")
 
@@ -60,8 +62,6 @@ def read_array(path: str | Path) -> Arrays:
         if name.endswith(".csv"):
             return Arrays(_read_csv(path))
         if name.endswith((".idx", ".gz", "-ubyte")) or "idx" in name:
-            from .mnist import read_idx
-
             return Arrays(read_idx(path))
     except DataFileError:
         raise
@@ -93,6 +93,39 @@ def _read_csv(path: Path) -> np.ndarray:
     except ValueError as e:
         raise DataFileError(f"{path}: not a numeric CSV ({' '.join(str(e).split())})") from None
     return x
+
+
+ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
+
+
+def check_output(path: str | Path | None, suffixes: tuple[str, ...] = ARRAY_SUFFIXES) -> None:
+    """Before any work: an output path must have one of ``suffixes`` and not be a directory."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"output {path} is a directory: give a file name ({', '.join(suffixes)})")
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"output {path}: use a {', '.join(suffixes[:-1])}{' or ' if len(suffixes) > 1 else ''}"
+                         f"{suffixes[-1]} name")
+
+
+def save_array(path: str | Path, arr: np.ndarray) -> Path:
+    """Write .npy, .npz (key 'x') or .csv atomically, by the path's suffix."""
+    check_output(path)
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.save would append .npy to the temporary name
+                np.save(f, arr) if suffix == ".npy" else np.savez(f, x=arr)
+
+        return atomic_write(path, write)
+    if suffix == ".csv":
+        buf = io.StringIO()
+        np.savetxt(buf, arr.reshape(len(arr), -1), delimiter=",", fmt="%.7g")
+        return atomic_write_text(path, buf.getvalue())
+    raise AssertionError(suffix)  # check_output let only these suffixes through
 
 
 def _split(a: Arrays, what: str) -> Split:
@@ -136,4 +169,4 @@ def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpli
     return DataSplits(train, test, f"{cfg.path} ({len(train)} train, {len(test)} test)")
 
 
-__all__ = ["Arrays", "DataFileError", "read_array", "load_file"]
+__all__ = ["ARRAY_SUFFIXES", "Arrays", "DataFileError", "check_output", "load_file", "read_array", "save_array"]

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import math
 import os
-import struct
 import sys
 import urllib.error
 import urllib.request
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +15,7 @@ from tqdm.auto import tqdm
 from ..config import DataConfig
 from ..registry import DATASETS
 from . import DataSplits, to_split
+from .idx import read_idx
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -37,35 +34,6 @@ MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (gzip-compressed or raw) into an array of the shape its header gives."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"IDX file not found: {path}")
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    try:
-        with (gzip.open if gz else open)(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"{path}: damaged gzip data ({e})") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file: wrong magic number {data[:4].hex() or '(empty)'} "
-                         "(expected 0000 followed by a type code and the number of dimensions)")
-    dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
-    if len(data) < 4 + 4 * ndim:
-        raise ValueError(f"{path}: IDX header truncated")
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    body = data[4 + 4 * ndim:]
-    need = math.prod(shape) * dtype.itemsize  # Python ints: a crafted header cannot overflow
-    if len(body) < need:
-        raise ValueError(f"{path}: IDX body has {len(body)} bytes, the header's shape {shape} needs {need}")
-    return np.frombuffer(body[:need], dtype=dtype).reshape(shape)
-
-
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "aekit" / "mnist"
