@@ -3,7 +3,6 @@ memory-mapped .npy file (alternating, in one process), and with 1 vs 2 torchrun 
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -13,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import aekit
 from aekit.config import RECIPES

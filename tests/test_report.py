@@ -11,7 +11,6 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import aekit

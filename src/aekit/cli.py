@@ -17,7 +17,6 @@ import torch
 
 from . import apps
 from . import checkpoint as ckpt
-from .files import atomic_write, atomic_write_text
 from . import registry as R
 from .config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig
 from .commands import add_app_commands, positive_int
@@ -108,7 +107,7 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
             if f.name in _CHOICES:
                 kw["choices"] = _CHOICES[f.name]()
             kw["help"] = (_HELP.get(f.name, "") + f" (default: {default})").strip()
-            p.add_argument("--" + f.name.replace("_", "-"), **kw)
+            g.add_argument("--" + f.name.replace("_", "-"), **kw)
 
 
 _FIELDS = {f.name for sec in (ModelConfig, LossConfig, TrainConfig, DataConfig) for f in dataclasses.fields(sec)}
@@ -261,7 +260,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     metrics = evaluate(res.model, data.test)
     ckpt.save_metrics(out, metrics)
-    print(f"Test: " + ", ".join(f"{k} {v:.6g}" for k, v in metrics.items()))
+    print("Test: " + ", ".join(f"{k} {v:.6g}" for k, v in metrics.items()))
     if res.stopped_early:
         print(f"Stopped early after epoch {res.history[-1]['epoch']} (patience {cfg.train.patience})")
     _maybe_report(args, out)

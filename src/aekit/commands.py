@@ -17,7 +17,7 @@ import torch
 
 from . import apps
 from . import checkpoint as ckpt
-from .files import atomic_write, atomic_write_text
+from .files import atomic_write_text
 from .config import DataConfig, LossConfig
 from .data import check_array, load_data
 from .data.arrays import ARRAY_SUFFIXES, check_output, read_array, save_array

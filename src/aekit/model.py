@@ -50,7 +50,14 @@ class Autoencoder(nn.Module):
         if not ok:
             raise ValueError(f"input of shape {tuple(x.shape)} does not fit this model: expected {want}")
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are."""
+        return next(self.parameters()).device
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> AutoencoderOutput:
+        """(B, *input_shape) -> :class:`AutoencoderOutput` (a sampled code in training for a VAE, the mean in eval).
+        ``lengths`` (B,): valid steps of padded sequences (rnn)."""
         b = self.bottleneck(self.encoder(x, lengths))  # (B, *shape) -> (B, F) -> (B, L)
         x_hat = self.decode(b.z, self._steps(x))
         return AutoencoderOutput(x_hat, b.z, b.mu, b.logvar)
@@ -60,12 +67,31 @@ class Autoencoder(nn.Module):
         b = self.bottleneck(self.encoder(x, lengths))
         return b.z if b.mu is None else self.bottleneck.act(b.mu)
 
+    def posterior(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A VAE's q(z|x): (B, *input_shape) -> mean (B, L) and log-variance (B, L), before the code activation."""
+        if not self.is_variational:
+            raise ValueError(f"posterior needs a variational model; this one is {self.config.variant_name!r}")
+        b = self.bottleneck(self.encoder(x, lengths))
+        return b.mu, b.logvar
+
     def decode(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        """(B, L) -> (B, *input_shape)."""
+        """(B, L) -> (B, *input_shape); ``steps``: the sequence length to decode (rnn; default the training one)."""
         return self.out_act(self.decoder(z, steps))
 
+    def decode_logits(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """(B, L) -> (B, *input_shape): the decoder's output before the output activation (Bernoulli logits for a
+        sigmoid output)."""
+        return self.decoder(z, steps)
+
     def reconstruct(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decode(self.encode(x, lengths), self._steps(x))
+        """(B, *input_shape) -> (B, *input_shape): decode(encode(x)), deterministic."""
+        return self.encode_and_reconstruct(x, lengths)[1]
+
+    def encode_and_reconstruct(self, x: torch.Tensor,
+                               lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, *input_shape) -> the code (B, L) and the reconstruction (B, *input_shape), from one encoder pass."""
+        z = self.encode(x, lengths)
+        return z, self.decode(z, self._steps(x))
 
     def _steps(self, x: torch.Tensor) -> int | None:
         return x.shape[1] if self.config.model.arch == "rnn" else None
@@ -75,8 +101,7 @@ class Autoencoder(nn.Module):
         if not self.is_variational:
             raise ValueError(f"sampling needs a variational model (variant 'vae', e.g. --variant vae); "
                              f"this one is {self.config.variant_name!r}")
-        dev = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device="cpu").to(dev)
+        z = torch.randn(n, self.latent_dim, generator=generator, device="cpu").to(self.device)
         return self.decode(self.bottleneck.act(z))
 
 

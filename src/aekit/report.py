@@ -9,7 +9,6 @@ import json
 import shlex
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import apps

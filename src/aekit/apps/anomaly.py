@@ -1,0 +1,119 @@
+"""Anomaly detection: thresholds on reference scores, and scores from the reconstruction error alone or with the
+code's distance to the reference codes (Mahalanobis or k nearest neighbours), optionally over local patches."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..model import Autoencoder
+from ..terms import elementwise_error
+from .infer import batched
+
+def error_threshold(errors: np.ndarray, contamination: str | float = "auto") -> float:
+    """The reconstruction error above which a sample is an outlier, from reference (training) errors: the
+    (1 - contamination) quantile, or for 'auto' the median plus 3 robust standard deviations (1.4826 x MAD)."""
+    errors = np.asarray(errors, dtype=np.float64)
+    if contamination == "auto":
+        med = np.median(errors)
+        return float(med + 3 * 1.4826 * np.median(np.abs(errors - med)))
+    if not isinstance(contamination, (int, float)) or not 0.0 < contamination <= 0.5:
+        raise ValueError(f"contamination must be 'auto' or a float in (0, 0.5], got {contamination!r}")
+    return float(np.percentile(errors, 100.0 * (1.0 - contamination)))
+
+
+def check_error_window(shape: tuple[int, ...], window: int | None) -> None:
+    """Raise a ValueError unless ``window`` is None or a patch size that fits images of ``shape`` (C, H, W)."""
+    if window is None:
+        return
+    shape = tuple(shape)
+    if len(shape) != 3:
+        raise ValueError(f"error_window needs image inputs (C, H, W); these inputs have shape {shape}")
+    if not isinstance(window, (int, np.integer)) or not 1 <= window <= min(shape[1:]):
+        raise ValueError(f"error_window must be an integer from 1 to {min(shape[1:])} for {shape} images, "
+                         f"got {window!r}")
+
+
+def local_error(err: torch.Tensor, shape: tuple[int, ...], window: int) -> torch.Tensor:
+    """(B, C*H*W) elementwise errors of (C, H, W) images -> (B,): the largest mean error over any window x window
+    patch, channels averaged."""
+    maps = err.view(-1, *shape).mean(1, keepdim=True)  # (B, 1, H, W)
+    return torch.nn.functional.avg_pool2d(maps, window, stride=1).flatten(1).amax(1)
+
+
+class AnomalyScorer:
+    """Anomaly scores from a model and reference (normal, training) data. Higher = more anomalous.
+
+    ``method="reconstruction"``: the reconstruction error itself. The two others add to it, each standardised by its
+    mean and standard deviation on the reference data, a distance of the code to the reference codes, so that inputs
+    the decoder reconstructs well but whose codes fall where no normal code lies are flagged too:
+    ``"combined"``: the Mahalanobis distance to a Gaussian fitted on the reference codes;
+    ``"knn"``: the mean Euclidean distance to the ``n_neighbors`` nearest reference codes (for a reference sample,
+    its neighbours other than itself), which follows codes that are not Gaussian (several styles of one digit).
+
+    ``error_window`` (images only): measure the reconstruction error as the largest mean squared error over any
+    ``error_window x error_window`` patch (channels averaged) instead of the mean over the whole image, so that a
+    difference confined to one part of an image (a closed loop that makes a 3 an 8) is not diluted by the rest.
+    """
+
+    METHODS = ("reconstruction", "combined", "knn")
+
+    def __init__(self, model: Autoencoder, reference: np.ndarray | torch.Tensor, method: str = "reconstruction",
+                 ridge: float = 1e-3, n_neighbors: int = 10, error_window: int | None = None) -> None:
+        if method not in self.METHODS:
+            raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
+        check_error_window(model.input_shape, error_window)
+        self.error_window = error_window
+        if method == "knn" and len(reference) < 2:
+            raise ValueError("the knn anomaly score needs at least 2 reference samples")
+        self.model, self.method = model, method
+        err, z = self._error_and_code(reference)
+        self.err_stats = (float(err.mean()), float(err.std()) or 1.0)
+        if method == "combined":
+            self.mu = z.mean(0)
+            cov = np.atleast_2d(np.cov(z.T)) if len(z) > 1 else np.eye(z.shape[1])
+            self.precision = np.linalg.inv(cov + ridge * np.eye(z.shape[1]))
+        elif method == "knn":
+            from sklearn.neighbors import NearestNeighbors
+
+            self.k = min(n_neighbors, len(z) - 1)
+            self.neighbors = NearestNeighbors(n_neighbors=self.k).fit(z)
+        if method != "reconstruction":
+            d = self._code_distance(z, reference=True)
+            self.code_stats = (float(d.mean()), float(d.std()) or 1.0)
+        self.reference_scores = self._combine(err, z, reference=True)
+
+    def _error_and_code(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample reconstruction MSE (N,) and codes (N, L), from one encoder pass."""
+        model = self.model
+
+        def fn(xb: torch.Tensor) -> torch.Tensor:
+            z, x_hat = model.encode_and_reconstruct(xb)
+            err, count = elementwise_error(x_hat, xb, "mse")  # (B, D), (B,)
+            if self.error_window is not None:
+                e = local_error(err, model.input_shape, self.error_window)
+            else:
+                e = err.sum(1) / count
+            return torch.cat([e[:, None], z], 1)  # (B, 1 + L)
+
+        out = batched(model, x, fn).astype(np.float64)
+        return out[:, 0], out[:, 1:]
+
+    def _code_distance(self, z: np.ndarray, reference: bool = False) -> np.ndarray:
+        """(N, L) codes -> (N,) distances to the reference codes."""
+        if self.method == "combined":
+            c = z - self.mu
+            return np.einsum("ij,jk,ik->i", c, self.precision, c)
+        if reference:  # each reference code's nearest neighbours include itself at distance 0: leave it out
+            return self.neighbors.kneighbors(z, self.k + 1)[0][:, 1:].mean(1)  # sorted: the 0 comes first
+        return self.neighbors.kneighbors(z)[0].mean(1)
+
+    def _combine(self, err: np.ndarray, z: np.ndarray, reference: bool = False) -> np.ndarray:
+        if self.method == "reconstruction":
+            return err
+        d = self._code_distance(z, reference)
+        return (err - self.err_stats[0]) / self.err_stats[1] + (d - self.code_stats[0]) / self.code_stats[1]
+
+    def score(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """(N,) anomaly scores."""
+        return self._combine(*self._error_and_code(x))

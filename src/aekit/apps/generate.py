@@ -1,0 +1,81 @@
+"""Generation: interpolation between codes (linear or spherical), samples from a VAE's prior, and a VAE's
+importance-weighted log-likelihood."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..model import Autoencoder
+from .infer import decode, encode
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation between vectors a and b (falls back to linear when they are parallel)."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    cos = np.clip(np.dot(a, b) / max(na * nb, 1e-12), -1.0, 1.0)
+    omega = np.arccos(cos)
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def interpolate_codes(za: np.ndarray, zb: np.ndarray, steps: int = 5, method: str = "linear") -> np.ndarray:
+    """(L,), (L,) -> (steps, L): codes from za to zb inclusive."""
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    if method not in ("linear", "slerp"):
+        raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
+    ts = np.linspace(0.0, 1.0, steps)
+    if method == "linear":
+        return np.stack([(1 - t) * za + t * zb for t in ts]).astype(np.float32)
+    return np.stack([slerp(za, zb, t) for t in ts]).astype(np.float32)
+
+
+def interpolate(model: Autoencoder, xa: np.ndarray, xb: np.ndarray, steps: int = 5,
+                method: str = "linear") -> np.ndarray:
+    """Decode `steps` points between the codes of two inputs (each of input_shape): (steps, *input_shape)."""
+    z = encode(model, np.stack([xa, xb]))
+    return decode(model, interpolate_codes(z[0], z[1], steps, method))
+
+
+def sample(model: Autoencoder, n: int, seed: int = 0) -> np.ndarray:
+    """n draws from a VAE's prior through the decoder: (n, *input_shape)."""
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
+    model.eval()
+    with torch.no_grad():
+        return model.sample(int(n), torch.Generator().manual_seed(seed)).cpu().numpy()
+
+
+def log_likelihood(model: Autoencoder, x: np.ndarray | torch.Tensor, k: int = 1000, batch_size: int = 50,
+                   seed: int = 0) -> np.ndarray:
+    """Importance-weighted estimate of log p(x) in nats per sample (Burda et al. 2016), for a VAE with a Bernoulli
+    decoder (recon 'bce'): log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x), z_i ~ q(z | x). With k=1 its
+    expectation is the ELBO. (N,)"""
+    if not model.is_variational or model.config.loss.recon != "bce":
+        raise ValueError("log_likelihood needs a variational model with a Bernoulli decoder (--variant vae --recon bce)")
+    if not isinstance(model.bottleneck.act, torch.nn.Identity) or not isinstance(model.out_act, torch.nn.Sigmoid):
+        raise ValueError("log_likelihood needs the code to be the Gaussian sample itself (no sparse code "
+                         "activation) and a sigmoid output (the decoder then gives Bernoulli logits)")
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x.float()
+    model.check_input(x)
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    dev = model.device
+    out = []
+    log2pi = math.log(2 * math.pi)
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(dev)
+            mu, logvar = model.posterior(xb)  # (B, L) each
+            eps = torch.randn(k, *mu.shape, generator=gen).to(dev)  # (k, B, L)
+            z = mu + torch.exp(0.5 * logvar) * eps
+            log_q = -0.5 * (eps.pow(2) + logvar + log2pi).sum(-1)  # (k, B)
+            log_pz = -0.5 * (z.pow(2) + log2pi).sum(-1)
+            logits = model.decode_logits(z.flatten(0, 1)).view(k, len(xb), -1)  # before the sigmoid
+            target = xb.flatten(1).expand(k, -1, -1)
+            log_px = -torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+            out.append((torch.logsumexp(log_px + log_pz - log_q, 0) - math.log(k)).cpu())
+    return torch.cat(out).numpy()
