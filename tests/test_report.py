@@ -15,7 +15,7 @@ from PIL import Image
 
 import aekit
 from aekit import viz
-from aekit.report import write_report
+from aekit.viz.report import write_report
 
 
 def _run(tmp_path, name, data, **kw):

@@ -21,7 +21,6 @@ from . import registry as R
 from .config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig
 from .commands import add_app_commands, positive_int
 from .data import Split, load_data
-from .report import write_report
 from .train import evaluate, fit
 
 _CHOICES = {
@@ -185,20 +184,14 @@ def _demo_data(args: argparse.Namespace, cfg: Config):
 
 
 def write_demo_figures(model, data, out: Path, mse: float | None = None) -> list[Path]:
-    """reconstructions.png (8 test originals above their reconstructions) and interpolation.png (5 steps)."""
+    """reconstructions.png (8 test originals above their reconstructions) and interpolation.png (5 steps): the
+    report's views of the same run."""
     from . import viz
 
-    x = data.test.x[:8].numpy()
-    labels = data.test.y[:8] if data.test.y is not None else None
-    paths = [viz.save_figure(viz.reconstructions(x, apps.reconstruct(model, x), labels, mse), out / "reconstructions.png")]
-    a, b = 0, 1
-    if data.test.y is not None and len(set(data.test.y[:50].tolist())) > 1:  # two different labels if possible
-        b = int(np.argmax(data.test.y[:50] != data.test.y[0]))
-    strip = apps.interpolate(model, data.test.x[a].numpy(), data.test.x[b].numpy(), steps=5)
-    title = "Interpolation between two test codes" + (
-        f" (label {data.test.y[a]} -> {data.test.y[b]})" if data.test.y is not None else "")
-    paths.append(viz.save_figure(viz.interpolation_strip(strip, title=title), out / "interpolation.png"))
-    return paths
+    x = data.test.x[:64].numpy()
+    y = data.test.y
+    return [viz.save_figure(viz.reconstruction_view(model, x, y, mse), out / "reconstructions.png"),
+            viz.save_figure(viz.interpolation_view(model, x, y, steps=5), out / "interpolation.png")]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -234,10 +227,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _maybe_report(args: argparse.Namespace, out: Path) -> None:
     if not args.no_report:
+        from .viz.report import write_report
+
         print(f"Report: {write_report(out, command=shlex.join(['aekit', *args.argv]))}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .viz.report import write_report
+
     print(f"Wrote {write_report(args.run)}")
     return 0
 

@@ -52,15 +52,10 @@ def _fit_shape(model: Autoencoder, x: np.ndarray, what: str) -> np.ndarray:
     return x
 
 
-def _png(fig, path: str | Path | None) -> None:
+def _png(fig, path: str | Path) -> None:
     from . import viz
 
-    if path:
-        print(f"Wrote {viz.save_figure(fig, path)}")
-    else:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+    print(f"Wrote {viz.save_figure(fig, path)}")
 
 
 # --- commands -----------------------------------------------------------------------------------------
@@ -89,7 +84,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     r = apps.reconstruct(model, x)
     err = float(np.mean((r - x) ** 2))
     print(f"Reconstructed {len(x)} samples, MSE {err:.6f}; wrote {save_array(args.out, r)}")
-    _png(viz.reconstructions(x[:8], r[:8], None if y is None else y[:8], err), args.png)
+    if args.png:
+        _png(viz.reconstruction_view(model, x, y, err), args.png)
     return 0
 
 
@@ -100,7 +96,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = ckpt.load(args.run)
     s = apps.sample(model, args.n, seed=args.seed)
     print(f"Sampled {args.n} from the prior; wrote {save_array(args.out, s)}")
-    _png(viz.sample_grid(s[:32]), args.png)
+    if args.png:
+        _png(viz.samples_view(model, args.n, args.seed), args.png)
     return 0
 
 
@@ -113,12 +110,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     for i in (args.a, args.b):
         if not 0 <= i < len(x):
             raise ValueError(f"index {i} is out of range for {len(x)} samples")
-    strip = apps.interpolate(model, x[args.a], x[args.b], args.steps, args.method)
     print(f"Interpolated {args.steps} steps ({args.method}) between samples {args.a} and {args.b}")
     if args.array:
+        strip = apps.interpolate(model, x[args.a], x[args.b], args.steps, args.method)
         print(f"Wrote {save_array(args.array, strip)}")
-    title = f"{args.method} interpolation, sample {args.a} -> {args.b}"
-    _png(viz.interpolation_strip(strip, title=title), args.out)
+    _png(viz.interpolation_view(model, x, None, args.steps, args.method, args.a, args.b), args.out)
     return 0
 
 
@@ -127,28 +123,17 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     PSNR before and after is reported."""
     from . import viz
 
-    from .corruption import corrupt
-
     _check_outputs(args)
-
     if args.add_noise:
         LossConfig(noise=args.add_noise, noise_level=args.level)  # the level's range, before the work
     model = ckpt.load(args.run)
     x, _ = read_inputs(model, args.input)
-    clean = None
-    if args.add_noise:
-        clean = x
-        torch.manual_seed(args.seed)
-        x = corrupt(torch.from_numpy(x), args.add_noise, args.level).numpy()
-    out = apps.reconstruct(model, x)
-    print(f"Denoised {len(x)} samples; wrote {save_array(args.out, out)}")
-    psnr = None
-    if clean is not None:
-        psnr = (apps.psnr(clean, x), apps.psnr(clean, out))
-        print(f"PSNR noisy {psnr[0]:.2f} dB -> denoised {psnr[1]:.2f} dB")
-        _png(viz.denoising_triplets(x[:8], out[:8], clean[:8], psnr), args.png)
-    elif args.png:
-        _png(viz.reconstructions(x[:8], out[:8]), args.png)
+    res = apps.denoise(model, x, args.add_noise, args.level, args.seed)
+    print(f"Denoised {len(x)} samples; wrote {save_array(args.out, res.denoised)}")
+    if res.psnr is not None:
+        print(f"PSNR noisy {res.psnr[0]:.2f} dB -> denoised {res.psnr[1]:.2f} dB")
+    if args.png:
+        _png(viz.denoising_view(res), args.png)
     return 0
 
 
@@ -163,30 +148,30 @@ def cmd_detect(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--contamination must be auto or a number in (0, 0.5], got {args.contamination!r}") from None
     apps.error_threshold(np.zeros(1), contamination)  # checked before the work
+    if args.error_window is not None:
+        apps.check_error_window(model.input_shape, args.error_window)
     train_x, _ = read_inputs(model, None, "train")
-    scorer = apps.AnomalyScorer(model, train_x, args.score, error_window=args.error_window)
-    threshold = apps.error_threshold(scorer.reference_scores, contamination)
     x, _ = read_inputs(model, args.input)
     labels = None
     if args.labels:
         labels = np.asarray(read_array(args.labels).x).reshape(-1).astype(int)
         if len(labels) != len(x):
             raise ValueError(f"{args.labels}: {len(labels)} labels for {len(x)} samples")
-    scores = scorer.score(x)
-    flags = scores > threshold
+    det = apps.detect(model, train_x, x, args.score, contamination, args.error_window)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["index", "score", "anomaly"])
-    for i, (s, f) in enumerate(zip(scores, flags)):
+    for i, (s, f) in enumerate(zip(det.scores, det.flags)):
         w.writerow([i, f"{s:.7g}", int(f)])
     atomic_write_text(args.out, buf.getvalue())
-    print(f"Threshold {threshold:.6g} (contamination {contamination}); {int(flags.sum())} of {len(x)} samples "
-          f"flagged; wrote {args.out}")
+    print(f"Threshold {det.threshold:.6g} (contamination {contamination}); {int(det.flags.sum())} of {len(x)} "
+          f"samples flagged; wrote {args.out}")
     if labels is not None:
         from sklearn.metrics import roc_auc_score
 
-        print(f"AUROC {roc_auc_score(labels, scores):.4f}")
-    _png(viz.anomaly_histogram(scores, threshold, labels), args.png)
+        print(f"AUROC {roc_auc_score(labels, det.scores):.4f}")
+    if args.png:
+        _png(viz.detection_view(det, labels), args.png)
     return 0
 
 

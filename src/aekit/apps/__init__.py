@@ -3,7 +3,7 @@
 - :mod:`.infer`: ``encode``, ``reconstruct``, ``decode``, ``reconstruction_error`` (batched, batch-invariant);
 - :mod:`.generate`: ``interpolate``, ``interpolate_codes``, ``slerp``, ``sample``, ``log_likelihood``;
 - :mod:`.denoise`: ``denoise``, ``psnr``;
-- :mod:`.anomaly`: ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``;
+- :mod:`.anomaly`: ``detect``, ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``;
 - :mod:`.probe`: ``probe``, ``linear_probe``.
 
 A new application is a new module here, exported below, with its command in :mod:`aekit.cli`.
@@ -11,12 +11,13 @@ A new application is a new module here, exported below, with its command in :mod
 
 from __future__ import annotations
 
-from .anomaly import AnomalyScorer, check_error_window, error_threshold, local_error
+from .anomaly import AnomalyScorer, Detection, check_error_window, detect, error_threshold, local_error
 from .denoise import Denoised, denoise, psnr
 from .generate import interpolate, interpolate_codes, log_likelihood, sample, slerp
 from .infer import CHUNK, batched, decode, encode, reconstruct, reconstruction_error
 from .probe import linear_probe, probe
 
-__all__ = ["CHUNK", "AnomalyScorer", "Denoised", "batched", "check_error_window", "decode", "denoise", "encode",
+__all__ = ["CHUNK", "AnomalyScorer", "Denoised", "Detection", "batched", "check_error_window", "decode", "denoise",
+           "detect", "encode",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
            "probe", "psnr", "reconstruct", "reconstruction_error", "sample", "slerp"]

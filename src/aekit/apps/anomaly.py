@@ -3,12 +3,45 @@ code's distance to the reference codes (Mahalanobis or k nearest neighbours), op
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from ..model import Autoencoder
 from ..terms import elementwise_error
 from .infer import batched
+
+@dataclass
+class Detection:
+    scores: np.ndarray  # (N,) anomaly scores of the inputs, higher = more anomalous
+    threshold: float  # set on the reference scores
+    flags: np.ndarray  # (N,) bool: scores > threshold
+    scorer: "AnomalyScorer"
+
+
+def detect(model: Autoencoder, reference: np.ndarray | torch.Tensor, x: np.ndarray | torch.Tensor,
+           method: str = "reconstruction", contamination: str | float = "auto",
+           error_window: int | None = None) -> Detection:
+    """Score x, with the threshold set on normal reference data (the training set).
+
+    Parameters
+    ----------
+    reference : (M, *input_shape) normal data; the scorer's statistics and the threshold come from it.
+    x : (N, *input_shape) the inputs to score.
+    method, error_window : see :class:`AnomalyScorer`.
+    contamination : see :func:`error_threshold`.
+
+    Returns
+    -------
+    :class:`Detection`: scores (N,), threshold, flags (N,), the fitted scorer.
+    """
+    error_threshold(np.zeros(1), contamination)  # a clear error before the work
+    scorer = AnomalyScorer(model, reference, method, error_window=error_window)
+    threshold = error_threshold(scorer.reference_scores, contamination)
+    scores = scorer.score(x)
+    return Detection(scores, threshold, scores > threshold, scorer)
+
 
 def error_threshold(errors: np.ndarray, contamination: str | float = "auto") -> float:
     """The reconstruction error above which a sample is an outlier, from reference (training) errors: the

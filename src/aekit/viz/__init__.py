@@ -1,4 +1,11 @@
-"""Figures, each returning a matplotlib Figure (for notebooks), and :func:`save_figure` (atomic PNG)."""
+"""Figures, each returning a matplotlib Figure (for notebooks), and :func:`save_figure` (atomic PNG).
+
+- :mod:`.figures`: plotting of arrays (one function per kind of figure);
+- :mod:`.views`: the figures of a model on its data, shared by the commands, the demo and the report;
+- :mod:`.report`: ``write_report``, the self-contained HTML page of a run.
+
+A new figure is a function in ``figures`` (and, if it needs a model, a view in ``views`` that the report lists).
+"""
 
 from __future__ import annotations
 
@@ -14,4 +21,13 @@ from .figures import (  # noqa: F401
     sample_grid,
     save_figure,
     sparsity_histogram,
+)
+from .views import (  # noqa: F401
+    code_map_view,
+    denoising_view,
+    detection_view,
+    interpolation_view,
+    reconstruction_view,
+    samples_view,
+    sparsity_view,
 )

@@ -154,10 +154,10 @@ def code_map(codes: np.ndarray, labels: np.ndarray | None = None, method: str = 
             from sklearn.manifold import TSNE
 
             xy = TSNE(2, init="pca", random_state=0).fit_transform(codes)
-        else:
-            from sklearn.decomposition import PCA
-
-            xy = PCA(2, random_state=0).fit_transform(codes)
+        else:  # the top two principal components, by SVD (no scikit-learn import for the report's one map)
+            c = codes - codes.mean(0)
+            _, _, vt = np.linalg.svd(c.astype(np.float64), full_matrices=False)
+            xy = c @ vt[:2].T
     else:
         xy = np.pad(codes, ((0, 0), (0, 2 - codes.shape[1])))
     fig, ax = plt.subplots(figsize=(5.2, 4.4))

@@ -9,62 +9,49 @@ import json
 import shlex
 from pathlib import Path
 
-import torch
 
-from . import apps
-from . import checkpoint as ckpt
-from .files import atomic_write, atomic_write_text
-from .data import DataSplits, load_data
-from .model import Autoencoder
-from .train import evaluate
+from .. import apps
+from .. import checkpoint as ckpt
+from ..data import DataSplits, load_data
+from ..files import atomic_write_bytes, atomic_write_text
+from ..model import Autoencoder
+from ..train import evaluate
 
-MAX_MAP_POINTS = 2000
-
-
-def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict]) -> list[tuple[str, str, object]]:
-    """(file name, caption, matplotlib Figure) for every figure that fits this run."""
-    from . import viz
+def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
+             mse: float | None = None) -> list[tuple[str, str, object]]:
+    """(file name, caption, matplotlib Figure) for every figure that fits this run; the same views as the commands
+    and the demo draw."""
+    from . import figures as F
+    from . import views as V
 
     figs: list[tuple[str, str, object]] = []
     if history:
-        figs.append(("loss_curves.png", "Every named loss part per epoch, train and validation.",
-                     viz.loss_curves(history)))
+        figs.append(("loss_curves.png", "Every named loss part per epoch, train and validation.", F.loss_curves(history)))
     if data is None:
         return figs
-    test, spec, cfg = data.test, model.config.spec, model.config
-    x = test.x[:8].numpy()
-    labels = None if test.y is None else test.y[:8]
+    cfg = model.config
+    x = data.test.x[:V.MAX_MAP_POINTS].numpy()  # (n, *input_shape); a streamed split is read here
+    labels = data.test.y
     figs.append(("reconstructions.png", "Test inputs and their reconstructions.",
-                 viz.reconstructions(x, apps.reconstruct(model, x), labels)))
-    if len(test) >= 2:
-        strip = apps.interpolate(model, test.x[0].numpy(), test.x[1].numpy(), steps=7)
+                 V.reconstruction_view(model, x, labels, mse)))
+    if len(x) >= 2:
         figs.append(("interpolation.png", "Decoded points on the line between the codes of two test inputs.",
-                     viz.interpolation_strip(strip)))
+                     V.interpolation_view(model, x, labels)))
     if model.is_variational:
-        figs.append(("samples.png", "Samples drawn from the prior N(0, I) through the decoder.",
-                     viz.sample_grid(apps.sample(model, 16))))
-    xs = test.x[:MAX_MAP_POINTS].numpy()
-    codes = apps.encode(model, xs)
+        figs.append(("samples.png", "Samples drawn from the prior N(0, I) through the decoder.", V.samples_view(model)))
     figs.append(("code_map.png", "The test codes projected to 2-D by PCA" +
-                 (", coloured by label." if test.y is not None else "."),
-                 viz.code_map(codes, None if test.y is None else test.y[:MAX_MAP_POINTS])))
-    if "sparsity" in spec.terms:
+                 (", coloured by label." if labels is not None else "."), V.code_map_view(model, x, labels)))
+    if "sparsity" in cfg.spec.terms:
         figs.append(("sparsity.png", "Mean activation of each code unit on the test set against the target rho.",
-                     viz.sparsity_histogram(codes.mean(0), cfg.loss.rho)))
-    if spec.corrupt:
-        from .corruption import corrupt
-
-        torch.manual_seed(0)
-        noisy = corrupt(torch.from_numpy(x), cfg.loss.noise, cfg.loss.noise_level).numpy()
-        den = apps.reconstruct(model, noisy)
+                     V.sparsity_view(model, x)))
+    if cfg.spec.corrupt:
         figs.append(("denoising.png", f"Test inputs corrupted by {cfg.loss.noise} noise ({cfg.loss.noise_level:g}), "
                      "denoised by the model, and the clean originals.",
-                     viz.denoising_triplets(noisy, den, x, (apps.psnr(x, noisy), apps.psnr(x, den)))))
-    train_err = apps.reconstruction_error(model, data.train.x[:MAX_MAP_POINTS * 5])
-    test_err = apps.reconstruction_error(model, xs)
-    thr = apps.error_threshold(train_err, "auto")
+                     V.denoising_view(apps.denoise(model, x[:8], cfg.loss.noise, cfg.loss.noise_level, seed=0))))
+    train_x = data.train.x[:V.MAX_MAP_POINTS * 5].numpy()
     figs.append(("anomaly_scores.png", "Test reconstruction errors (anomaly scores) with the threshold set on the "
-                 "training data (median + 3 robust standard deviations).", viz.anomaly_histogram(test_err, thr)))
+                 "training data (median + 3 robust standard deviations).",
+                 V.detection_view(apps.detect(model, train_x, x))))
     return figs
 
 
@@ -116,9 +103,9 @@ def write_report(run_dir: str | Path, command: str | None = None) -> Path:
     atomic_write_text(run_dir / "command.txt", command + "\n")
 
     parts = []
-    for name, caption, fig in _figures(model, data, history):
+    for name, caption, fig in _figures(model, data, history, metrics.get("test_mse")):
         png = _png_b64(fig)
-        atomic_write(run_dir / "figures" / name, lambda p, b=png: Path(p).write_bytes(b))
+        atomic_write_bytes(run_dir / "figures" / name, png)
         parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
                      f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 

@@ -1,0 +1,66 @@
+"""Figures of a trained model on its data: each made by one function that the commands, the demo and the report all
+call, so that a figure means the same wherever it appears. The pure plotting is in :mod:`aekit.viz.figures`."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .. import apps
+from ..model import Autoencoder
+from . import figures as F
+
+MAX_MAP_POINTS = 2000  # codes in the 2-D map
+
+
+def reconstruction_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | None = None,
+                        mse: float | None = None, n: int = 8) -> Figure:
+    """The first ``n`` inputs of x (N, *input_shape) above their reconstructions; ``mse`` for the title."""
+    x = np.asarray(x[:n])
+    return F.reconstructions(x, apps.reconstruct(model, x), None if labels is None else labels[:n], mse)
+
+
+def interpolation_pair(labels: np.ndarray | None, look: int = 50) -> tuple[int, int]:
+    """Indices of two inputs to interpolate between: 0 and the first of another label among the first ``look``."""
+    if labels is not None and len(set(np.asarray(labels[:look]).tolist())) > 1:
+        return 0, int(np.argmax(np.asarray(labels[:look]) != labels[0]))
+    return 0, 1
+
+
+def interpolation_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | None = None, steps: int = 5,
+                       method: str = "linear", a: int | None = None, b: int | None = None) -> Figure:
+    """Decoded points on the path between the codes of inputs ``a`` and ``b`` of x (by default two of different
+    labels)."""
+    if a is None or b is None:
+        a, b = interpolation_pair(labels)
+    strip = apps.interpolate(model, np.asarray(x[a]), np.asarray(x[b]), steps, method)
+    what = f"label {labels[a]} -> {labels[b]}" if labels is not None else f"sample {a} -> {b}"
+    return F.interpolation_strip(strip, title=f"{method.capitalize()} interpolation between two codes ({what})")
+
+
+def samples_view(model: Autoencoder, n: int = 16, seed: int = 0) -> Figure:
+    """``n`` samples from a VAE's prior."""
+    return F.sample_grid(apps.sample(model, n, seed=seed)[:32])
+
+
+def code_map_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | None = None) -> Figure:
+    """The codes of (up to MAX_MAP_POINTS of) x in 2-D by PCA, coloured by label."""
+    codes = apps.encode(model, x[:MAX_MAP_POINTS])
+    return F.code_map(codes, None if labels is None else labels[:MAX_MAP_POINTS])
+
+
+def sparsity_view(model: Autoencoder, x: np.ndarray) -> Figure:
+    """The code units' mean activations on x against the target rho."""
+    return F.sparsity_histogram(apps.encode(model, x[:MAX_MAP_POINTS]).mean(0), model.config.loss.rho)
+
+
+def denoising_view(result: apps.Denoised, n: int = 8) -> Figure:
+    """Noisy / denoised / clean triplets of a :func:`aekit.apps.denoise` result (noisy / denoised without clean)."""
+    if result.clean is None:
+        return F.reconstructions(result.noisy[:n], result.denoised[:n])
+    return F.denoising_triplets(result.noisy[:n], result.denoised[:n], result.clean[:n], result.psnr)
+
+
+def detection_view(result: apps.Detection, labels: np.ndarray | None = None) -> Figure:
+    """The histogram of a :func:`aekit.apps.detect` result's scores with its threshold (split by 0/1 labels)."""
+    return F.anomaly_histogram(result.scores, result.threshold, labels)
