@@ -102,7 +102,7 @@ def test_detect_writes_scores_and_flags(vae_run, tmp_path, capsys, score):
 
 
 def test_detect_error_window_scores_local_errors(vae_run, tmp_path, capsys):
-    from aekit.commands import read_inputs
+    from aekit.cli.apps import read_inputs
 
     x = aekit.load_data(aekit.DataConfig(dataset="digits")).test.x[:20].numpy()
     np.save(tmp_path / "x.npy", x)

@@ -1,5 +1,5 @@
-"""The ``aekit`` command. Training flags are generated from the config dataclasses; name choices come from the
-registries, so the CLI can never list a name the code does not know."""
+"""The training commands: demo, train, evaluate. Training flags are generated from the config dataclasses; name
+choices come from the registries, so the CLI can never list a name the code does not know."""
 
 from __future__ import annotations
 
@@ -8,20 +8,19 @@ import dataclasses
 import json
 import os
 import shlex
-import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from . import apps
-from . import checkpoint as ckpt
-from . import registry as R
-from .config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig
-from .commands import add_app_commands, positive_int
-from .data import Split, load_data
-from .train import evaluate, fit
+from .. import apps
+from .. import checkpoint as ckpt
+from .. import registry as R
+from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig
+from ..data import Split, load_data
+from ..train import evaluate, fit
+from .common import boolean, int_tuple, positive_int
 
 _CHOICES = {
     "arch": lambda: ["auto", *R.ARCHITECTURES.names()],
@@ -54,26 +53,10 @@ _HELP = {
 
 
 
-def _parse_tuple(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _parse_bool(text: str) -> bool:
-    t = text.strip().lower()
-    if t in ("1", "true", "yes", "on"):
-        return True
-    if t in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def data_overrides(value: str) -> dict[str, Any]:
     """What ``--data VALUE`` means: a dataset that needs no file (mnist, digits), a folder of MNIST IDX files, or
     a data file / folder of .npy shards (dataset 'file')."""
-    from .data.mnist import find_mnist
+    from ..data.mnist import find_mnist
 
     if value in R.DATASETS and R.DATASETS.canonical(value) in ("mnist", "digits"):
         return {"dataset": R.DATASETS.canonical(value)}
@@ -96,9 +79,9 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
             default = f.default
             kw: dict[str, Any] = {"default": None, "dest": f.name}
             if isinstance(default, tuple):
-                kw["type"] = _parse_tuple
+                kw["type"] = int_tuple
             elif isinstance(default, bool):  # --stream, or --stream false
-                kw.update(type=_parse_bool, nargs="?", const=True)
+                kw.update(type=boolean, nargs="?", const=True)
             elif isinstance(default, (int, float)):
                 kw["type"] = type(default)
             else:
@@ -186,7 +169,7 @@ def _demo_data(args: argparse.Namespace, cfg: Config):
 def write_demo_figures(model, data, out: Path, mse: float | None = None) -> list[Path]:
     """reconstructions.png (8 test originals above their reconstructions) and interpolation.png (5 steps): the
     report's views of the same run."""
-    from . import viz
+    from .. import viz
 
     x = data.test.x[:64].numpy()
     y = data.test.y
@@ -225,21 +208,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _maybe_report(args: argparse.Namespace, out: Path) -> None:
-    if not args.no_report:
-        from .viz.report import write_report
-
-        print(f"Report: {write_report(out, command=shlex.join(['aekit', *args.argv]))}")
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from .viz.report import write_report
-
-    print(f"Wrote {write_report(args.run)}")
-    return 0
-
-
-# --- train / evaluate ---------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.resume:
@@ -266,7 +234,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .commands import read_inputs
+    from .apps import read_inputs
 
     model = ckpt.load(args.run)
     if args.input:
@@ -281,14 +249,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+def _maybe_report(args: argparse.Namespace, out: Path) -> None:
+    if not args.no_report:
+        from ..viz.report import write_report
 
-    p = argparse.ArgumentParser(prog="aekit", description="Autoencoders on PyTorch: train, evaluate, apply, report.",
-                                allow_abbrev=False)
-    p.add_argument("--version", action="version", version=f"aekit {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+        print(f"Report: {write_report(out, command=shlex.join(['aekit', *args.argv]))}")
 
+
+def add_train_commands(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="the reference MNIST demo, end to end",
                        description="Train the reference MLP autoencoder on MNIST (or sklearn's digits when MNIST "
                                    "is not available), print the losses, the latent shape, an example code and the "
@@ -325,37 +293,3 @@ def build_parser() -> argparse.ArgumentParser:
                    "set name instead of the run's test set")
     e.set_defaults(func=cmd_evaluate)
 
-    add_app_commands(sub)
-    sub.add_parser("report", help="write RUN/report.html", description="Write a self-contained HTML report of a "
-                   "run (figures embedded) into RUN/report.html.").add_argument("run", type=Path, help="run directory")
-    sub.choices["report"].set_defaults(func=cmd_report)
-    return p
-
-
-class _Parser(argparse.ArgumentParser):
-    """No prefix matching of long options: ``--data`` must never silently mean ``--data-dir``."""
-
-    def __init__(self, *a, **kw) -> None:
-        kw.setdefault("allow_abbrev", False)
-        super().__init__(*a, **kw)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    try:
-        return args.func(args)
-    except (ValueError, OSError, ConnectionError, MemoryError) as e:  # OSError: missing files, full disk, read-only
-        msg = " ".join(str(e).split()) or type(e).__name__  # one line
-        if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
-            msg += f": {e.filename}"
-        print(f"aekit {args.command}: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; resume with --resume", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

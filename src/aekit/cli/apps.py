@@ -1,7 +1,9 @@
-"""The application commands: encode, reconstruct, generate, interpolate, denoise, detect, probe.
+"""The application commands: encode, reconstruct, generate, interpolate, denoise, detect, probe, report.
 
-Each takes a trained run directory. Inputs come from ``--input FILE`` (IDX, .npy, .npz, .csv), or by default from
-the run's own data set (its test split). Outputs are arrays (.npy / .npz / .csv by suffix), CSV tables or PNGs.
+Each takes a trained run directory. Inputs come from ``--input FILE`` (IDX, .npy, .npz, .csv, or a data set name), or
+by default from the run's own data set (its test split). Outputs are arrays (.npy / .npz / .csv by suffix), CSV tables
+or PNGs. A new application command is a ``cmd_*`` function here and its parser in :func:`add_app_commands`; the work
+itself lives in :mod:`aekit.apps`, its figure in :mod:`aekit.viz.views`.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import apps
-from . import checkpoint as ckpt
-from .files import atomic_write_text
-from .config import DataConfig, LossConfig
-from .data import check_array, load_data
-from .data.arrays import ARRAY_SUFFIXES, check_output, read_array, save_array
-from .model import Autoencoder
-from .registry import DATASETS
-
+from .. import apps
+from .. import checkpoint as ckpt
+from ..config import DataConfig, LossConfig
+from ..data import check_array, load_data
+from ..data.arrays import ARRAY_SUFFIXES, check_output, read_array, save_array
+from ..files import atomic_write_text
+from ..model import Autoencoder
+from ..registry import CORRUPTIONS, DATASETS
+from .common import at_least_two, positive_int
 
 # --- inputs and outputs -------------------------------------------------------------------------------
 def read_inputs(model: Autoencoder, path: str | None, split: str = "test") -> tuple[np.ndarray, np.ndarray | None]:
@@ -53,7 +55,7 @@ def _fit_shape(model: Autoencoder, x: np.ndarray, what: str) -> np.ndarray:
 
 
 def _png(fig, path: str | Path) -> None:
-    from . import viz
+    from .. import viz
 
     print(f"Wrote {viz.save_figure(fig, path)}")
 
@@ -76,7 +78,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from . import viz
+    from .. import viz
 
     _check_outputs(args)
     model = ckpt.load(args.run)
@@ -90,7 +92,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from . import viz
+    from .. import viz
 
     _check_outputs(args)
     model = ckpt.load(args.run)
@@ -102,7 +104,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from . import viz
+    from .. import viz
 
     _check_outputs(args, arrays=("array",), pngs=("out",))
     model = ckpt.load(args.run)
@@ -121,7 +123,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 def cmd_denoise(args: argparse.Namespace) -> int:
     """Clean noisy inputs. With --add-noise the inputs are taken as clean, corrupted here, then cleaned, and the
     PSNR before and after is reported."""
-    from . import viz
+    from .. import viz
 
     _check_outputs(args)
     if args.add_noise:
@@ -139,7 +141,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     """Anomaly scores (reconstruction errors) and flags; the threshold comes from the run's training data."""
-    from . import viz
+    from .. import viz
 
     _check_outputs(args, arrays=(), csvs=("out",))
     model = ckpt.load(args.run)
@@ -185,23 +187,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..viz.report import write_report
+
+    print(f"Wrote {write_report(args.run)}")
+    return 0
 
 
-def _at_least_two(text: str) -> int:
-    v = positive_int(text)
-    if v < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {v}")
-    return v
-
-
+# --- train / evaluate ---------------------------------------------------------------------------------
 def add_app_commands(sub: argparse._SubParsersAction) -> None:
 
     def parser(name: str, fn, help: str, desc: str | None = None) -> argparse.ArgumentParser:
@@ -233,7 +226,7 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     input_flag(p)
     p.add_argument("--a", type=int, default=0, help="index of the first input (default 0)")
     p.add_argument("--b", type=int, default=1, help="index of the second input (default 1)")
-    p.add_argument("--steps", type=_at_least_two, default=8, help="points on the path, ends included (default 8)")
+    p.add_argument("--steps", type=at_least_two, default=8, help="points on the path, ends included (default 8)")
     p.add_argument("--method", choices=["linear", "slerp"], default="linear",
                    help="linear, or spherical (slerp: keeps the code's norm, suits a VAE's Gaussian prior)")
     p.add_argument("--out", required=True, help="PNG strip of the decoded path")
@@ -243,8 +236,6 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                "Clean noisy inputs. With --add-noise the inputs are taken as clean, corrupted here, cleaned, and "
                "the PSNR before and after is printed.")
     input_flag(p)
-    from .registry import CORRUPTIONS
-
     p.add_argument("--add-noise", choices=CORRUPTIONS.names(), help="corrupt clean inputs first and report PSNR")
     p.add_argument("--level", type=float, default=0.3, help="noise sigma or probability for --add-noise (0.3)")
     p.add_argument("--seed", type=int, default=0, help="random seed of --add-noise (default 0)")
@@ -267,3 +258,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", help="also write a histogram of the scores with the threshold")
 
     parser("probe", cmd_probe, "linear-probe accuracy on the codes vs PCA codes vs raw inputs (needs labels)")
+
+    p = sub.add_parser("report", help="write RUN/report.html", description="Write a self-contained HTML report of a "
+                       "run (figures embedded) into RUN/report.html.")
+    p.add_argument("run", type=Path, help="run directory")
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,44 @@
+"""The ``aekit`` command: the parser and ``main``. Commands live by group: :mod:`.train` (demo, train, evaluate)
+and :mod:`.apps` (encode, reconstruct, generate, interpolate, denoise, detect, probe, report); :mod:`.common` holds
+the argument types. A new command is a ``cmd_*`` function and a parser in its group's ``add_*_commands``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .apps import add_app_commands
+from .common import Parser
+from .train import add_train_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    p = argparse.ArgumentParser(prog="aekit", description="Autoencoders on PyTorch: train, evaluate, apply, report.",
+                                allow_abbrev=False)
+    p.add_argument("--version", action="version", version=f"aekit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    add_train_commands(sub)
+    add_app_commands(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return args.func(args)
+    except (ValueError, OSError, ConnectionError, MemoryError) as e:  # OSError: missing files, full disk, read-only
+        msg = " ".join(str(e).split()) or type(e).__name__  # one line
+        if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
+            msg += f": {e.filename}"
+        print(f"aekit {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; resume with --resume", file=sys.stderr)
+        return 130
+

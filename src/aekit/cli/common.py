@@ -1,0 +1,46 @@
+"""Argument types and the parser class shared by every command."""
+
+from __future__ import annotations
+
+import argparse
+
+
+class Parser(argparse.ArgumentParser):
+    """No prefix matching of long options: ``--data`` must never silently mean ``--data-dir``."""
+
+    def __init__(self, *a, **kw) -> None:
+        kw.setdefault("allow_abbrev", False)
+        super().__init__(*a, **kw)
+
+
+def int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def boolean(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def at_least_two(text: str) -> int:
+    v = positive_int(text)
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {v}")
+    return v
