@@ -175,3 +175,26 @@ def test_a_samples_score_does_not_depend_on_its_batch(digits, shape):
     assert np.array_equal(det.score_samples(X[perm]), full[perm])
     tr = AutoencoderTransformer(random_state=0, **FAST).fit(X)
     assert np.array_equal(tr.transform(X[5:6]), tr.transform(X)[5:6])
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderOutlierDetector])
+def test_every_config_field_is_an_explicit_estimator_parameter(cls):
+    import dataclasses
+    import inspect
+
+    from aekit.config import LossConfig, ModelConfig, TrainConfig
+
+    sig = inspect.signature(cls.__init__).parameters
+    assert all(p.kind == p.POSITIONAL_OR_KEYWORD for name, p in sig.items() if name != "self")  # no **kwargs
+    fields = {f.name for sec in (ModelConfig, LossConfig, TrainConfig) for f in dataclasses.fields(sec)}
+    assert fields - {"input_shape", "seed"} <= set(sig)  # seed is random_state
+    assert {"variant", "random_state", "verbose"} <= set(sig)
+    est = cls(rnn_layers=2, code_activation="tanh", amp="bf16", compile=True)
+    assert est.get_params()["rnn_layers"] == 2 and est.get_params()["amp"] == "bf16"
+
+
+def test_estimator_parameters_reach_the_model(digits):
+    X = digits.train.x.flatten(1).numpy()[:100]
+    tr = AutoencoderTransformer(code_activation="tanh", activation="gelu", random_state=0, **FAST).fit(X)
+    assert tr.config_.model.code_activation == "tanh" and tr.config_.model.activation == "gelu"
+    assert np.abs(tr.transform(X)).max() <= 1.0  # a tanh code

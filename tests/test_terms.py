@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import aekit
+from aekit.registry import VARIANTS
 from aekit.terms import compute_loss, contractive, kl_gaussian, sparsity_kl
 from conftest import tiny_config
 
@@ -117,3 +118,28 @@ def test_corruptions_change_the_input_at_the_asked_rate(kind):
     if kind == "salt_pepper":
         changed = y[y != x]
         assert set(changed.unique().tolist()) == {0.0, 1.0}
+
+
+def test_loss_terms_are_registered_with_their_weights():
+    import dataclasses
+
+    from aekit.config import LossConfig
+    from aekit.registry import TERMS
+
+    weights = {f.name for f in dataclasses.fields(LossConfig)}
+    named = {t for v in VARIANTS for t in VARIANTS.get(v).terms}
+    assert named == set(TERMS.names()) == {"sparsity", "kl", "contractive"}
+    assert all(TERMS.get(t).weight in weights for t in TERMS)
+    for v in VARIANTS:  # the options each variant reads are config fields
+        assert set(VARIANTS.options(v)) <= weights
+
+
+def test_a_term_weight_scales_its_part_in_the_loss(small_digits):
+    x = small_digits.train.x[:16]
+    for beta in (0.0, 2.0):
+        cfg = tiny_config(variant="sparse", sparsity_beta=beta)
+        torch.manual_seed(0)
+        model = aekit.build_model(aekit.resolve_config(cfg, (1, 8, 8), 0.0, 1.0))
+        with torch.no_grad():
+            parts, _ = compute_loss(model, x, model.config)
+        assert float(parts["loss"]) == pytest.approx(float(parts["recon"]) + beta * float(parts["sparsity"]), rel=1e-6)

@@ -8,7 +8,7 @@ detector follows sklearn's sign conventions: ``score_samples`` is higher for mor
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
@@ -16,26 +16,43 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import apps
-from .config import Config
+from .config import Config, LossConfig, ModelConfig, TrainConfig
 from .data import Split
 from .train import fit as _fit
 
-_CONFIG_PARAMS = ("arch", "latent_dim", "hidden", "activation", "output_activation", "channels", "cell",
-                  "rnn_hidden", "recon", "rho", "sparsity_beta", "kl_beta", "contractive_lambda", "noise",
-                  "noise_level", "epochs", "batch_size", "lr", "weight_decay", "schedule", "val_fraction",
-                  "patience", "device")
+def config_params() -> tuple[str, ...]:
+    """The config fields an estimator exposes as parameters: every model, loss and training field, except the input
+    shape (taken from X) and the seed (``random_state``, sklearn's way)."""
+    secs = (ModelConfig, LossConfig, TrainConfig)
+    return tuple(f.name for sec in secs for f in dataclasses.fields(sec) if f.name not in ("input_shape", "seed"))
 
 
 class _AutoencoderBase(BaseEstimator):
-    """Shared parameters, fitting and scoring of the two estimators."""
+    """Shared parameters, fitting and scoring of the two estimators.
+
+    Parameters
+    ----------
+    arch : "auto" (by the shape of X: mlp for (n, d), rnn for (n, T, F), conv for (n, C, H, W)), "mlp", "conv", "rnn".
+    variant : variants joined by "+": vanilla, sparse, denoising, vae, contractive (e.g. "vae+denoising").
+    latent_dim : size of the code.
+    hidden, activation, output_activation, code_activation : the MLP's hidden sizes and activations.
+    channels : conv channels per stride-2 stage. cell, rnn_hidden, rnn_layers : the recurrent net.
+    recon : "mse" or "bce". rho, sparsity_beta : sparse. kl_beta : vae. contractive_lambda : contractive.
+    noise, noise_level : denoising corruption.
+    epochs, batch_size, lr, weight_decay, schedule, val_fraction, patience : training.
+    device, amp, compile : where and how to run ("auto" device: a GPU when there is one).
+    random_state : int, RandomState or None; seeds the initial weights, the order of batches and the noise.
+    verbose : print each epoch's record.
+    """
 
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int = 8,
                  hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
-                 channels: tuple[int, ...] = (32, 64), cell: str = "gru", rnn_hidden: int = 64, recon: str = "mse",
-                 rho: float = 0.05, sparsity_beta: float = 0.1, kl_beta: float = 1.0,
-                 contractive_lambda: float = 1e-4, noise: str = "gaussian", noise_level: float = 0.1,
-                 epochs: int = 50, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
-                 schedule: str = "none", val_fraction: float = 0.0, patience: int = 0, device: str = "auto",
+                 code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), cell: str = "gru",
+                 rnn_hidden: int = 64, rnn_layers: int = 1, recon: str = "mse", rho: float = 0.05,
+                 sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
+                 noise: str = "gaussian", noise_level: float = 0.1, epochs: int = 50, batch_size: int = 64,
+                 lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
+                 patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False) -> None:
         self.arch = arch
         self.variant = variant
@@ -43,9 +60,11 @@ class _AutoencoderBase(BaseEstimator):
         self.hidden = hidden
         self.activation = activation
         self.output_activation = output_activation
+        self.code_activation = code_activation
         self.channels = channels
         self.cell = cell
         self.rnn_hidden = rnn_hidden
+        self.rnn_layers = rnn_layers
         self.recon = recon
         self.rho = rho
         self.sparsity_beta = sparsity_beta
@@ -61,6 +80,8 @@ class _AutoencoderBase(BaseEstimator):
         self.val_fraction = val_fraction
         self.patience = patience
         self.device = device
+        self.amp = amp
+        self.compile = compile
         self.random_state = random_state
         self.verbose = verbose
 
@@ -71,8 +92,7 @@ class _AutoencoderBase(BaseEstimator):
     def _fit_model(self, X) -> np.ndarray:
         X = self._validate(X, reset=True)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        params = {k: getattr(self, k) for k in _CONFIG_PARAMS}
-        params["hidden"], params["channels"] = tuple(self.hidden), tuple(self.channels)
+        params = {k: getattr(self, k) for k in config_params()}
         cfg = Config().override(variant=self.variant, seed=seed, **params)
         res = _fit(cfg, Split(_torch_tensor(X)), quiet=not self.verbose,
                    on_epoch=(lambda r: print(r)) if self.verbose else None)
@@ -138,19 +158,28 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
     largest mean squared error over any ``error_window x error_window`` patch instead of the whole-image mean.
     """
 
-    def __init__(self, contamination: str | float = "auto", anomaly_score: str = "reconstruction",
-                 error_window: int | None = None, **params) -> None:
-        super().__init__(**params)
+    def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int = 8,
+                 hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
+                 code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), cell: str = "gru",
+                 rnn_hidden: int = 64, rnn_layers: int = 1, recon: str = "mse", rho: float = 0.05,
+                 sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
+                 noise: str = "gaussian", noise_level: float = 0.1, epochs: int = 50, batch_size: int = 64,
+                 lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
+                 patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
+                 random_state: int | np.random.RandomState | None = None, verbose: bool = False,
+                 contamination: str | float = "auto", anomaly_score: str = "reconstruction",
+                 error_window: int | None = None) -> None:
+        super().__init__(
+            arch=arch, variant=variant, latent_dim=latent_dim, hidden=hidden, activation=activation,
+            output_activation=output_activation, code_activation=code_activation, channels=channels, cell=cell,
+            rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, recon=recon, rho=rho, sparsity_beta=sparsity_beta,
+            kl_beta=kl_beta, contractive_lambda=contractive_lambda, noise=noise, noise_level=noise_level,
+            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
+            val_fraction=val_fraction, patience=patience, device=device, amp=amp, compile=compile,
+            random_state=random_state, verbose=verbose)
         self.contamination = contamination
         self.anomaly_score = anomaly_score
         self.error_window = error_window
-
-    # sklearn reads the parameters from __init__'s signature: show the shared ones instead of **params.
-    __init__.__signature__ = inspect.signature(_AutoencoderBase.__init__).replace(parameters=[
-        *[p for p in inspect.signature(_AutoencoderBase.__init__).parameters.values()],
-        inspect.Parameter("contamination", inspect.Parameter.KEYWORD_ONLY, default="auto"),
-        inspect.Parameter("anomaly_score", inspect.Parameter.KEYWORD_ONLY, default="reconstruction"),
-        inspect.Parameter("error_window", inspect.Parameter.KEYWORD_ONLY, default=None)])
 
     def fit(self, X, y=None) -> "AutoencoderOutlierDetector":
         apps.error_threshold(np.zeros(1), self.contamination)  # validate before the (long) training
