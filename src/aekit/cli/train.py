@@ -19,7 +19,8 @@ from .. import checkpoint as ckpt
 from .. import registry as R
 from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig
 from ..data import Split, load_data
-from ..train import evaluate, fit
+from ..files import atomic_write_bytes
+from ..train import evaluate, fit, preload_optimizer_imports
 from .common import boolean, int_tuple, positive_int
 
 _CHOICES = {
@@ -186,6 +187,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         recipe["epochs"] = args.epochs
     cfg = Config().override(seed=args.seed, **recipe)
     out = Path(args.out or "runs/demo")
+    preload_optimizer_imports()
     if args.out is None and (out / ckpt.CONFIG).is_file():
         print(f"Replacing the earlier demo run in {out} (give --out DIR to keep runs apart)")
     cfg, data = _demo_data(args, cfg)
@@ -202,8 +204,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     metrics = evaluate(model, data.test)
     print(f"Average Reconstruction MSE: {metrics['mse']:.6f}")
     ckpt.save_metrics(out, metrics)
-    paths = write_demo_figures(model, data, out, metrics["mse"])
-    _maybe_report(args, out)
+    if args.no_report:
+        paths = write_demo_figures(model, data, out, metrics["mse"])
+    else:  # the report draws the same two views: copy them rather than draw them twice
+        _maybe_report(args, out, model, data)
+        paths = [atomic_write_bytes(out / name, (out / "figures" / name).read_bytes())
+                 for name in ("reconstructions.png", "interpolation.png")]
     print(f"Wrote {', '.join(str(p) for p in paths)} (run directory {out})")
     return 0
 
@@ -217,6 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"Resuming {out}")
     else:
         cfg = config_from_args(args)
+    preload_optimizer_imports()
     data = load_data(cfg.data, seed=cfg.train.seed)
     print(f"Data: {data.name}; variant {cfg.variant_name}")
     res = fit(cfg, data, out_dir=out, resume=args.resume, quiet=args.quiet,
@@ -228,7 +235,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print("Test: " + ", ".join(f"{k} {v:.6g}" for k, v in metrics.items()))
     if res.stopped_early:
         print(f"Stopped early after epoch {res.history[-1]['epoch']} (patience {cfg.train.patience})")
-    _maybe_report(args, out)
+    _maybe_report(args, out, res.model, data)
     print(f"Saved to {out}")
     return 0
 
@@ -249,11 +256,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _maybe_report(args: argparse.Namespace, out: Path) -> None:
+def _maybe_report(args: argparse.Namespace, out: Path, model=None, data=None) -> None:
     if not args.no_report:
         from ..viz.report import write_report
 
-        print(f"Report: {write_report(out, command=shlex.join(['aekit', *args.argv]))}")
+        print(f"Report: {write_report(out, shlex.join(['aekit', *args.argv]), model, data)}")
 
 
 def add_train_commands(sub: argparse._SubParsersAction) -> None:

@@ -74,17 +74,22 @@ _CHECK_JS = """window.addEventListener('load',()=>{const i=[...document.images];
 document.getElementById('aekit-check').textContent=JSON.stringify(i.map(e=>[e.naturalWidth,e.naturalHeight]));});"""
 
 
-def write_report(run_dir: str | Path, command: str | None = None) -> Path:
-    """Write ``run_dir/report.html`` (and each figure as a PNG in ``run_dir/figures/``); return its path."""
+def write_report(run_dir: str | Path, command: str | None = None, model: Autoencoder | None = None,
+                 data: DataSplits | None = None) -> Path:
+    """Write ``run_dir/report.html`` (and each figure as a PNG in ``run_dir/figures/``); return its path.
+
+    ``model`` and ``data``: the run's model and data when the caller holds them (the training commands), so that
+    they are not loaded again; by default both are loaded from the run directory."""
     run_dir = Path(run_dir)
-    model = ckpt.load(run_dir)
+    model = ckpt.load(run_dir) if model is None else model
     cfg = model.config
     history = ckpt.read_history(run_dir)
     note = ""
-    try:
-        data = load_data(cfg.data, seed=cfg.train.seed, download=False)
-    except (FileNotFoundError, ValueError, ConnectionError) as e:
-        data, note = None, f"The run's data could not be loaded here ({e}); figures that need it are left out."
+    if data is None:
+        try:
+            data = load_data(cfg.data, seed=cfg.train.seed, download=False)
+        except (FileNotFoundError, ValueError, ConnectionError) as e:
+            note = f"The run's data could not be loaded here ({e}); figures that need it are left out."
     metrics = {}
     mpath = run_dir / "metrics.json"
     if mpath.is_file():
