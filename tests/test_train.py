@@ -170,7 +170,7 @@ def test_fit_takes_arrays_and_tensors(small_digits):
     c = aekit.fit(tiny_config(epochs=1), small_digits, quiet=True)
     assert [r["train/loss"] for r in a.history] == [r["train/loss"] for r in b.history] == \
         [r["train/loss"] for r in c.history]
-    with pytest.raises(ValueError, match="the training data contains 1 NaN"):
+    with pytest.raises(ValueError, match="the data contains 1 NaN"):
         bad = x.copy()
         bad[3, 0, 1, 1] = np.nan
         aekit.fit(tiny_config(epochs=1), bad, quiet=True)
@@ -182,3 +182,15 @@ def test_divergence_raises_and_names_the_epoch(small_digits, tmp_path):
     with pytest.raises(aekit.train.TrainingDiverged, match=r"diverged in epoch 1: .* lower learning rate"):
         aekit.fit(tiny_config(lr=1e30, epochs=3), small_digits, out_dir=tmp_path / "r", quiet=True)
     assert not (tmp_path / "r" / "train_state.safetensors").exists()
+
+
+def test_data_splits_from_arrays_and_evaluate_on_an_array(small_digits):
+    x = small_digits.train.x.numpy()
+    d = aekit.DataSplits.from_arrays(x, y_train=small_digits.train.y)
+    assert (len(d.train), len(d.test)) == (240, 60) and d.train.y is not None
+    d2 = aekit.DataSplits.from_arrays(x, small_digits.test.x)
+    assert len(d2.test) == 100
+    with pytest.raises(ValueError, match="test samples have shape"):
+        aekit.DataSplits.from_arrays(x, np.ones((3, 5), np.float32))
+    model = aekit.fit(tiny_config(epochs=1), d, quiet=True).model
+    assert aekit.evaluate(model, d.test.x.numpy())["mse"] == pytest.approx(aekit.evaluate(model, d.test)["mse"])

@@ -145,6 +145,7 @@ class Config:
 
     # --- dict / JSON / TOML -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """{"variant": "a+b", "model": {...}, "loss": {...}, "train": {...}, "data": {...}}."""
         d = dataclasses.asdict(self)
         d["variant"] = self.variant_name
         return d
@@ -161,6 +162,7 @@ class Config:
         return cls(variant=d.get("variant", "vanilla"), **kwargs)
 
     def to_json(self) -> str:
+        """The config as indented JSON (what config.json holds)."""
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod

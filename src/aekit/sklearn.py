@@ -126,11 +126,13 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     """
 
     def fit(self, X, y=None) -> "AutoencoderTransformer":
+        """Train on X (n_samples, n_features) or (n_samples, *shape); y is ignored. Returns self."""
         self._fit_model(X)
         self._n_features_out = self.latent_dim
         return self
 
     def transform(self, X) -> np.ndarray:
+        """Codes of X: (n_samples, latent_dim) float32."""
         check_is_fitted(self)
         return apps.encode(self.model_, self._validate(X, reset=False))
 
@@ -182,6 +184,8 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
         self.error_window = error_window
 
     def fit(self, X, y=None) -> "AutoencoderOutlierDetector":
+        """Train on X (normal data, or data with a few anomalies; y is ignored), fit the anomaly scorer and set the
+        threshold ``offset_`` from the training scores. Returns self."""
         apps.error_threshold(np.zeros(1), self.contamination)  # validate before the (long) training
         if self.anomaly_score not in apps.AnomalyScorer.METHODS:
             raise ValueError(f"anomaly_score must be one of {apps.AnomalyScorer.METHODS}, got {self.anomaly_score!r}")

@@ -106,8 +106,10 @@ def make_optimizer(params: list[torch.Tensor], lr: float, weight_decay: float = 
 
 
 @torch.no_grad()
-def evaluate(model: Autoencoder, split: Split, batch_size: int = 1024) -> dict[str, float]:
-    """Loss parts and ``mse`` (mean squared error per element) on a split, in eval mode, without corruption."""
+def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
+    """Loss parts and ``mse`` (mean squared error per element) on a split or an array (N, *input_shape), in eval
+    mode, without corruption."""
+    split = as_split(split)
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
@@ -284,7 +286,7 @@ def as_split(data: DataSplits | Split | np.ndarray | torch.Tensor) -> Split:
     if isinstance(data, Split):
         return data
     if isinstance(data, (np.ndarray, torch.Tensor)):
-        return to_split(data.detach().cpu().numpy() if torch.is_tensor(data) else data, None, "the training data")
+        return to_split(data.detach().cpu().numpy() if torch.is_tensor(data) else data, None, "the data")
     raise TypeError(f"data must be DataSplits, a Split, a numpy array or a tensor, not {type(data).__name__}")
 
 

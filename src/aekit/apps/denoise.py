@@ -11,7 +11,8 @@ from ..model import Autoencoder
 from .infer import reconstruct
 
 def psnr(clean: np.ndarray, other: np.ndarray, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB: 10 log10(range^2 / MSE)."""
+    """Peak signal-to-noise ratio of ``other`` against ``clean`` (same shapes), in dB: 10 log10(range^2 / MSE);
+    inf when they are equal."""
     mse = float(np.mean((np.asarray(clean, np.float64) - np.asarray(other, np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
 

@@ -22,7 +22,8 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 
 
 def interpolate_codes(za: np.ndarray, zb: np.ndarray, steps: int = 5, method: str = "linear") -> np.ndarray:
-    """(L,), (L,) -> (steps, L): codes from za to zb inclusive."""
+    """Codes on the path from ``za`` (L,) to ``zb`` (L,), ends included: (steps, L). ``method``: "linear", or
+    "slerp" (spherical, keeps the norm; suits a VAE's Gaussian prior)."""
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
     if method not in ("linear", "slerp"):

@@ -46,17 +46,46 @@ def batched(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: in
 
 
 def encode(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: int = CHUNK) -> np.ndarray:
-    """(N, *input_shape) -> (N, L) codes (the mean for a VAE)."""
+    """Codes of the inputs: dimensionality reduction, features.
+
+    Parameters
+    ----------
+    model : a trained autoencoder.
+    x : (N, *input_shape) inputs (numpy or torch).
+    batch_size : rows of every forward pass (the last chunk is padded).
+
+    Returns
+    -------
+    (N, L) float32 codes (the posterior mean for a VAE).
+    """
     return batched(model, x, model.encode, batch_size)
 
 
 def reconstruct(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: int = CHUNK) -> np.ndarray:
-    """(N, *input_shape) -> (N, *input_shape)."""
+    """Reconstructions ``decode(encode(x))`` of the inputs.
+
+    Parameters
+    ----------
+    x : (N, *input_shape) inputs.
+
+    Returns
+    -------
+    (N, *input_shape) float32 reconstructions.
+    """
     return batched(model, x, model.reconstruct, batch_size)
 
 
 def decode(model: Autoencoder, z: np.ndarray | torch.Tensor) -> np.ndarray:
-    """(N, L) -> (N, *input_shape)."""
+    """Decode codes.
+
+    Parameters
+    ----------
+    z : (N, L) codes.
+
+    Returns
+    -------
+    (N, *input_shape) float32 outputs (after the output activation).
+    """
     z = torch.as_tensor(np.asarray(z, dtype=np.float32))
     if z.ndim != 2 or z.shape[1] != model.latent_dim:
         raise ValueError(f"codes of shape {tuple(z.shape)} do not fit: expected (N, {model.latent_dim})")

@@ -24,6 +24,7 @@ class Split:
         return self.x.shape[0]
 
     def subset(self, idx: torch.Tensor) -> "Split":
+        """The samples at ``idx`` (a 1-D index tensor), with their labels and lengths."""
         x = self.x.subset(idx) if hasattr(self.x, "subset") else self.x[idx]  # a StreamedArray stays on disk
         return Split(x, None if self.y is None else self.y[idx.numpy()],
                      None if self.lengths is None else self.lengths[idx])
@@ -31,9 +32,30 @@ class Split:
 
 @dataclass
 class DataSplits:
+    """A training and a test :class:`Split`, and a name saying what was loaded."""
+
     train: Split
     test: Split
     name: str  # what was loaded, for messages ("MNIST from /path", "sklearn digits")
+
+    @classmethod
+    def from_arrays(cls, x_train, x_test=None, y_train=None, y_test=None, test_fraction: float = 0.2,
+                    seed: int = 0) -> "DataSplits":
+        """Splits from arrays or tensors (N, *sample_shape), checked like files are (NaN, inf, empty, complex...).
+        Without ``x_test``, a ``test_fraction`` of x_train is held out (seeded)."""
+        train = to_split(_numpy(x_train), None if y_train is None else _numpy(y_train), "the training data")
+        if x_test is None:
+            train, test = split_off(train, test_fraction, seed)
+        else:
+            test = to_split(_numpy(x_test), None if y_test is None else _numpy(y_test), "the test data")
+            if test.x.shape[1:] != train.x.shape[1:]:
+                raise ValueError(f"test samples have shape {tuple(test.x.shape[1:])}, "
+                                 f"training samples {tuple(train.x.shape[1:])}")
+        return cls(train, test, f"arrays ({len(train)} train, {len(test)} test)")
+
+
+def _numpy(a) -> np.ndarray:
+    return a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
 
 
 def as_float32(x: np.ndarray) -> np.ndarray:
@@ -78,7 +100,8 @@ def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
 
 
 def load_data(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
-    """Load the data a DataConfig names."""
+    """Load the data a DataConfig names (mnist, digits, file, series) as float32 :class:`DataSplits`; images are
+    (N, C, H, W) in [0, 1]. ``seed`` fixes the held-out split of a single file; ``download`` allows fetching MNIST."""
     return DATASETS.get(cfg.dataset)(cfg, seed=seed, download=download)
 
 
