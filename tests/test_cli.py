@@ -134,3 +134,12 @@ def test_demo_replaces_its_default_run_but_not_a_chosen_one(tmp_path, monkeypatc
     assert main(args + ["--out", "mine"]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert main(args + ["--out", "mine", "--overwrite"]) == 0
+
+
+def test_data_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypatch, capsys):
+    (tmp_path / "proj").mkdir()
+    np.save(tmp_path / "proj" / "x.npy", np.random.default_rng(0).random((40, 5), dtype=np.float32))
+    (tmp_path / "proj" / "c.toml").write_text('[data]\ndataset = "file"\npath = "x.npy"\n[train]\nepochs = 1\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "proj/c.toml", "--out", "r", "--quiet", "--no-report"]) == 0
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["data"]["path"] == str(tmp_path / "proj" / "x.npy")
