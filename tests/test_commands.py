@@ -110,7 +110,7 @@ def test_detect_error_window_scores_local_errors(vae_run, tmp_path, capsys):
                  "--out", str(tmp_path / "s.csv")]) == 0
     scores = np.array([float(r["score"]) for r in csv.DictReader(open(tmp_path / "s.csv"))])
     model = aekit.load(vae_run)
-    train_x, _ = read_inputs(model, None, "train")  # the run's own training data, as detect uses
+    train_x = read_inputs(model, None, "train").x  # the run's own training data, as detect uses
     expected = apps.AnomalyScorer(model, train_x, "knn", error_window=3).score(x)
     np.testing.assert_allclose(scores, expected, rtol=1e-5)
     assert not np.allclose(scores, apps.AnomalyScorer(model, train_x, "knn").score(x), rtol=1e-3)

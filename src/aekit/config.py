@@ -105,14 +105,16 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "mnist"  # mnist | digits | file | series
+    dataset: str = "mnist"  # mnist | digits | file | series | images
     path: str | None = None  # file: .npy / .npz / .csv / IDX with the training data
     test_path: str | None = None  # file: the test data (else a split of `path`)
     data_dir: str | None = None  # mnist: where the IDX files are
     window: int = 64  # series: sliding-window length
     stride: int = 8  # series: step between windows
     column: int = 0  # series: the CSV column to read
-    stream: bool = False  # file: read a .npy (or a folder of .npy shards) memory-mapped, batch by batch
+    stream: bool = False  # file, images: read batch by batch from disk (memory-mapped .npy, or decoded images)
+    image_channels: int = 0  # images: 1 (grayscale) or 3 (RGB); 0 decides from the files
+    image_size: tuple[int, ...] = ()  # images: (H, W) to resize and centre-crop to; () keeps the files' size
 
     def __post_init__(self) -> None:
         R.DATASETS.canonical(self.dataset)

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,17 +29,33 @@ from ..registry import CORRUPTIONS, DATASETS
 from .common import at_least_two, positive_int
 
 # --- inputs and outputs -------------------------------------------------------------------------------
-def read_inputs(model: Autoencoder, path: str | None, split: str = "test") -> tuple[np.ndarray, np.ndarray | None]:
-    """Samples shaped for the model, and labels if known: from a file, or from the run's own data set."""
+class Inputs(NamedTuple):
+    x: np.ndarray  # (N, *input_shape) float32
+    y: np.ndarray | None = None  # (N,) labels when known
+    names: list[str] | None = None  # (N,) image files' paths relative to their folder
+    classes: list[str] | None = None  # class names of an image folder's labels
+
+
+def read_inputs(model: Autoencoder, path: str | None, split: str = "test") -> Inputs:
+    """Samples shaped for the model, with labels and names if known: from a file, a folder of images (decoded to
+    the model's channels and size), a data set name, or the run's own data set (its ``split``)."""
     if path is None or (path in DATASETS and DATASETS.canonical(path) in ("mnist", "digits")
                         and not Path(path).exists()):
         cfg = model.config.data if path is None else DataConfig(dataset=path, data_dir=model.config.data.data_dir)
         data = load_data(cfg, seed=model.config.train.seed)
         s = getattr(data, split)
         x = s.x[:] if not torch.is_tensor(s.x) else s.x  # a streamed split is read here
-        return _fit_shape(model, x.numpy(), path or data.name), s.y
+        return Inputs(_fit_shape(model, x.numpy(), path or data.name), s.y, s.names)
+    if Path(path).is_dir():
+        from ..data.images import load_image_split
+
+        shape = model.input_shape
+        if len(shape) != 3 or shape[0] not in (1, 3):
+            raise ValueError(f"{path} is a folder of images, but this model takes samples of shape {shape}")
+        s, folder = load_image_split(path, shape[0], shape[1:])
+        return Inputs(s.x.numpy(), s.y, s.names, folder.classes or None)
     arr = read_array(path)
-    return _fit_shape(model, check_array(np.asarray(arr.x), path), path), arr.y
+    return Inputs(_fit_shape(model, check_array(np.asarray(arr.x), path), path), arr.y)
 
 
 def _fit_shape(model: Autoencoder, x: np.ndarray, what: str) -> np.ndarray:
@@ -54,6 +71,15 @@ def _fit_shape(model: Autoencoder, x: np.ndarray, what: str) -> np.ndarray:
     return x
 
 
+def _png_dir(images: np.ndarray, names: list[str] | None, out: str | Path, prefix: str = "") -> None:
+    """One PNG per sample in a new folder, named after the input files (subfolders kept; .png) or numbered."""
+    from ..data.images import write_images
+
+    names = names or [f"{prefix or 'sample'}_{i:05d}" for i in range(len(images))]
+    folder = write_images(images, [str(Path(n).with_suffix(".png")) for n in names], out)
+    print(f"Wrote {len(images)} PNG files into {folder}")
+
+
 def _png(fig, path: str | Path) -> None:
     from .. import viz
 
@@ -66,12 +92,15 @@ def _check_outputs(args: argparse.Namespace, arrays: tuple[str, ...] = ("out",),
     for names, suffixes in ((arrays, ARRAY_SUFFIXES), (pngs, (".png",)), (csvs, (".csv",))):
         for name in names:
             check_output(getattr(args, name, None), suffixes)
+    folder = getattr(args, "png_dir", None)
+    if folder and Path(folder).exists() and (not Path(folder).is_dir() or any(Path(folder).iterdir())):
+        raise ValueError(f"--png-dir {folder} exists and is not an empty folder: choose a new one")
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
     _check_outputs(args)
     model = ckpt.load(args.run)
-    x, _ = read_inputs(model, args.input)
+    x = read_inputs(model, args.input).x
     z = apps.encode(model, x)
     print(f"Encoded {len(x)} samples to codes of shape {z.shape}; wrote {save_array(args.out, z)}")
     return 0
@@ -82,12 +111,15 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     _check_outputs(args)
     model = ckpt.load(args.run)
-    x, y = read_inputs(model, args.input)
+    inp = read_inputs(model, args.input)
+    x = inp.x
     r = apps.reconstruct(model, x)
     err = float(np.mean((r - x) ** 2))
     print(f"Reconstructed {len(x)} samples, MSE {err:.6f}; wrote {save_array(args.out, r)}")
     if args.png:
-        _png(viz.reconstruction_view(model, x, y, err), args.png)
+        _png(viz.reconstruction_view(model, x, inp.y, err), args.png)
+    if args.png_dir:
+        _png_dir(r, inp.names, args.png_dir)
     return 0
 
 
@@ -98,6 +130,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = ckpt.load(args.run)
     s = apps.sample(model, args.n, seed=args.seed)
     print(f"Sampled {args.n} from the prior; wrote {save_array(args.out, s)}")
+    if args.png_dir:
+        _png_dir(s, None, args.png_dir, prefix="sample")
     if args.png:
         _png(viz.samples_view(model, args.n, args.seed), args.png)
     return 0
@@ -108,7 +142,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     _check_outputs(args, arrays=("array",), pngs=("out",))
     model = ckpt.load(args.run)
-    x, _ = read_inputs(model, args.input)
+    x = read_inputs(model, args.input).x
     for i in (args.a, args.b):
         if not 0 <= i < len(x):
             raise ValueError(f"index {i} is out of range for {len(x)} samples")
@@ -129,13 +163,16 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     if args.add_noise:
         LossConfig(noise=args.add_noise, noise_level=args.level)  # the level's range, before the work
     model = ckpt.load(args.run)
-    x, _ = read_inputs(model, args.input)
+    inp = read_inputs(model, args.input)
+    x = inp.x
     res = apps.denoise(model, x, args.add_noise, args.level, args.seed)
     print(f"Denoised {len(x)} samples; wrote {save_array(args.out, res.denoised)}")
     if res.psnr is not None:
         print(f"PSNR noisy {res.psnr[0]:.2f} dB -> denoised {res.psnr[1]:.2f} dB")
     if args.png:
         _png(viz.denoising_view(res), args.png)
+    if args.png_dir:
+        _png_dir(res.denoised, inp.names, args.png_dir)
     return 0
 
 
@@ -152,10 +189,15 @@ def cmd_detect(args: argparse.Namespace) -> int:
     apps.error_threshold(np.zeros(1), contamination)  # checked before the work
     if args.error_window is not None:
         apps.check_error_window(model.input_shape, args.error_window)
-    train_x, _ = read_inputs(model, None, "train")
-    x, _ = read_inputs(model, args.input)
+    train_x = read_inputs(model, None, "train").x
+    inp = read_inputs(model, args.input)
+    x = inp.x
     labels = None
-    if args.labels:
+    if args.labels and inp.classes is not None and args.labels in inp.classes:  # the anomalies' subfolder
+        labels = (inp.y == inp.classes.index(args.labels)).astype(int)
+    elif args.labels:
+        if inp.classes is not None and not Path(args.labels).exists():
+            raise ValueError(f"--labels {args.labels}: not a file, nor one of the folder's classes {inp.classes}")
         labels = np.asarray(read_array(args.labels).x).reshape(-1).astype(int)
         if len(labels) != len(x):
             raise ValueError(f"{args.labels}: {len(labels)} labels for {len(x)} samples")
@@ -204,8 +246,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
         return p
 
     def input_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--input", "--data", dest="input", help="IDX, .npy, .npz or .csv file of samples, or a data "
-                       "set name (mnist, digits: its test set); default: the run's test set")
+        p.add_argument("--input", "--data", dest="input", help="IDX, .npy, .npz or .csv file of samples, a folder of "
+                       "images, or a data set name (mnist, digits: its test set); default: the run's test set")
 
     p = parser("encode", cmd_encode, "codes of the inputs (dimensionality reduction, features)")
     input_flag(p)
@@ -215,12 +257,15 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     input_flag(p)
     p.add_argument("--out", required=True, help="reconstructions file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a figure of 8 originals above their reconstructions")
+    p.add_argument("--png-dir", help="also write one PNG per reconstruction into this new folder, named after the "
+                   "input images")
 
     p = parser("generate", cmd_generate, "samples from a variational model's prior")
     p.add_argument("-n", type=positive_int, default=16, help="how many samples (default 16)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a grid of the samples")
+    p.add_argument("--png-dir", help="also write one PNG per sample into this new folder")
 
     p = parser("interpolate", cmd_interpolate, "decode a path between the codes of two inputs")
     input_flag(p)
@@ -241,6 +286,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of --add-noise (default 0)")
     p.add_argument("--out", required=True, help="denoised file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write noisy / denoised / clean triplets")
+    p.add_argument("--png-dir", help="also write one PNG per denoised image into this new folder, named after the "
+                   "input images")
 
     p = parser("detect", cmd_detect, "anomaly scores and flags by reconstruction error",
                "Score inputs by reconstruction error; flag those above a threshold set on the run's training data.")
@@ -253,7 +300,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--error-window", type=positive_int, metavar="W",
                    help="images: score the largest mean squared error over any W x W patch instead of the "
                         "whole-image mean (a local difference is not diluted by the rest)")
-    p.add_argument("--labels", help="file of 0/1 labels (1 = anomaly) to report the AUROC")
+    p.add_argument("--labels", help="file of 0/1 labels (1 = anomaly) to report the AUROC; for a folder of images, "
+                   "the name of the subfolder that holds the anomalies")
     p.add_argument("--out", required=True, help="CSV with index, score, anomaly")
     p.add_argument("--png", help="also write a histogram of the scores with the threshold")
 

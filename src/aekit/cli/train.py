@@ -47,8 +47,10 @@ _HELP = {
     "noise_level": "denoising: sigma (gaussian) or p (masking, salt_pepper)",
     "val_fraction": "fraction of the training data held out for validation",
     "patience": "early stopping after this many epochs without a better validation loss (0: off)",
-    "path": "data file (.npy/.npz/.csv/IDX) for --dataset file or series",
-    "test_path": "test data file; else 20%% of --path is held out",
+    "path": "data file (.npy/.npz/.csv/IDX) for --dataset file or series; a folder for --dataset images",
+    "image_channels": "images: 1 (grayscale) or 3 (RGB); 0 (default) decides from the files",
+    "image_size": "images: resize (keeping the aspect ratio) and centre-crop every image to H W",
+    "test_path": "test data file or image folder; else 20%% of --path is held out",
     "data_dir": "folder with MNIST's IDX files (else $AEKIT_DATA_DIR, the cache, or a download)",
 }
 
@@ -57,6 +59,7 @@ _HELP = {
 def data_overrides(value: str) -> dict[str, Any]:
     """What ``--data VALUE`` means: a dataset that needs no file (mnist, digits), a folder of MNIST IDX files, or
     a data file / folder of .npy shards (dataset 'file')."""
+    from ..data.images import is_image_folder
     from ..data.mnist import find_mnist
 
     if value in R.DATASETS and R.DATASETS.canonical(value) in ("mnist", "digits"):
@@ -64,7 +67,14 @@ def data_overrides(value: str) -> dict[str, Any]:
     path = Path(value)
     if path.is_dir() and find_mnist(path) == path:
         return {"dataset": "mnist", "data_dir": str(path.resolve())}
+    if is_image_folder(path):
+        return {"dataset": "images", "path": str(path.resolve())}
     return {"dataset": "file", "path": str(path.resolve())}
+
+
+class _JoinTuples(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, tuple(v for part in values for v in part))
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -79,8 +89,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         for f in dataclasses.fields(sec):
             default = f.default
             kw: dict[str, Any] = {"default": None, "dest": f.name}
-            if isinstance(default, tuple):
-                kw["type"] = int_tuple
+            if isinstance(default, tuple):  # --hidden 64,32 or --hidden 64 32 or --image-size 64x64
+                kw.update(type=int_tuple, nargs="+", action=_JoinTuples)
             elif isinstance(default, bool):  # --stream, or --stream false
                 kw.update(type=boolean, nargs="?", const=True)
             elif isinstance(default, (int, float)):
@@ -245,7 +255,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = ckpt.load(args.run)
     if args.input:
-        x, _ = read_inputs(model, args.input)
+        x = read_inputs(model, args.input).x
         split, name = Split(torch.from_numpy(x)), args.input
     else:
         data = load_data(model.config.data, seed=model.config.train.seed)

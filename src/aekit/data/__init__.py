@@ -19,6 +19,7 @@ class Split:
     x: torch.Tensor  # (N, *sample_shape) float32, or a StreamedArray for data read from disk batch by batch
     y: np.ndarray | None = None  # (N,) labels when known
     lengths: torch.Tensor | None = None  # (N,) valid steps of padded sequences
+    names: list[str] | None = None  # (N,) where each sample came from (image files), for output names
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -27,7 +28,8 @@ class Split:
         """The samples at ``idx`` (a 1-D index tensor), with their labels and lengths."""
         x = self.x.subset(idx) if hasattr(self.x, "subset") else self.x[idx]  # a StreamedArray stays on disk
         return Split(x, None if self.y is None else self.y[idx.numpy()],
-                     None if self.lengths is None else self.lengths[idx])
+                     None if self.lengths is None else self.lengths[idx],
+                     None if self.names is None else [self.names[i] for i in idx.tolist()])
 
 
 @dataclass
@@ -105,4 +107,4 @@ def load_data(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpli
     return DATASETS.get(cfg.dataset)(cfg, seed=seed, download=download)
 
 
-from . import arrays, digits, mnist, series  # noqa: E402,F401  (register the datasets)
+from . import arrays, digits, images, mnist, series  # noqa: E402,F401  (register the datasets)

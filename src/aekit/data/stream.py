@@ -20,7 +20,7 @@ class StreamedArray:
         self.path = Path(path)
         files = sorted(self.path.glob("*.npy")) if self.path.is_dir() else [self.path]
         if not files or not all(f.is_file() for f in files):
-            raise FileNotFoundError(f"no .npy data at {self.path}")
+            raise FileNotFoundError(f"{self.path} holds no data: no .npy files, and no images (png, jpg, bmp, tif)")
         self.parts = [open_memmap(f) for f in files]
         shapes = {a.shape[1:] for a in self.parts}
         for f, a in zip(files, self.parts):  # the dtype and shape checks of in-memory data, on one row
