@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import math
 from dataclasses import dataclass
 
+import numpy as np
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .nets import activation
@@ -15,6 +21,7 @@ class BottleneckOutput:
     z: torch.Tensor  # (B, L) the code the decoder sees
     mu: torch.Tensor | None = None  # (B, L) Gaussian only
     logvar: torch.Tensor | None = None  # (B, L) Gaussian only
+    bits: torch.Tensor | None = None  # (B,) quantising only: -log2 p(code) under the learned prior
 
 
 class Deterministic(nn.Module):
@@ -43,3 +50,113 @@ class Gaussian(nn.Module):
         mu, logvar = self.fc(h).chunk(2, dim=1)  # (B, 2L) -> 2 x (B, L)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
         return BottleneckOutput(self.act(z), mu, logvar)
+
+
+class FactorizedPrior(nn.Module):
+    """A learned density for each of L code dimensions, convolved with the unit box (Ballé et al. 2018, "Variational
+    image compression with a scale hyperprior", appendix 6.1): each dimension's cumulative c(x) is a small monotone
+    network (filters 1-3-3-3-1, positive weights through softplus, tanh gates), and the probability of an integer
+    value y is c(y + 1/2) - c(y - 1/2)."""
+
+    def __init__(self, channels: int, filters: tuple[int, ...] = (3, 3, 3), init_scale: float = 10.0) -> None:
+        super().__init__()
+        dims = (1, *filters, 1)
+        scale = init_scale ** (1 / (len(dims) - 1))
+        self.matrices = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.gates = nn.ParameterList()
+        for i in range(len(dims) - 1):
+            init = math.log(math.expm1(1 / scale / dims[i + 1]))
+            self.matrices.append(nn.Parameter(torch.full((channels, dims[i + 1], dims[i]), init)))
+            self.biases.append(nn.Parameter(torch.rand(channels, dims[i + 1], 1) - 0.5))
+            if i < len(dims) - 2:
+                self.gates.append(nn.Parameter(torch.zeros(channels, dims[i + 1], 1)))
+
+    def logits_cdf(self, x: torch.Tensor) -> torch.Tensor:
+        """(L, 1, N) values -> (L, 1, N) logits of each dimension's cumulative distribution at them."""
+        for i, (m, b) in enumerate(zip(self.matrices, self.biases)):
+            x = torch.matmul(F.softplus(m), x) + b  # (L, f_out, f_in) @ (L, f_in, N)
+            if i < len(self.gates):
+                x = x + torch.tanh(self.gates[i]) * torch.tanh(x)
+        return x
+
+    def likelihood(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, L) values -> (B, L) probability of the unit interval around each (>= 1e-9)."""
+        v = y.t().unsqueeze(1)  # (B, L) -> (L, 1, B)
+        lower, upper = self.logits_cdf(v - 0.5), self.logits_cdf(v + 0.5)
+        sign = -torch.sign(lower + upper).detach()  # compute in the tail where the sigmoids are not saturated
+        p = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs()
+        return p.squeeze(1).t().clamp_min(1e-9)
+
+
+@dataclass
+class EntropyTables:
+    """Per code dimension j: values ``offset[j] .. offset[j] + width[j] - 1`` are symbols 1..width[j] of
+    ``counts[j]``; symbol 0 and symbol width[j] + 1 are the escapes below and above."""
+
+    offset: np.ndarray  # (L,) int64
+    counts: np.ndarray  # (L, W + 2) int64, zero-padded past each dimension's width + 2
+
+    @property
+    def width(self) -> np.ndarray:
+        return (self.counts > 0).sum(1) - 2
+
+    def digest(self) -> bytes:
+        return hashlib.sha256(self.offset.astype("<i8").tobytes() + self.counts.astype("<i8").tobytes()).digest()
+
+
+def integer_tables(prior: "FactorizedPrior", precision: int = 24, tail: float = 1e-6,
+                   max_range: int = 2048) -> EntropyTables:
+    """Integer tables from a learned prior (evaluated once, in float64): per dimension, the integer range that holds
+    all but ``tail`` of the mass at each end, counts floor(p * 2^precision) (at least 1), and the two escapes."""
+    L = prior.matrices[0].shape[0]
+    grid = torch.arange(-max_range, max_range + 1, dtype=torch.float64)
+    with torch.no_grad():
+        p = copy.deepcopy(prior).double().cpu().likelihood(grid[:, None].expand(-1, L)).t().numpy()  # (L, 2R + 1)
+    offsets, rows = [], []
+    for j in range(L):
+        pj = p[j] / p[j].sum()
+        c = np.cumsum(pj)
+        lo = int(np.searchsorted(c, tail))  # first index whose cumulative mass exceeds the lower tail
+        hi = int(np.searchsorted(c, 1 - tail))
+        hi = min(max(hi, lo), len(pj) - 1)
+        core = np.maximum(1, np.floor(pj[lo:hi + 1] * 2 ** precision)).astype(np.int64)
+        rows.append(np.concatenate([[1], core, [1]]))
+        offsets.append(lo - max_range)
+    counts = np.zeros((L, max(len(r) for r in rows)), dtype=np.int64)
+    for j, r in enumerate(rows):
+        counts[j, :len(r)] = r
+    return EntropyTables(np.array(offsets, dtype=np.int64), counts)
+
+
+class Quantizing(nn.Module):
+    """The rate variant's bottleneck: features -> code z (B, L), quantised to integers with a learned prior.
+
+    In training the decoder sees z + U(-1/2, 1/2) (``train_quantization="noise"``) or round(z) with the gradient
+    passed straight through (``"ste"``); the rate is -log2 p(z + u) under the prior, a differentiable stand-in for the
+    bits of round(z). At inference the code is round(z) and ``bits`` its exact cost under the prior."""
+
+    gaussian = False
+
+    def __init__(self, in_dim: int, latent_dim: int, code_activation: str = "identity",
+                 train_quantization: str = "noise") -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_dim, latent_dim)
+        self.act = activation(code_activation)
+        self.prior = FactorizedPrior(latent_dim)
+        self.train_quantization = train_quantization
+
+    def forward(self, h: torch.Tensor) -> BottleneckOutput:
+        z = self.act(self.fc(h))  # (B, F) -> (B, L)
+        if self.training:
+            noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+            seen = noisy if self.train_quantization == "noise" else z + (torch.round(z) - z).detach()
+            bits = -torch.log2(self.prior.likelihood(noisy)).sum(1)
+            return BottleneckOutput(seen, bits=bits)
+        q = torch.round(z)
+        return BottleneckOutput(q, bits=-torch.log2(self.prior.likelihood(q)).sum(1))
+
+    def integer_tables(self) -> EntropyTables:
+        """The entropy coder's integer tables for this prior (see :func:`integer_tables`)."""
+        return integer_tables(self.prior)
+

@@ -23,17 +23,19 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .config import Config
 from .files import atomic_write_bytes, atomic_write_text
 from .model import Autoencoder, build_model
 
-CONFIG, WEIGHTS, STATE, HISTORY, METRICS = (
-    "config.json", "model.safetensors", "train_state.safetensors", "history.jsonl", "metrics.json")
+CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES = (
+    "config.json", "model.safetensors", "train_state.safetensors", "history.jsonl", "metrics.json",
+    "entropy_tables.safetensors")
 LEGACY_STATE = "train_state.pt"  # written by aekit 0.1 as a pickle: never loaded
 _SHA_KEY, _STATE_KEY = "aekit.sha256", "aekit.train_state"
-RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, LEGACY_STATE, "report.html", "command.txt",
+RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, LEGACY_STATE, "report.html", "command.txt",
              "reconstructions.png", "interpolation.png")
 
 
@@ -156,7 +158,27 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder
     except ValueError as e:
         raise CorruptFileError(f"{Path(run_dir) / CONFIG}: {e}") from None
     load_weights(model, weights)
+    if config.spec.quantize and (Path(run_dir) / TABLES).is_file():
+        model.entropy_tables = load_tables(run_dir)
     return model.to(device).eval()
+
+
+def save_tables(run_dir: str | Path, model: Autoencoder) -> None:
+    """entropy_tables.safetensors: the entropy coder's integer tables, computed once from the model's prior."""
+    tables = model.bottleneck.integer_tables()
+    model.entropy_tables = tables
+    save_tensors(Path(run_dir) / TABLES, {"offset": torch.from_numpy(tables.offset),
+                                          "counts": torch.from_numpy(tables.counts)})
+
+
+def load_tables(run_dir: str | Path):
+    from .bottleneck import EntropyTables
+
+    path = Path(run_dir) / TABLES
+    t, _ = load_tensors(path)
+    if set(t) != {"offset", "counts"} or t["counts"].ndim != 2 or t["offset"].shape != t["counts"].shape[:1]:
+        raise CorruptFileError(f"{path} does not hold entropy tables")
+    return EntropyTables(t["offset"].numpy().astype(np.int64), t["counts"].numpy().astype(np.int64))
 
 
 # --- history and metrics --------------------------------------------------------------------------------------

@@ -64,12 +64,16 @@ class LossConfig:
     contractive_lambda: float = 1e-4  # contractive: weight of ||dz/dx||_F^2
     noise: str = "gaussian"  # denoising: gaussian | masking | salt_pepper
     noise_level: float = 0.3  # sigma for gaussian, p for masking and salt_pepper
+    rate_lambda: float = 0.01  # rate: weight of the rate (bits per input element) against the distortion
+    train_quantization: str = "noise"  # rate: noise (z + U(-1/2, 1/2)) or ste (rounding, straight-through)
 
     def __post_init__(self) -> None:
         R.RECON_LOSSES.canonical(self.recon)
         R.CORRUPTIONS.canonical(self.noise)
         _check(0.0 < self.rho < 1.0, f"rho must be in (0, 1), got {self.rho}")
-        for name in ("sparsity_beta", "kl_beta", "contractive_lambda", "noise_level"):
+        _check(self.train_quantization in ("noise", "ste"),
+               f"train_quantization must be noise or ste, got {self.train_quantization!r}")
+        for name in ("sparsity_beta", "kl_beta", "contractive_lambda", "noise_level", "rate_lambda"):
             _check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         if R.CORRUPTIONS.canonical(self.noise) != "gaussian":
             _check(self.noise_level <= 1, f"noise_level is a probability for {self.noise} noise: it must be in "

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .bottleneck import Deterministic, Gaussian
+from .bottleneck import Deterministic, Gaussian, Quantizing
 from .config import Config
 from .nets import activation, choose_arch
 from .registry import ARCHITECTURES
@@ -20,6 +20,7 @@ class AutoencoderOutput:
     z: torch.Tensor  # (B, L) the code the decoder saw (a sample in training for a VAE)
     mu: torch.Tensor | None = None  # (B, L) Gaussian bottleneck only
     logvar: torch.Tensor | None = None  # (B, L) Gaussian bottleneck only
+    bits: torch.Tensor | None = None  # (B,) quantising bottleneck only: the code's cost in bits under its prior
 
 
 class Autoencoder(nn.Module):
@@ -60,7 +61,7 @@ class Autoencoder(nn.Module):
         ``lengths`` (B,): valid steps of padded sequences (rnn)."""
         b = self.bottleneck(self.encoder(x, lengths))  # (B, *shape) -> (B, F) -> (B, L)
         x_hat = self.decode(b.z, self._steps(x))
-        return AutoencoderOutput(x_hat, b.z, b.mu, b.logvar)
+        return AutoencoderOutput(x_hat, b.z, b.mu, b.logvar, b.bits)
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, *input_shape) -> (B, L): the deterministic code (the mean for a VAE, with the code activation)."""
@@ -129,5 +130,8 @@ def build_model(config: Config) -> Autoencoder:
     spec = config.spec
     enc, feat_dim, dec = ARCHITECTURES.get(m.arch)(m)
     code_act = "sigmoid" if spec.sigmoid_code else m.code_activation
-    bn = (Gaussian if spec.gaussian else Deterministic)(feat_dim, m.latent_dim, code_act)
+    if spec.quantize:
+        bn = Quantizing(feat_dim, m.latent_dim, code_act, config.loss.train_quantization)
+    else:
+        bn = (Gaussian if spec.gaussian else Deterministic)(feat_dim, m.latent_dim, code_act)
     return Autoencoder(enc, bn, dec, m.output_activation, config)

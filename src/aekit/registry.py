@@ -70,6 +70,7 @@ class VariantSpec:
     sigmoid_code: bool = False  # the code goes through a sigmoid (sparse)
     terms: tuple[str, ...] = ()  # names in TERMS
     corrupt: bool = False  # corrupt the input in training (denoising)
+    quantize: bool = False  # an integer code with a learned prior (rate)
 
 
 VARIANTS: Registry[VariantSpec] = Registry("variant")
@@ -78,6 +79,8 @@ VARIANTS.add("sparse", VariantSpec(sigmoid_code=True, terms=("sparsity",)), opti
 VARIANTS.add("denoising", VariantSpec(corrupt=True), options=("noise", "noise_level"))
 VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",)), "variational", options=("kl_beta",))
 VARIANTS.add("contractive", VariantSpec(terms=("contractive",)), options=("contractive_lambda",))
+VARIANTS.add("rate", VariantSpec(quantize=True, terms=("rate",)), "compression",
+             options=("rate_lambda", "train_quantization"))
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ def parse_variant(text: str) -> tuple[str, ...]:
     names = sorted({VARIANTS.canonical(p) for p in parts}, key=VARIANTS.names().index)
     if len(names) > 1 and "vanilla" in names:
         names.remove("vanilla")
+    clash = [n for n in ("vae", "sparse") if n in names]
+    if "rate" in names and clash:
+        raise ValueError(f"the rate variant has its own bottleneck (an integer code with a learned prior) and cannot "
+                         f"be combined with {clash[0]}")
     return tuple(names)
 
 
@@ -118,4 +125,5 @@ def combine_variants(names: tuple[str, ...]) -> VariantSpec:
         sigmoid_code=any(s.sigmoid_code for s in specs),
         terms=tuple(t for s in specs for t in s.terms),
         corrupt=any(s.corrupt for s in specs),
+        quantize=any(s.quantize for s in specs),
     )

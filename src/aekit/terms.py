@@ -112,6 +112,8 @@ def _contractive_term(t: TermInputs) -> torch.Tensor:
 TERMS.add("sparsity", Term(lambda t: sparsity_kl(t.out.z, t.config.loss.rho), "sparsity_beta"))
 TERMS.add("kl", Term(lambda t: kl_gaussian(t.out.mu, t.out.logvar), "kl_beta"))
 TERMS.add("contractive", Term(_contractive_term, "contractive_lambda", input_grad=True))
+# The rate in bits per input element (bits per pixel for one-channel images): -log2 p(code) / D, batch mean.
+TERMS.add("rate", Term(lambda t: t.out.bits.mean() / t.x[0].numel(), "rate_lambda"))
 
 
 def compute_loss(model: torch.nn.Module, x: torch.Tensor, config: Config, lengths: torch.Tensor | None = None,

@@ -274,6 +274,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         model.load_state_dict(best_state)  # early stopping keeps the best validation epoch's weights
         if run_dir is not None:
             ckpt.save_model(run_dir, model)
+    if run_dir is not None and config.spec.quantize:  # the entropy coder's tables, once, from the final prior
+        ckpt.save_tables(run_dir, model)
     model.eval()
     dist_ctx.close()
     return TrainResult(model, history, run_dir, stopped_early)

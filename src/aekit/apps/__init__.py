@@ -4,20 +4,29 @@
 - :mod:`.generate`: ``interpolate``, ``interpolate_codes``, ``slerp``, ``sample``, ``log_likelihood``;
 - :mod:`.denoise`: ``denoise``, ``psnr``;
 - :mod:`.anomaly`: ``detect``, ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``;
-- :mod:`.probe`: ``probe``, ``linear_probe``.
+- :mod:`.probe`: ``probe``, ``linear_probe``;
+- :mod:`.codec`: ``compress``, ``decompress`` (files of bits from a model trained with the rate variant).
 
 A new application is a new module here, exported below, with its command in :mod:`aekit.cli`.
 """
 
 from __future__ import annotations
 
-from .anomaly import AnomalyScorer, Detection, check_error_window, detect, error_threshold, local_error
+from .anomaly import (
+           AnomalyScorer,
+           Detection,
+           check_error_window,
+           detect,
+           error_threshold,
+           local_error,
+)
+from .codec import compress, decompress
 from .denoise import Denoised, denoise, psnr
 from .generate import interpolate, interpolate_codes, log_likelihood, sample, slerp
 from .infer import CHUNK, batched, decode, encode, reconstruct, reconstruction_error
 from .probe import linear_probe, probe
 
-__all__ = ["CHUNK", "AnomalyScorer", "Denoised", "Detection", "batched", "check_error_window", "decode", "denoise",
-           "detect", "encode",
+__all__ = ["CHUNK", "AnomalyScorer", "Denoised", "Detection", "batched", "check_error_window", "compress", "decode",
+           "decompress", "denoise", "detect", "encode",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
            "probe", "psnr", "reconstruct", "reconstruction_error", "sample", "slerp"]

@@ -219,6 +219,58 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pixels(shape: tuple[int, ...]) -> int | None:
+    """Pixels per sample of an image shape (C, H, W), for bits per pixel; None for other data."""
+    return shape[1] * shape[2] if len(shape) == 3 and shape[0] in (1, 3) else None
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    """Compress inputs into one file with a rate model; print its size against the estimated rate."""
+    from ..apps import codec as C
+    from ..files import atomic_write_bytes
+
+    _check_outputs(args, arrays=(), pngs=())
+    if Path(args.out).is_dir():
+        raise ValueError(f"output {args.out} is a directory: give a file name (.aek)")
+    model = ckpt.load(args.run)
+    C.tables_of(model)  # a clear error for a model without the rate variant, before reading the inputs
+    x = read_inputs(model, args.input).x
+    codes = C.quantized_codes(model, x)
+    tables = C.tables_of(model)
+    data = C.compress_codes(tables, codes, C.model_digest(model, tables), tuple(model.input_shape))
+    atomic_write_bytes(args.out, data)
+    est = C.estimated_bits(tables, codes)
+    n, bits = len(x), 8 * len(data)
+    px = _pixels(tuple(model.input_shape))
+    per_px = f", {bits / (n * px):.4f} bits per pixel" if px else ""
+    print(f"Compressed {n} samples into {len(data)} bytes: {bits / n:.1f} bits per sample{per_px}; estimated rate "
+          f"{est / n:.1f} bits per sample ({est / 8:.0f} bytes of payload; the file adds its header and checksum); "
+          f"wrote {args.out}")
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    """Decode a compressed file with the run that wrote it."""
+    from .. import viz
+    from ..apps import codec as C
+
+    _check_outputs(args)
+    path = Path(args.file)
+    if not path.is_file():
+        raise FileNotFoundError(f"compressed file not found: {path}")
+    model = ckpt.load(args.run)
+    try:
+        x = C.decompress(model, path.read_bytes())
+    except C.CompressedFileError as e:
+        raise C.CompressedFileError(f"{path}: {e}") from None
+    print(f"Decompressed {len(x)} samples of shape {tuple(x.shape[1:])}; wrote {save_array(args.out, x)}")
+    if args.png:
+        _png(viz.sample_grid(x[:32], title=f"Decompressed from {path.name}"), args.png)
+    if args.png_dir:
+        _png_dir(x, None, args.png_dir, prefix="image")
+    return 0
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     model = ckpt.load(args.run)
     data = load_data(model.config.data, seed=model.config.train.seed)
@@ -304,6 +356,21 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                    "the name of the subfolder that holds the anomalies")
     p.add_argument("--out", required=True, help="CSV with index, score, anomaly")
     p.add_argument("--png", help="also write a histogram of the scores with the threshold")
+
+    p = parser("compress", cmd_compress, "compress inputs into a file with a rate model (--variant rate)",
+               "Quantise the inputs' codes and range-code them under the run's integer tables into one file; print "
+               "the bits per sample (and per pixel for images) next to the estimated rate.")
+    input_flag(p)
+    p.add_argument("--out", required=True, help="the compressed file (e.g. images.aek)")
+
+    p = sub.add_parser("decompress", help="decode a compressed file with the run that wrote it",
+                       description="Decode FILE (from aekit compress) with the run's model and tables.")
+    p.add_argument("file", type=Path, help="the compressed file")
+    p.add_argument("--run", type=Path, required=True, help="the run directory whose model compressed it")
+    p.add_argument("--out", required=True, help="decoded samples: .npy, .npz or .csv")
+    p.add_argument("--png", help="also write a grid of the first 32 decoded samples")
+    p.add_argument("--png-dir", help="also write one PNG per decoded image into this new folder")
+    p.set_defaults(func=cmd_decompress)
 
     parser("probe", cmd_probe, "linear-probe accuracy on the codes vs PCA codes vs raw inputs (needs labels)")
 

@@ -1,0 +1,175 @@
+"""Compression: the rate variant, integer entropy tables, range-coded files and their errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit import apps
+from aekit import checkpoint as ckpt
+from aekit.apps import codec as C
+from aekit.bottleneck import EntropyTables, FactorizedPrior
+from aekit.cli import main
+from conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def rate_runs(tmp_path_factory, digits):
+    """Small rate models on the digits: an MLP and a conv net, each with its run directory."""
+    runs = {}
+    for arch, extra in (("mlp", {"hidden": (32,)}), ("conv", {"channels": (8,)})):
+        out = tmp_path_factory.mktemp("rate") / arch
+        cfg = tiny_config(arch=arch, variant="rate", latent_dim=6, epochs=8, rate_lambda=0.02, lr=3e-3, dataset="digits",
+                          **extra)
+        aekit.fit(cfg, digits, out_dir=out, quiet=True)
+        runs[arch] = out
+    return runs
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_round_trip_restores_the_quantised_code_exactly(rate_runs, digits, arch):
+    model = aekit.load(rate_runs[arch])
+    x = digits.test.x.numpy()
+    data = apps.compress(model, x)
+    codes = C.quantized_codes(model, x)
+    tables = C.tables_of(model)
+    back, shape = C.decompress_codes(tables, data, C.model_digest(model, tables))
+    assert np.array_equal(back, codes) and shape == (1, 8, 8)
+    assert np.array_equal(apps.decompress(model, data), apps.reconstruct(model, x))  # decode(round(z)), both ways
+
+
+def test_escaped_values_outside_the_tables_round_trip(rate_runs):
+    model = aekit.load(rate_runs["mlp"])
+    tables = EntropyTables(np.array([-2, 0]), np.array([[1, 5, 9, 5, 1], [1, 7, 1, 0, 0]]))  # widths 3 and 1
+    assert tables.width.tolist() == [3, 1]
+    codes = np.array([[0, 0], [-2, 0], [1, 5], [-7, -1], [1000, 0]])  # outside: -7, 1000 (dim 0); 5, -1 (dim 1)
+    data = C.compress_codes(tables, codes, b"12345678", (2,))
+    back, _ = C.decompress_codes(tables, data, b"12345678")
+    assert np.array_equal(back, codes)
+    assert C._symbols(tables, codes)[1].tolist() == [1, -7, 1000, 5, -1]  # channel-major, in sample order
+
+
+def test_the_file_costs_what_the_tables_estimate(rate_runs, digits):
+    model = aekit.load(rate_runs["conv"])
+    x = digits.train.x.numpy()
+    codes = C.quantized_codes(model, x)
+    tables = C.tables_of(model)
+    est = C.estimated_bits(tables, codes)
+    data = C.compress_codes(tables, codes, C.model_digest(model, tables), (1, 8, 8))
+    f = C.parse(data)
+    payload_bits = 32 * len(f.words) + 32 * len(f.escapes)
+    assert abs(payload_bits - est) <= 0.01 * est + 32, (payload_bits, est)  # + the last word's padding
+    header = 8 * len(data) - 32 * len(f.words) - 32 * len(f.escapes)
+    assert header <= 8 * (4 + 1 + 8 + 3 + 1 + 3 + 1 + 1 + 2 + 4)  # magic, version, model, 7 varints, crc
+    with torch.no_grad():  # and the tables agree with the prior the rate term trained
+        model_bits = float(model(torch.from_numpy(x)).bits.sum())
+    assert est == pytest.approx(model_bits, rel=0.01)
+
+
+def test_tables_are_stored_with_the_run_and_loaded_with_it(rate_runs):
+    run = rate_runs["mlp"]
+    assert (run / ckpt.TABLES).is_file()
+    model = aekit.load(run)
+    fresh = model.bottleneck.integer_tables()
+    assert np.array_equal(model.entropy_tables.counts, fresh.counts)
+    assert np.array_equal(model.entropy_tables.offset, fresh.offset)
+    assert (model.entropy_tables.counts[:, 0] == 1).all()  # the escape below every table
+
+
+def test_decoding_does_not_depend_on_the_thread_count(rate_runs, digits, tmp_path):
+    """The stream is decoded from integer tables: 1 and 2 torch threads give the same codes bit for bit (and the
+    same images, up to the float rounding the decoder network may do differently with another thread count)."""
+    model = aekit.load(rate_runs["conv"])
+    (tmp_path / "x.aek").write_bytes(apps.compress(model, digits.test.x.numpy()))
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, torch, aekit
+        from aekit.apps import codec as C
+        torch.set_num_threads(int(sys.argv[1]))
+        model = aekit.load({str(rate_runs['conv'])!r})
+        data = open({str(tmp_path / 'x.aek')!r}, 'rb').read()
+        tables = C.tables_of(model)
+        codes, _ = C.decompress_codes(tables, data, C.model_digest(model, tables))
+        np.save(sys.argv[2], codes)
+        np.save(sys.argv[3], C.decompress(model, data))
+    """)
+    for t in (1, 2):
+        subprocess.run([sys.executable, "-c", script, str(t), str(tmp_path / f"c{t}.npy"), str(tmp_path / f"x{t}.npy")],
+                       check=True, env={**os.environ}, timeout=120)
+    assert np.array_equal(np.load(tmp_path / "c1.npy"), np.load(tmp_path / "c2.npy"))
+    np.testing.assert_allclose(np.load(tmp_path / "x1.npy"), np.load(tmp_path / "x2.npy"), rtol=0, atol=1e-6)
+
+
+def test_bad_files_are_clear_errors(rate_runs, digits, tmp_path, capsys):
+    run = rate_runs["conv"]
+    assert main(["compress", str(run), "--out", str(tmp_path / "x.aek")]) == 0
+    data = (tmp_path / "x.aek").read_bytes()
+    capsys.readouterr()
+    cases = {
+        "truncated.aek": (data[: len(data) // 2], "truncated or damaged"),
+        "flipped.aek": (data[:30] + bytes([data[30] ^ 4]) + data[31:], "truncated or damaged"),
+        "empty.aek": (b"", "not an aekit compressed file"),
+        "png.aek": (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an aekit compressed file"),
+    }
+    for name, (content, expect) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        assert main(["decompress", str(tmp_path / name), "--run", str(run), "--out", str(tmp_path / "o.npy")]) == 2
+        err = capsys.readouterr().err
+        assert expect in err and str(tmp_path / name) in err and len(err.strip().splitlines()) == 1, err
+    # another model: the mlp's file, decoded with the conv run
+    assert main(["compress", str(rate_runs["mlp"]), "--out", str(tmp_path / "m.aek")]) == 0
+    capsys.readouterr()
+    assert main(["decompress", str(tmp_path / "m.aek"), "--run", str(run), "--out", str(tmp_path / "o.npy")]) == 2
+    assert "written with another model" in capsys.readouterr().err
+    assert not (tmp_path / "o.npy").exists()
+    # a model without the rate variant
+    plain = tmp_path / "plain"
+    aekit.fit(tiny_config(epochs=1), digits, out_dir=plain, quiet=True)
+    assert main(["compress", str(plain), "--out", str(tmp_path / "p.aek")]) == 2
+    assert "needs a model trained with the rate variant" in capsys.readouterr().err
+    assert not (tmp_path / "p.aek").exists()
+
+
+def test_compress_command_reports_bits_per_pixel_by_hand(rate_runs, tmp_path, capsys):
+    assert main(["compress", str(rate_runs["conv"]), "--out", str(tmp_path / "x.aek")]) == 0
+    out = capsys.readouterr().out
+    size = (tmp_path / "x.aek").stat().st_size
+    assert f"Compressed 360 samples into {size} bytes" in out
+    assert f"{8 * size / (360 * 64):.4f} bits per pixel" in out  # 8 bits a byte over 360 images of 8 x 8 pixels
+    assert main(["decompress", str(tmp_path / "x.aek"), "--run", str(rate_runs["conv"]), "--out",
+                 str(tmp_path / "x.npy"), "--png", str(tmp_path / "g.png")]) == 0
+    assert np.load(tmp_path / "x.npy").shape == (360, 1, 8, 8) and (tmp_path / "g.png").stat().st_size > 1000
+
+
+def test_rate_is_a_variant_with_named_parts_and_combines_with_denoising(digits):
+    res = aekit.fit(tiny_config(variant="rate+denoising", epochs=2, rate_lambda=0.1), digits, quiet=True)
+    assert {"train/recon", "train/rate", "train/loss"} <= set(res.history[-1])
+    r = res.history[-1]
+    assert r["train/loss"] == pytest.approx(r["train/recon"] + 0.1 * r["train/rate"], rel=1e-4)
+    with pytest.raises(ValueError, match="cannot be combined with vae"):
+        tiny_config(variant="rate+vae")
+
+
+def test_a_larger_rate_weight_gives_fewer_bits(digits):
+    bits = []
+    for lam in (0.0, 0.5):
+        res = aekit.fit(tiny_config(variant="rate", epochs=6, rate_lambda=lam, lr=3e-3, latent_dim=8), digits,
+                        quiet=True)
+        bits.append(res.history[-1]["train/rate"])
+    assert bits[1] < 0.6 * bits[0], bits
+
+
+def test_the_prior_is_a_probability_over_the_integers():
+    torch.manual_seed(0)
+    prior = FactorizedPrior(3)
+    y = torch.arange(-300, 301, dtype=torch.float32)[:, None].expand(-1, 3)
+    with torch.no_grad():
+        p = prior.likelihood(y)  # (601, 3): c(y + 1/2) - c(y - 1/2) telescopes to c(300.5) - c(-300.5)
+    assert torch.allclose(p.sum(0), torch.ones(3), atol=1e-4)
+    assert (p > 0).all()
