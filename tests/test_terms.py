@@ -128,7 +128,7 @@ def test_loss_terms_are_registered_with_their_weights():
 
     weights = {f.name for f in dataclasses.fields(LossConfig)}
     named = {t for v in VARIANTS for t in VARIANTS.get(v).terms}
-    assert named == set(TERMS.names()) == {"sparsity", "kl", "contractive"}
+    assert named == set(TERMS.names()) == {"sparsity", "kl", "contractive", "rate"}
     assert all(TERMS.get(t).weight in weights for t in TERMS)
     for v in VARIANTS:  # the options each variant reads are config fields
         assert set(VARIANTS.options(v)) <= weights

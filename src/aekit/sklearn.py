@@ -38,7 +38,7 @@ class _AutoencoderBase(BaseEstimator):
     hidden, activation, output_activation, code_activation : the MLP's hidden sizes and activations.
     channels : conv channels per stride-2 stage. cell, rnn_hidden, rnn_layers : the recurrent net.
     recon : "mse" or "bce". rho, sparsity_beta : sparse. kl_beta : vae. contractive_lambda : contractive.
-    noise, noise_level : denoising corruption.
+    noise, noise_level : denoising corruption. rate_lambda, train_quantization : rate (compression).
     epochs, batch_size, lr, weight_decay, schedule, val_fraction, patience : training.
     device, amp, compile : where and how to run ("auto" device: a GPU when there is one).
     random_state : int, RandomState or None; seeds the initial weights, the order of batches and the noise.
@@ -50,7 +50,8 @@ class _AutoencoderBase(BaseEstimator):
                  code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), cell: str = "gru",
                  rnn_hidden: int = 64, rnn_layers: int = 1, recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
-                 noise: str = "gaussian", noise_level: float = 0.1, epochs: int = 50, batch_size: int = 64,
+                 noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
+                 train_quantization: str = "noise", epochs: int = 50, batch_size: int = 64,
                  lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False) -> None:
@@ -72,6 +73,8 @@ class _AutoencoderBase(BaseEstimator):
         self.contractive_lambda = contractive_lambda
         self.noise = noise
         self.noise_level = noise_level
+        self.rate_lambda = rate_lambda
+        self.train_quantization = train_quantization
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -165,7 +168,8 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
                  code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), cell: str = "gru",
                  rnn_hidden: int = 64, rnn_layers: int = 1, recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
-                 noise: str = "gaussian", noise_level: float = 0.1, epochs: int = 50, batch_size: int = 64,
+                 noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
+                 train_quantization: str = "noise", epochs: int = 50, batch_size: int = 64,
                  lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
@@ -176,6 +180,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
             output_activation=output_activation, code_activation=code_activation, channels=channels, cell=cell,
             rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, recon=recon, rho=rho, sparsity_beta=sparsity_beta,
             kl_beta=kl_beta, contractive_lambda=contractive_lambda, noise=noise, noise_level=noise_level,
+            rate_lambda=rate_lambda, train_quantization=train_quantization,
             epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
             val_fraction=val_fraction, patience=patience, device=device, amp=amp, compile=compile,
             random_state=random_state, verbose=verbose)
