@@ -173,3 +173,26 @@ def test_the_prior_is_a_probability_over_the_integers():
         p = prior.likelihood(y)  # (601, 3): c(y + 1/2) - c(y - 1/2) telescopes to c(300.5) - c(-300.5)
     assert torch.allclose(p.sum(0), torch.ones(3), atol=1e-4)
     assert (p > 0).all()
+
+
+def test_a_spatial_code_round_trips_and_costs_what_it_estimates(digits, tmp_path):
+    cfg = tiny_config(arch="conv", channels=(8,), variant="rate", spatial_code=True, latent_dim=3, epochs=4,
+                      rate_lambda=0.05, lr=3e-3, dataset="digits")
+    aekit.fit(cfg, digits, out_dir=tmp_path / "s", quiet=True)
+    model = aekit.load(tmp_path / "s")
+    assert model.code_shape == (3, 4, 4)  # 3 channels on the 4 x 4 positions of the 8 x 8 digits' one stage
+    x = digits.test.x.numpy()
+    codes = C.quantized_codes(model, x)
+    assert codes.shape == (360, 3, 4, 4)
+    data = apps.compress(model, x)
+    tables = C.tables_of(model)
+    back, _ = C.decompress_codes(tables, data, C.model_digest(model, tables))
+    assert np.array_equal(back, codes) and C.parse(data).code_shape == (3, 4, 4)
+    assert np.array_equal(apps.decompress(model, data), apps.reconstruct(model, x))
+    est = C.estimated_bits(tables, codes)
+    with torch.no_grad():
+        assert est == pytest.approx(float(model(torch.from_numpy(x)).bits.sum()), rel=0.01)
+    strip = apps.interpolate(model, x[0], x[1], steps=4)  # codes interpolated as vectors, rounded, decoded
+    assert strip.shape == (4, 1, 8, 8)
+    with pytest.raises(ValueError, match="spatial code"):
+        aekit.build_model(aekit.resolve_config(tiny_config(arch="mlp", spatial_code=True), (1, 8, 8), 0.0, 1.0))

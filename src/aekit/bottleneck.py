@@ -24,12 +24,18 @@ class BottleneckOutput:
     bits: torch.Tensor | None = None  # (B,) quantising only: -log2 p(code) under the learned prior
 
 
+def projection(in_dim: int, out_dim: int, spatial: bool) -> nn.Module:
+    """Features -> code: a linear layer (B, F) -> (B, L), or for a spatial code a 1x1 convolution
+    (B, F, h, w) -> (B, L, h, w)."""
+    return nn.Conv2d(in_dim, out_dim, 1) if spatial else nn.Linear(in_dim, out_dim)
+
+
 class Deterministic(nn.Module):
     gaussian = False
 
-    def __init__(self, in_dim: int, latent_dim: int, code_activation: str = "identity") -> None:
+    def __init__(self, in_dim: int, latent_dim: int, code_activation: str = "identity", spatial: bool = False) -> None:
         super().__init__()
-        self.fc = nn.Linear(in_dim, latent_dim)
+        self.fc = projection(in_dim, latent_dim, spatial)
         self.act = activation(code_activation)
 
     def forward(self, h: torch.Tensor) -> BottleneckOutput:
@@ -130,7 +136,8 @@ def integer_tables(prior: "FactorizedPrior", precision: int = 24, tail: float = 
 
 
 class Quantizing(nn.Module):
-    """The rate variant's bottleneck: features -> code z (B, L), quantised to integers with a learned prior.
+    """The rate variant's bottleneck: features -> code z (B, L) (or (B, L, h, w) for a spatial code, with one prior
+    per channel shared by the positions), quantised to integers with a learned prior.
 
     In training the decoder sees z + U(-1/2, 1/2) (``train_quantization="noise"``) or round(z) with the gradient
     passed straight through (``"ste"``); the rate is -log2 p(z + u) under the prior, a differentiable stand-in for the
@@ -139,22 +146,26 @@ class Quantizing(nn.Module):
     gaussian = False
 
     def __init__(self, in_dim: int, latent_dim: int, code_activation: str = "identity",
-                 train_quantization: str = "noise") -> None:
+                 train_quantization: str = "noise", spatial: bool = False) -> None:
         super().__init__()
-        self.fc = nn.Linear(in_dim, latent_dim)
+        self.fc = projection(in_dim, latent_dim, spatial)
         self.act = activation(code_activation)
         self.prior = FactorizedPrior(latent_dim)
         self.train_quantization = train_quantization
 
+    def bits(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, L) or (B, L, h, w) values -> (B,) -log2 of their probability under the prior."""
+        rows = z.movedim(1, -1).reshape(-1, z.shape[1])  # (B * h * w, L)
+        return -torch.log2(self.prior.likelihood(rows)).reshape(z.shape[0], -1).sum(1)
+
     def forward(self, h: torch.Tensor) -> BottleneckOutput:
-        z = self.act(self.fc(h))  # (B, F) -> (B, L)
+        z = self.act(self.fc(h))  # (B, F) -> (B, L), or (B, F, h, w) -> (B, L, h, w)
         if self.training:
             noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
             seen = noisy if self.train_quantization == "noise" else z + (torch.round(z) - z).detach()
-            bits = -torch.log2(self.prior.likelihood(noisy)).sum(1)
-            return BottleneckOutput(seen, bits=bits)
+            return BottleneckOutput(seen, bits=self.bits(noisy))
         q = torch.round(z)
-        return BottleneckOutput(q, bits=-torch.log2(self.prior.likelihood(q)).sum(1))
+        return BottleneckOutput(q, bits=self.bits(q))
 
     def integer_tables(self) -> EntropyTables:
         """The entropy coder's integer tables for this prior (see :func:`integer_tables`)."""

@@ -36,6 +36,7 @@ class ModelConfig:
     output_activation: str = "auto"  # sigmoid for data in [0, 1], identity otherwise
     code_activation: str = "identity"
     channels: tuple[int, ...] = (32, 64)  # conv: channels per stride-2 stage
+    spatial_code: bool = False  # conv: a code of latent_dim channels at each position of the last stage (L, h, w)
     cell: str = "gru"  # rnn: gru | lstm
     rnn_hidden: int = 64
     rnn_layers: int = 1

@@ -37,6 +37,10 @@ class Autoencoder(nn.Module):
         self.config = config
         self.input_shape: tuple[int, ...] = tuple(config.model.input_shape)
         self.latent_dim = config.model.latent_dim
+        from .nets.conv import code_shape
+
+        self.code_shape: tuple[int, ...] = code_shape(config.model) if config.model.arch == "conv" else \
+            (self.latent_dim,)  # (L,), or (L, h, w) for a spatial code
 
     @property
     def is_variational(self) -> bool:
@@ -130,8 +134,14 @@ def build_model(config: Config) -> Autoencoder:
     spec = config.spec
     enc, feat_dim, dec = ARCHITECTURES.get(m.arch)(m)
     code_act = "sigmoid" if spec.sigmoid_code else m.code_activation
+    if m.spatial_code:
+        if m.arch != "conv" or spec.gaussian or spec.sigmoid_code or "contractive" in spec.terms:
+            raise ValueError("a spatial code (spatial_code) needs the conv architecture and a variant among vanilla, "
+                             f"denoising and rate; got arch {m.arch!r}, variant {config.variant_name!r}")
     if spec.quantize:
-        bn = Quantizing(feat_dim, m.latent_dim, code_act, config.loss.train_quantization)
+        bn = Quantizing(feat_dim, m.latent_dim, code_act, config.loss.train_quantization, m.spatial_code)
+    elif spec.gaussian:
+        bn = Gaussian(feat_dim, m.latent_dim, code_act)
     else:
-        bn = (Gaussian if spec.gaussian else Deterministic)(feat_dim, m.latent_dim, code_act)
+        bn = Deterministic(feat_dim, m.latent_dim, code_act, m.spatial_code)
     return Autoencoder(enc, bn, dec, m.output_activation, config)

@@ -36,7 +36,8 @@ class _AutoencoderBase(BaseEstimator):
     variant : variants joined by "+": vanilla, sparse, denoising, vae, contractive (e.g. "vae+denoising").
     latent_dim : size of the code.
     hidden, activation, output_activation, code_activation : the MLP's hidden sizes and activations.
-    channels : conv channels per stride-2 stage. cell, rnn_hidden, rnn_layers : the recurrent net.
+    channels : conv channels per stride-2 stage; spatial_code: a code of latent_dim channels per position.
+    cell, rnn_hidden, rnn_layers : the recurrent net.
     recon : "mse" or "bce". rho, sparsity_beta : sparse. kl_beta : vae. contractive_lambda : contractive.
     noise, noise_level : denoising corruption. rate_lambda, train_quantization : rate (compression).
     epochs, batch_size, lr, weight_decay, schedule, val_fraction, patience : training.
@@ -47,7 +48,8 @@ class _AutoencoderBase(BaseEstimator):
 
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int = 8,
                  hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
-                 code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), cell: str = "gru",
+                 code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
+                 cell: str = "gru",
                  rnn_hidden: int = 64, rnn_layers: int = 1, recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
@@ -63,6 +65,7 @@ class _AutoencoderBase(BaseEstimator):
         self.output_activation = output_activation
         self.code_activation = code_activation
         self.channels = channels
+        self.spatial_code = spatial_code
         self.cell = cell
         self.rnn_hidden = rnn_hidden
         self.rnn_layers = rnn_layers
@@ -165,7 +168,8 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
 
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int = 8,
                  hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
-                 code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), cell: str = "gru",
+                 code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
+                 cell: str = "gru",
                  rnn_hidden: int = 64, rnn_layers: int = 1, recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
@@ -177,7 +181,8 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
                  error_window: int | None = None) -> None:
         super().__init__(
             arch=arch, variant=variant, latent_dim=latent_dim, hidden=hidden, activation=activation,
-            output_activation=output_activation, code_activation=code_activation, channels=channels, cell=cell,
+            output_activation=output_activation, code_activation=code_activation, channels=channels,
+            spatial_code=spatial_code, cell=cell,
             rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, recon=recon, rho=rho, sparsity_beta=sparsity_beta,
             kl_beta=kl_beta, contractive_lambda=contractive_lambda, noise=noise, noise_level=noise_level,
             rate_lambda=rate_lambda, train_quantization=train_quantization,

@@ -127,7 +127,7 @@ class AnomalyScorer:
                 e = local_error(err, model.input_shape, self.error_window)
             else:
                 e = err.sum(1) / count
-            return torch.cat([e[:, None], z], 1)  # (B, 1 + L)
+            return torch.cat([e[:, None], z.flatten(1)], 1)  # (B, 1 + L), a spatial code flattened
 
         out = batched(model, x, fn).astype(np.float64)
         return out[:, 0], out[:, 1:]

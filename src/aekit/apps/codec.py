@@ -9,7 +9,7 @@ floating point, so a file written on one machine decodes bit-identically on anot
 File format (all integers little-endian; ``v`` = unsigned LEB128 varint)::
 
     b"AEKC"  version:u8  model:8 bytes (SHA-256 of the weights and tables, truncated)
-    count:v  sample ndim:v  sample shape:v...  code dims:v  escapes:v  words:v
+    count:v  sample ndim:v  sample shape:v...  code ndim:v  code shape:v...  escapes:v  words:v
     escapes: int32[escapes]   payload: uint32[words]   crc32 of everything before:u32
 """
 
@@ -60,13 +60,19 @@ def model_digest(model: Autoencoder, tables: EntropyTables) -> bytes:
 
 
 def quantized_codes(model: Autoencoder, x: np.ndarray | torch.Tensor) -> np.ndarray:
-    """round(z) of the inputs: (N, L) int64."""
+    """round(z) of the inputs: (N, L) int64, or (N, L, h, w) for a spatial code."""
     _prior(model)
     return batched(model, x, model.encode).astype(np.int64)
 
 
+def _rows(codes: np.ndarray) -> np.ndarray:
+    """(N, L, *positions) -> (N * positions, L): one row per code vector, as the tables see them."""
+    return np.moveaxis(codes, 1, -1).reshape(-1, codes.shape[1])
+
+
 def estimated_bits(tables: EntropyTables, codes: np.ndarray) -> float:
     """-log2 of the codes' probabilities under the integer tables (escaped values at 32 bits each)."""
+    codes = _rows(codes)
     sym, esc = _symbols(tables, codes)
     total = tables.counts.sum(1).astype(np.float64)  # (L,)
     p = tables.counts[np.arange(codes.shape[1])[None, :], sym] / total[None, :]
@@ -113,19 +119,20 @@ def _categorical(counts: np.ndarray):
 
 def compress_codes(tables: EntropyTables, codes: np.ndarray, digest: bytes,
                    sample_shape: tuple[int, ...]) -> bytes:
-    """Entropy-code integer codes (N, L) into a complete file (header, escapes, payload, CRC)."""
+    """Entropy-code integer codes (N, L) or (N, L, h, w) into a complete file (header, escapes, payload, CRC)."""
     try:
         import constriction
     except ImportError:  # a core dependency; a broken install says so
         raise ImportError("compression needs the constriction package (pip install constriction)") from None
-    sym, esc = _symbols(tables, codes)
+    n, code_shape = len(codes), codes.shape[1:]
+    sym, esc = _symbols(tables, _rows(codes))
     enc = constriction.stream.queue.RangeEncoder()
     width = tables.width
-    for j in range(codes.shape[1]):  # channel-major: all samples' dimension j under table j
+    for j in range(code_shape[0]):  # channel-major: every sample's (and position's) dimension j under table j
         enc.encode(sym[:, j], _categorical(tables.counts[j, :width[j] + 2]))
     words = enc.get_compressed().astype("<u4")
-    head = MAGIC + bytes([VERSION]) + digest + _varint(len(codes)) + _varint(len(sample_shape)) + \
-        b"".join(_varint(s) for s in sample_shape) + _varint(codes.shape[1]) + _varint(len(esc)) + _varint(len(words))
+    head = MAGIC + bytes([VERSION]) + digest + b"".join(_varint(v) for v in (
+        n, len(sample_shape), *sample_shape, len(code_shape), *code_shape, len(esc), len(words)))
     body = head + esc.astype("<i4").tobytes() + words.tobytes()
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -134,7 +141,7 @@ def compress_codes(tables: EntropyTables, codes: np.ndarray, digest: bytes,
 class Parsed:
     count: int  # samples
     sample_shape: tuple[int, ...]
-    dims: int  # code dimensions
+    code_shape: tuple[int, ...]  # (L,) or (L, h, w)
     model: bytes  # the 8-byte model digest
     escapes: np.ndarray  # (E,) int64 values outside the tables
     words: np.ndarray  # (W,) uint32 range-coder payload
@@ -151,38 +158,45 @@ def parse(data: bytes) -> Parsed:
         raise CompressedFileError("the file is truncated or damaged (its checksum does not match)")
     pos = 13
     n, pos = _read_varint(data, pos)
-    ndim, pos = _read_varint(data, pos)
-    shape = []
-    for _ in range(ndim):
-        s, pos = _read_varint(data, pos)
-        shape.append(s)
-    dims, pos = _read_varint(data, pos)
+    shapes = []
+    for _ in range(2):  # the sample shape, then the code shape
+        ndim, pos = _read_varint(data, pos)
+        if ndim > 8:
+            raise CompressedFileError("the header is damaged (a shape of more than 8 dimensions)")
+        dims = []
+        for _ in range(ndim):
+            s, pos = _read_varint(data, pos)
+            dims.append(s)
+        shapes.append(tuple(dims))
+    if not shapes[1]:
+        raise CompressedFileError("the header is damaged (no code shape)")
     n_esc, pos = _read_varint(data, pos)
     n_words, pos = _read_varint(data, pos)
     if pos + 4 * n_esc + 4 * n_words + 4 != len(data):
         raise CompressedFileError("its sections do not add up to its length")
     esc = np.frombuffer(data, "<i4", n_esc, pos).astype(np.int64)
     words = np.frombuffer(data, "<u4", n_words, pos + 4 * n_esc).astype(np.uint32)
-    return Parsed(n, tuple(shape), dims, data[5:13], esc, words)
+    return Parsed(n, shapes[0], shapes[1], data[5:13], esc, words)
 
 
 def decompress_codes(tables: EntropyTables, data: bytes, digest: bytes | None) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The integer codes (N, L) and the sample shape of a file from :func:`compress_codes`; every way a file can be
-    wrong raises :class:`CompressedFileError` saying which."""
+    """The integer codes (N, L) or (N, L, h, w) and the sample shape of a file from :func:`compress_codes`; every way
+    a file can be wrong raises :class:`CompressedFileError` saying which."""
     import constriction
 
     f = parse(data)
     if digest is not None and f.model != digest:
         raise CompressedFileError("it was written with another model (or other entropy tables) than this run's")
-    L = f.dims
+    L = f.code_shape[0]
     if L != len(tables.offset):
         raise CompressedFileError(f"it holds codes of {L} dimensions, this model's have {len(tables.offset)}")
+    rows = f.count * int(np.prod(f.code_shape[1:]))
     dec = constriction.stream.queue.RangeDecoder(f.words)
     width = tables.width
-    codes = np.empty((f.count, L), dtype=np.int64)
+    codes = np.empty((rows, L), dtype=np.int64)
     k = 0
     for j in range(L):
-        sym = np.asarray(dec.decode(_categorical(tables.counts[j, :width[j] + 2]), f.count), dtype=np.int64)
+        sym = np.asarray(dec.decode(_categorical(tables.counts[j, :width[j] + 2]), rows), dtype=np.int64)
         vals = sym - 1 + tables.offset[j]
         out = (sym == 0) | (sym == width[j] + 1)
         m = int(out.sum())
@@ -191,6 +205,7 @@ def decompress_codes(tables: EntropyTables, data: bytes, digest: bytes | None) -
         vals[out] = f.escapes[k:k + m]
         k += m
         codes[:, j] = vals
+    codes = np.ascontiguousarray(np.moveaxis(codes.reshape(f.count, *f.code_shape[1:], L), -1, 1))  # (N, L, *pos)
     return codes, f.sample_shape
 
 
@@ -215,6 +230,7 @@ def decompress(model: Autoencoder, data: bytes) -> np.ndarray:
     A truncated, damaged or foreign file, or one made with another model, raises :class:`CompressedFileError`."""
     tables = tables_of(model)
     codes, shape = decompress_codes(tables, data, model_digest(model, tables))
-    if shape != tuple(model.input_shape):
-        raise CompressedFileError(f"it holds samples of shape {shape}, this model's are {tuple(model.input_shape)}")
+    if shape != tuple(model.input_shape) or codes.shape[1:] != tuple(model.code_shape):
+        raise CompressedFileError(f"it holds samples of shape {shape} with codes {codes.shape[1:]}, this model's are "
+                                  f"{tuple(model.input_shape)} with codes {tuple(model.code_shape)}")
     return decode(model, codes.astype(np.float32))

@@ -37,8 +37,11 @@ def interpolate_codes(za: np.ndarray, zb: np.ndarray, steps: int = 5, method: st
 def interpolate(model: Autoencoder, xa: np.ndarray, xb: np.ndarray, steps: int = 5,
                 method: str = "linear") -> np.ndarray:
     """Decode `steps` points between the codes of two inputs (each of input_shape): (steps, *input_shape)."""
-    z = encode(model, np.stack([xa, xb]))
-    return decode(model, interpolate_codes(z[0], z[1], steps, method))
+    z = encode(model, np.stack([xa, xb])).reshape(2, -1)  # a spatial code (L, h, w) is interpolated as a vector
+    path = interpolate_codes(z[0], z[1], steps, method)
+    if model.config.spec.quantize:
+        path = np.round(path)  # a rate model's decoder knows integer codes
+    return decode(model, path.reshape(steps, *model.code_shape))
 
 
 def sample(model: Autoencoder, n: int, seed: int = 0) -> np.ndarray:

@@ -39,7 +39,7 @@ def batched(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: in
                 k = len(xb)
                 if k < batch_size:  # (k, ...) -> (batch_size, ...)
                     xb = torch.cat([xb, xb[:1].expand(batch_size - k, *xb.shape[1:])])
-                outs.append(fn(xb.to(dev))[:k].cpu().numpy())
+                outs.append(fn(xb.to(dev).contiguous())[:k].cpu().numpy())  # one memory layout, one kernel
     finally:
         model.train(was)
     return np.concatenate(outs) if outs else np.empty((0,))
@@ -87,8 +87,9 @@ def decode(model: Autoencoder, z: np.ndarray | torch.Tensor) -> np.ndarray:
     (N, *input_shape) float32 outputs (after the output activation).
     """
     z = torch.as_tensor(np.asarray(z, dtype=np.float32))
-    if z.ndim != 2 or z.shape[1] != model.latent_dim:
-        raise ValueError(f"codes of shape {tuple(z.shape)} do not fit: expected (N, {model.latent_dim})")
+    if tuple(z.shape[1:]) != tuple(model.code_shape):
+        want = ", ".join(map(str, model.code_shape))
+        raise ValueError(f"codes of shape {tuple(z.shape)} do not fit: expected (N, {want})")
     return batched(model, z, model.decode, check=False)
 
 

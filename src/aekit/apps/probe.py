@@ -24,11 +24,12 @@ def probe(model: Autoencoder, train_x: np.ndarray, train_y: np.ndarray, test_x: 
     """Linear-probe accuracy on the model's codes, on PCA codes of the same size, and on the raw inputs."""
     from sklearn.decomposition import PCA
 
-    L = model.latent_dim
+    L = int(np.prod(model.code_shape))
     flat_tr, flat_te = train_x.reshape(len(train_x), -1), test_x.reshape(len(test_x), -1)
     pca = PCA(L, random_state=0).fit(flat_tr)
     return {
-        f"codes_{L}d": linear_probe(encode(model, train_x), train_y, encode(model, test_x), test_y),
+        f"codes_{L}d": linear_probe(encode(model, train_x).reshape(len(train_x), -1), train_y,
+                                    encode(model, test_x).reshape(len(test_x), -1), test_y),
         f"pca_{L}d": linear_probe(pca.transform(flat_tr), train_y, pca.transform(flat_te), test_y),
         f"raw_{flat_tr.shape[1]}d": linear_probe(flat_tr, train_y, flat_te, test_y),
     }

@@ -34,6 +34,7 @@ _CHOICES = {
     "dataset": R.DATASETS.names,
     "cell": lambda: ["gru", "lstm"],
     "amp": lambda: ["none", "bf16"],
+    "train_quantization": lambda: ["noise", "ste"],
 }
 _HELP = {
     "arch": "network: mlp (vectors, flattened images), conv (images), rnn (sequences); auto picks by data shape",
@@ -49,6 +50,9 @@ _HELP = {
     "patience": "early stopping after this many epochs without a better validation loss (0: off)",
     "path": "data file (.npy/.npz/.csv/IDX) for --dataset file or series; a folder for --dataset images",
     "image_channels": "images: 1 (grayscale) or 3 (RGB); 0 (default) decides from the files",
+    "spatial_code": "conv: a code of --latent-dim channels at every position of the last stage (L x h x w)",
+    "rate_lambda": "rate: weight of the rate (bits per input element) against the distortion",
+    "train_quantization": "rate: noise (z + U(-1/2, 1/2)) or ste (rounding, gradient straight through)",
     "image_size": "images: resize (keeping the aspect ratio) and centre-crop every image to H W",
     "test_path": "test data file or image folder; else 20%% of --path is held out",
     "data_dir": "folder with MNIST's IDX files (else $AEKIT_DATA_DIR, the cache, or a download)",

@@ -26,8 +26,9 @@ def _stage_sizes(h: int, w: int, n: int) -> list[tuple[int, int]]:
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, in_ch: int, channels: tuple[int, ...], act: str) -> None:
+    def __init__(self, in_ch: int, channels: tuple[int, ...], act: str, spatial: bool = False) -> None:
         super().__init__()
+        self.spatial = spatial
         layers: list[nn.Module] = []
         prev = in_ch
         for c in channels:
@@ -36,15 +37,18 @@ class ConvEncoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x).flatten(1)  # (B, C, H, W) -> (B, c_last, h, w) -> (B, c_last*h*w)
+        h = self.net(x)  # (B, C, H, W) -> (B, c_last, h, w)
+        return h if self.spatial else h.flatten(1)  # -> (B, c_last*h*w) for a flat code
 
 
 class ConvDecoder(nn.Module):
     def __init__(self, latent_dim: int, out_ch: int, channels: tuple[int, ...],
-                 sizes: list[tuple[int, int]], act: str) -> None:
+                 sizes: list[tuple[int, int]], act: str, spatial: bool = False) -> None:
         super().__init__()
         self.top = (channels[-1], *sizes[-1])
-        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.top)), activation(act))
+        # a flat code (B, L) through a linear layer, a spatial one (B, L, h, w) through a 1x1 convolution
+        head = nn.Conv2d(latent_dim, channels[-1], 1) if spatial else nn.Linear(latent_dim, math.prod(self.top))
+        self.fc = nn.Sequential(head, activation(act))
         layers: list[nn.Module] = []
         rev = channels[::-1]
         outs = [*rev[1:], out_ch]
@@ -58,16 +62,24 @@ class ConvDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        h = self.fc(z).view(-1, *self.top)  # (B, L) -> (B, c_last, h, w)
+        h = self.fc(z).view(-1, *self.top)  # (B, L) or (B, L, h, w) -> (B, c_last, h, w)
         return self.net(h)  # -> (B, C, H, W)
 
 
-@ARCHITECTURES.register("conv", options=("channels",))
+def code_shape(cfg: ModelConfig) -> tuple[int, ...]:
+    """(L,) for a flat code; (L, h, w) for a spatial one, h and w the last stage's size."""
+    if not cfg.spatial_code:
+        return (cfg.latent_dim,)
+    return (cfg.latent_dim, *_stage_sizes(*cfg.input_shape[1:], len(cfg.channels))[-1])
+
+
+@ARCHITECTURES.register("conv", options=("channels", "spatial_code"))
 def build_conv(cfg: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
     if len(cfg.input_shape) != 3:
         raise ValueError(f"conv needs image samples (C, H, W), got shape {cfg.input_shape}")
     c, h, w = cfg.input_shape
     sizes = _stage_sizes(h, w, len(cfg.channels))
-    enc = ConvEncoder(c, cfg.channels, cfg.activation)
-    dec = ConvDecoder(cfg.latent_dim, c, cfg.channels, sizes, cfg.activation)
-    return enc, cfg.channels[-1] * math.prod(sizes[-1]), dec
+    enc = ConvEncoder(c, cfg.channels, cfg.activation, cfg.spatial_code)
+    dec = ConvDecoder(cfg.latent_dim, c, cfg.channels, sizes, cfg.activation, cfg.spatial_code)
+    feat = cfg.channels[-1] if cfg.spatial_code else cfg.channels[-1] * math.prod(sizes[-1])
+    return enc, feat, dec

@@ -46,12 +46,13 @@ def samples_view(model: Autoencoder, n: int = 16, seed: int = 0) -> Figure:
 def code_map_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | None = None) -> Figure:
     """The codes of (up to MAX_MAP_POINTS of) x in 2-D by PCA, coloured by label."""
     codes = apps.encode(model, x[:MAX_MAP_POINTS])
-    return F.code_map(codes, None if labels is None else labels[:MAX_MAP_POINTS])
+    return F.code_map(codes.reshape(len(codes), -1), None if labels is None else labels[:MAX_MAP_POINTS])
 
 
 def sparsity_view(model: Autoencoder, x: np.ndarray) -> Figure:
     """The code units' mean activations on x against the target rho."""
-    return F.sparsity_histogram(apps.encode(model, x[:MAX_MAP_POINTS]).mean(0), model.config.loss.rho)
+    return F.sparsity_histogram(apps.encode(model, x[:MAX_MAP_POINTS]).reshape(min(len(x), MAX_MAP_POINTS), -1).mean(0),
+                                model.config.loss.rho)
 
 
 def denoising_view(result: apps.Denoised, n: int = 8) -> Figure:
