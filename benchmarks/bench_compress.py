@@ -7,14 +7,12 @@ given for one file holding the set and for one file per image (each with its own
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from sklearn.decomposition import PCA
 
 import aekit
@@ -22,22 +20,6 @@ from aekit import apps
 from aekit.apps import codec
 from aekit.bottleneck import EntropyTables
 from common import header, parser
-
-
-def psnr(x: np.ndarray, y: np.ndarray) -> float:
-    """PSNR in dB of the mean squared error over all pixels (values in [0, 1])."""
-    return float(10 * np.log10(1.0 / np.mean((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2)))
-
-
-def pillow(images: np.ndarray, fmt: str, **kw) -> tuple[float, float]:
-    """(bpp, PSNR) with each image (N, 28, 28) uint8 saved as its own file."""
-    bits, out = 0, np.empty_like(images)
-    for i, a in enumerate(images):
-        buf = io.BytesIO()
-        Image.fromarray(a, "L").save(buf, format=fmt, **kw)
-        bits += 8 * buf.tell()
-        out[i] = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
-    return bits / images.size, psnr(images / 255.0, out / 255.0)
 
 
 def table_from_histogram(values: np.ndarray, precision: int = 24) -> EntropyTables:
@@ -59,7 +41,7 @@ def pca_point(train: np.ndarray, test: np.ndarray, k: int, step: float) -> tuple
     tables = table_from_histogram(q_train)
     data = codec.compress_codes(tables, q_test, b"pca-base", (784,))
     rec = np.clip(pca.inverse_transform(q_test * step), 0, 1)
-    return 8 * len(data) / test.size, psnr(test, rec)
+    return 8 * len(data) / test.size, codec.psnr_db(test, rec)
 
 
 def main() -> None:
@@ -70,22 +52,23 @@ def main() -> None:
     p.add_argument("--latent", type=int, default=32)
     p.add_argument("--channels", default="32,64,128")
     p.add_argument("--quant", default="noise", choices=["noise", "ste"])
+    p.add_argument("--spatial", action="store_true", help="a spatial code: --latent channels per position")
+    p.add_argument("--per-image", type=int, default=2000, help="images compressed one file each (rate per file)")
     p.add_argument("--baselines", action="store_true", help="also PNG, JPEG, WebP and PCA")
     p.add_argument("--save", help="write the table as JSON here")
     args = p.parse_args()
     header("Rate-distortion on MNIST")
     data = aekit.load_data(aekit.DataConfig(dataset="mnist", data_dir=args.data_dir), download=False)
     test = data.test.x[:args.n].numpy()  # (n, 1, 28, 28) in [0, 1]
-    test_u8 = np.rint(test[:, 0] * 255).astype(np.uint8)
     rows = []
     if args.baselines:
-        b, q = pillow(test_u8, "PNG", optimize=True)
+        b, q = codec.pillow_point(test, "PNG", optimize=True)
         rows.append({"method": "PNG (lossless)", "bpp": b, "psnr": q})
         for quality in (5, 10, 20, 30, 50, 70, 90):
-            b, q = pillow(test_u8, "JPEG", quality=quality)
+            b, q = codec.pillow_point(test, "JPEG", quality=quality)
             rows.append({"method": f"JPEG q{quality}", "bpp": b, "psnr": q})
         for quality in (0, 5, 10, 20, 40, 60, 80):
-            b, q = pillow(test_u8, "WEBP", quality=quality)
+            b, q = codec.pillow_point(test, "WEBP", quality=quality)
             rows.append({"method": f"WebP q{quality}", "bpp": b, "psnr": q})
         train_flat = data.train.x.flatten(1).numpy()
         for k, step in ((8, 0.5), (16, 0.5), (16, 0.3), (32, 0.3), (32, 0.2), (64, 0.15), (64, 0.1), (128, 0.08)):
@@ -97,6 +80,7 @@ def main() -> None:
     for lam in (float(v) for v in args.lambdas.split(",") if v):
         cfg = aekit.Config().override(variant="rate", arch="conv", channels=channels, latent_dim=args.latent,
                                       rate_lambda=lam, train_quantization=args.quant, epochs=args.epochs,
+                                      spatial_code=args.spatial,
                                       batch_size=64, lr=2e-3, schedule="onecycle", val_fraction=0.0,
                                       output_activation="sigmoid")
         t0 = time.perf_counter()
@@ -108,10 +92,12 @@ def main() -> None:
         t0 = time.perf_counter()
         out = apps.decompress(model, blob)
         t_dec = time.perf_counter() - t0
-        per_image = sum(len(apps.compress(model, test[i:i + 1])) for i in range(min(len(test), 2000)))
-        per_image_bpp = 8 * per_image / (min(len(test), 2000) * 784)
-        row = {"method": f"aekit conv rate lambda {lam:g}", "bpp": 8 * len(blob) / test[:, 0].size,
-               "bpp_per_image_files": per_image_bpp, "psnr": psnr(test, out), "train_s": took,
+        k = min(len(test), args.per_image)
+        per_image_bpp = 8 * sum(len(apps.compress(model, test[i:i + 1])) for i in range(k)) / (k * 784) if k else 0.0
+        kind = f"spatial {args.latent}x{'x'.join(map(str, model.code_shape[1:]))}" if args.spatial else \
+            f"flat {args.latent}"
+        row = {"method": f"aekit conv {kind} {args.quant} lambda {lam:g}", "bpp": 8 * len(blob) / test[:, 0].size,
+               "bpp_per_image_files": per_image_bpp, "psnr": codec.psnr_db(test, out), "train_s": took,
                "encode_img_s": len(test) / t_enc, "decode_img_s": len(test) / t_dec}
         rows.append(row)
         print(f"  {row['method']:<30} {row['bpp']:.4f} bpp (one file; {per_image_bpp:.3f} as one file per image) "

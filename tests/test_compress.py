@@ -196,3 +196,18 @@ def test_a_spatial_code_round_trips_and_costs_what_it_estimates(digits, tmp_path
     assert strip.shape == (4, 1, 8, 8)
     with pytest.raises(ValueError, match="spatial code"):
         aekit.build_model(aekit.resolve_config(tiny_config(arch="mlp", spatial_code=True), (1, 8, 8), 0.0, 1.0))
+
+
+def test_codec_baselines_by_hand():
+    """PSNR: MSE 0.01 is 20 dB; bits per pixel: the bytes Pillow writes, 8 bits each, over N x H x W pixels."""
+    assert C.psnr_db(np.zeros((2, 1, 4, 4)), np.full((2, 1, 4, 4), 0.1)) == pytest.approx(20.0)
+    import io
+
+    from PIL import Image
+
+    x = np.zeros((3, 1, 8, 8), np.float32)
+    x[:, :, 2:5, 3] = 1.0
+    bpp, psnr = C.pillow_point(x, "PNG")
+    buf = io.BytesIO()
+    Image.fromarray((x[0, 0] * 255).astype(np.uint8), "L").save(buf, format="PNG")
+    assert bpp == pytest.approx(3 * 8 * buf.tell() / (3 * 64)) and psnr == float("inf")  # lossless

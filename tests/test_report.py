@@ -36,6 +36,7 @@ def runs(tmp_path, small_digits):
         "sequence": _run(tmp_path, "sequence", aekit.load_data(series_cfg), arch="rnn", dataset="series",
                          path=str(tmp_path / "series.npy"), window=16, stride=4),
         "vae": _run(tmp_path, "vae", small_digits, arch="mlp", variant="vae", dataset="digits"),
+        "rate": _run(tmp_path, "rate", small_digits, arch="conv", variant="rate", dataset="digits", channels=(8,)),
     }
 
 
@@ -46,7 +47,8 @@ def _images(page: str) -> list[Image.Image]:
 @pytest.mark.parametrize("kind,expected", [("image", {"loss_curves", "reconstructions", "code_map", "sparsity",
                                                      "denoising", "anomaly_scores", "interpolation"}),
                                           ("sequence", {"loss_curves", "reconstructions", "code_map"}),
-                                          ("vae", {"samples", "interpolation", "reconstructions"})])
+                                          ("vae", {"samples", "interpolation", "reconstructions"}),
+                                          ("rate", {"rate_distortion", "reconstructions", "loss_curves"})])
 def test_report_embeds_decodable_figures_and_names_every_metric(runs, kind, expected):
     run = runs[kind]
     page = write_report(run, command="aekit train ...").read_text()

@@ -16,6 +16,7 @@ from .figures import (  # noqa: F401
     image_grid,
     interpolation_strip,
     loss_curves,
+    rate_distortion,
     reconstructions,
     roc_curve,
     sample_grid,

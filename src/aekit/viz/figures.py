@@ -222,3 +222,22 @@ def roc_curve(scores: np.ndarray, labels: np.ndarray) -> Figure:
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def rate_distortion(curves: dict[str, list[tuple[float, float]]], title: str = "Rate-distortion") -> Figure:
+    """PSNR (dB) against bits per pixel (log scale), one line per method: ``{name: [(bpp, psnr), ...]}``."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, points in curves.items():
+        pts = sorted(p for p in points if np.isfinite(p[1]))
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if len(pts) > 1 else "*", label=name,
+                    ms=5 if len(pts) > 1 else 14)
+    ax.set_xscale("log")
+    ax.set_xlabel("bits per pixel (real file sizes)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+

@@ -48,6 +48,10 @@ def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
         figs.append(("denoising.png", f"Test inputs corrupted by {cfg.loss.noise} noise ({cfg.loss.noise_level:g}), "
                      "denoised by the model, and the clean originals.",
                      V.denoising_view(apps.denoise(model, x[:8], cfg.loss.noise, cfg.loss.noise_level, seed=0))))
+    if cfg.spec.quantize and len(x.shape) == 4 and x.shape[1] in (1, 3):
+        figs.append(("rate_distortion.png", "Bits per pixel (real file sizes) against PSNR: this run on the first 500 "
+                     "test images as one compressed file, JPEG and WebP with each image its own file.",
+                     V.rate_distortion_view(model, x[:500])))
     train_x = data.train.x[:V.MAX_MAP_POINTS * 5].numpy()
     figs.append(("anomaly_scores.png", "Test reconstruction errors (anomaly scores) with the threshold set on the "
                  "training data (median + 3 robust standard deviations).",

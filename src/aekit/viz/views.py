@@ -65,3 +65,17 @@ def denoising_view(result: apps.Denoised, n: int = 8) -> Figure:
 def detection_view(result: apps.Detection, labels: np.ndarray | None = None) -> Figure:
     """The histogram of a :func:`aekit.apps.detect` result's scores with its threshold (split by 0/1 labels)."""
     return F.anomaly_histogram(result.scores, result.threshold, labels)
+
+
+def rate_distortion_view(model: Autoencoder, x: np.ndarray) -> Figure:
+    """A rate model's point (bits per pixel of one file holding the images, PSNR of its decoding) on images x
+    (N, 1 or 3, H, W) against JPEG and WebP at several qualities on the same images, each image its own file."""
+    from ..apps import codec
+
+    pixels = len(x) * x.shape[2] * x.shape[3]
+    blob = codec.compress(model, x)
+    curves = {"aekit (this run)": [(8 * len(blob) / pixels, codec.psnr_db(x, codec.decompress(model, blob)))],
+              "JPEG": [codec.pillow_point(x, "JPEG", quality=q) for q in (10, 30, 50, 70, 90)],
+              "WebP": [codec.pillow_point(x, "WEBP", quality=q) for q in (0, 10, 40, 80)]}
+    return F.rate_distortion(curves, f"Rate-distortion on {len(x)} test images")
+
