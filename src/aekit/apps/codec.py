@@ -191,12 +191,21 @@ def decompress_codes(tables: EntropyTables, data: bytes, digest: bytes | None) -
     if L != len(tables.offset):
         raise CompressedFileError(f"it holds codes of {L} dimensions, this model's have {len(tables.offset)}")
     rows = f.count * int(np.prod(f.code_shape[1:]))
+    from ..data.stream import available_memory
+
+    avail = available_memory()
+    if avail and rows * L * 8 > avail // 2:
+        raise CompressedFileError(f"its header claims {f.count} samples with codes {f.code_shape}, more than fits in "
+                                  "memory here")
     dec = constriction.stream.queue.RangeDecoder(f.words)
     width = tables.width
     codes = np.empty((rows, L), dtype=np.int64)
     k = 0
     for j in range(L):
-        sym = np.asarray(dec.decode(_categorical(tables.counts[j, :width[j] + 2]), rows), dtype=np.int64)
+        try:
+            sym = np.asarray(dec.decode(_categorical(tables.counts[j, :width[j] + 2]), rows), dtype=np.int64)
+        except (ValueError, RuntimeError, OverflowError) as e:  # a crafted payload behind a valid checksum
+            raise CompressedFileError(f"the payload cannot be decoded ({e})") from None
         vals = sym - 1 + tables.offset[j]
         out = (sym == 0) | (sym == width[j] + 1)
         m = int(out.sum())
