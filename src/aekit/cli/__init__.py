@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     formatwarning, warnings.formatwarning = warnings.formatwarning, _warning_line
     try:
         return args.func(args)
-    except (ValueError, OSError, ConnectionError, MemoryError) as e:  # OSError: missing files, full disk, read-only
+    except (ValueError, OSError, ConnectionError, MemoryError, ImportError) as e:  # OSError: missing files, full
+        # disk, read-only; ImportError: an optional extra that is not installed (the message names it)
         msg = " ".join(str(e).split()) or type(e).__name__  # one line
         if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
             msg += f": {e.filename}"

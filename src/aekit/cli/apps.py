@@ -271,6 +271,30 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """ONNX files of a run, checked against PyTorch on the run's test samples (or --input)."""
+    from ..apps.export import PARITY_TOLERANCE, _require, export_onnx
+
+    _require()  # the extra, before any work
+    out = Path(args.out) if args.out else Path(args.run) / "onnx"
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: give a folder for the ONNX files")
+    model = ckpt.load(args.run)
+    x = read_inputs(model, args.input).x[:64]
+    train_x = read_inputs(model, None, "train").x
+    threshold = apps.error_threshold(apps.AnomalyScorer(model, train_x).reference_scores)  # as aekit detect's auto
+    res = export_onnx(model, out, x, threshold)
+    if not res.max_abs_diff <= PARITY_TOLERANCE:
+        for p in res.paths.values():
+            p.unlink(missing_ok=True)
+        raise ValueError(f"ONNX parity check failed: onnxruntime differs from PyTorch by {res.max_abs_diff:.3g} "
+                         f"(> {PARITY_TOLERANCE:g}) on {len(x)} samples; the files were removed")
+    print(f"Wrote {', '.join(str(p) for p in res.paths.values())}; onnxruntime vs PyTorch on {len(x)} samples: "
+          f"largest absolute difference {res.max_abs_diff:.3g} (limit {PARITY_TOLERANCE:g}); anomaly threshold "
+          f"{threshold:.6g} in the metadata")
+    return 0
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     model = ckpt.load(args.run)
     data = load_data(model.config.data, seed=model.config.train.seed)
@@ -371,6 +395,15 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", help="also write a grid of the first 32 decoded samples")
     p.add_argument("--png-dir", help="also write one PNG per decoded image into this new folder")
     p.set_defaults(func=cmd_decompress)
+
+    p = parser("export", cmd_export, "ONNX files of the model, checked against PyTorch (needs aekit[export])",
+               "Write encoder.onnx, decoder.onnx and autoencoder.onnx (input -> reconstruction and per-sample "
+               "score) with a dynamic batch axis and the input shape, config, anomaly threshold and aekit version in "
+               "their metadata; run them with onnxruntime on the run's test samples (or --input) and fail when they "
+               "differ from PyTorch by more than 1e-4.")
+    input_flag(p)
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="the export format (onnx)")
+    p.add_argument("--out", help="folder for the files (default RUN/onnx)")
 
     parser("probe", cmd_probe, "linear-probe accuracy on the codes vs PCA codes vs raw inputs (needs labels)")
 

@@ -1,0 +1,136 @@
+"""Export to ONNX: ``encoder.onnx`` (input -> code), ``decoder.onnx`` (code -> output) and ``autoencoder.onnx``
+(input -> reconstruction and per-sample anomaly score, the mean squared reconstruction error), with a dynamic batch
+axis (and a dynamic time axis for recurrent models' encoder and autoencoder), and the input shape, the config, the
+anomaly threshold and the aekit version in each file's metadata. A VAE exports its mean path; a rate model its
+encoder up to the quantised (rounded) code. Needs the ``export`` extra (onnx, onnxruntime).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..model import Autoencoder
+
+PARITY_TOLERANCE = 1e-4
+
+
+def _require() -> tuple:
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise ImportError("ONNX export needs the export extra: pip install 'aekit[export]' (onnx, onnxruntime)") from None
+    return onnx, onnxruntime
+
+
+class _Encoder(nn.Module):
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(x)  # (B, *input_shape) -> (B, *code_shape)
+
+
+class _Decoder(nn.Module):
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(z)  # (B, *code_shape) -> (B, *input_shape)
+
+
+class _Autoencoder(nn.Module):
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x_hat = self.model.reconstruct(x)  # (B, *input_shape)
+        return x_hat, (x_hat - x).pow(2).flatten(1).mean(1)  # and (B,) the mean squared error
+
+
+@dataclass
+class Exported:
+    paths: dict[str, Path]  # encoder, decoder, autoencoder
+    max_abs_diff: float  # onnxruntime against PyTorch on the check samples, over every output
+
+
+def export_onnx(model: Autoencoder, out_dir: str | Path, sample: np.ndarray, threshold: float | None = None,
+                opset: int = 17) -> Exported:
+    """Write the three ONNX files into ``out_dir`` (atomically), then run them with onnxruntime on ``sample``
+    (N, *input_shape) and compare with PyTorch.
+
+    Returns
+    -------
+    :class:`Exported`: the paths and the largest absolute difference from PyTorch over every output.
+    """
+    onnx, ort = _require()
+    from .. import __version__
+    from ..files import atomic_write_bytes
+
+    model = model.cpu().eval()
+    out_dir = Path(out_dir)
+    x = torch.as_tensor(np.asarray(sample, dtype=np.float32))
+    model.check_input(x)
+    rnn = model.config.model.arch == "rnn"
+    batch_time = {0: "batch", 1: "time"} if rnn else {0: "batch"}
+    with torch.no_grad():
+        z = model.encode(x)
+    parts = {
+        "encoder": (_Encoder(model), (x,), ["input"], ["code"], {"input": batch_time, "code": {0: "batch"}}),
+        "decoder": (_Decoder(model), (z,), ["code"], ["output"], {"code": {0: "batch"}, "output": {0: "batch"}}),
+        "autoencoder": (_Autoencoder(model), (x,), ["input"], ["reconstruction", "score"],
+                        {"input": batch_time, "reconstruction": batch_time, "score": {0: "batch"}}),
+    }
+    meta = {"aekit_version": __version__, "input_shape": json.dumps(list(model.input_shape)),
+            "code_shape": json.dumps(list(model.code_shape)), "config": model.config.to_json(),
+            "anomaly_threshold": "" if threshold is None else repr(float(threshold)),
+            "score": "mean squared reconstruction error per sample"}
+    paths: dict[str, Path] = {}
+    worst = 0.0
+    for name, (module, args, inputs, outputs, axes) in parts.items():
+        import io
+
+        module.eval()
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice, tracer warnings
+            torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs, dynamic_axes=axes,
+                              opset_version=opset, dynamo=False)
+        proto = onnx.load_from_string(buf.getvalue())
+        for k, v in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = k, v
+        module.eval()  # the exporter restores the wrapper's (training) mode on every submodule: eval, again
+        paths[name] = atomic_write_bytes(out_dir / f"{name}.onnx", proto.SerializeToString())
+        session = ort.InferenceSession(str(paths[name]), providers=["CPUExecutionProvider"])
+        feed = {inputs[0]: args[0].numpy()}
+        got = session.run(None, feed)
+        with torch.no_grad():
+            want = module(*args)
+        want = want if isinstance(want, tuple) else (want,)
+        for g, w in zip(got, want):
+            worst = max(worst, float(np.abs(g - w.numpy()).max()))
+    return Exported(paths, worst)
+
+
+def run_onnx(path: str | Path, x: np.ndarray) -> list[np.ndarray]:
+    """Run an exported file with onnxruntime on x; its outputs in order."""
+    _, ort = _require()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})
+
+
+def metadata(path: str | Path) -> dict[str, str]:
+    """The metadata an exported file carries."""
+    onnx, _ = _require()
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
