@@ -295,6 +295,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The HTTP service and its page, until interrupted."""
+    from ..serve import _require, serve
+
+    _require()
+    ckpt.load(args.run)  # a clear error for a bad run before the server starts
+    print(f"Serving {args.run} on http://{args.host}:{args.port}/ (the page at /, the API documented at /docs); "
+          "Ctrl-C stops")
+    serve(args.run, args.host, args.port)
+    return 0
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     model = ckpt.load(args.run)
     data = load_data(model.config.data, seed=model.config.train.seed)
@@ -404,6 +416,12 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     input_flag(p)
     p.add_argument("--format", choices=["onnx"], default="onnx", help="the export format (onnx)")
     p.add_argument("--out", help="folder for the files (default RUN/onnx)")
+
+    p = parser("serve", cmd_serve, "an HTTP service and a web page for the model (needs aekit[serve])",
+               "Serve the run over HTTP (FastAPI on uvicorn): /encode, /reconstruct, /score, /generate, "
+               "/interpolate, /info, /healthz, a page to try it at / and the API's documentation at /docs.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=positive_int, default=8000, help="port (default 8000)")
 
     parser("probe", cmd_probe, "linear-probe accuracy on the codes vs PCA codes vs raw inputs (needs labels)")
 

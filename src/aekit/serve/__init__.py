@@ -1,0 +1,197 @@
+"""An HTTP service over a trained model (FastAPI on uvicorn; the ``serve`` extra), and its web page.
+
+Endpoints: ``GET /healthz``, ``GET /info``, ``POST /encode``, ``/reconstruct``, ``/score``, ``/generate`` (VAEs),
+``/interpolate``; ``GET /`` the page, ``GET /docs`` the OpenAPI page. Samples come as JSON (``{"x": [...]}``, or the
+array itself) or as ``.npy`` bytes (``Content-Type: application/x-npy``), many per request, processed in the fixed
+chunks of :mod:`aekit.apps`. Bad input is a 4xx whose ``detail`` names the problem: 413 past the size limits, 422
+for what is not an array of finite numbers of the model's sample shape; never a 500.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations (Request, imported inside
+# create_app because fastapi is an optional extra) and must see the objects, not strings.
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import apps
+from .. import checkpoint as ckpt
+from ..model import Autoencoder
+
+MAX_BYTES = 16 * 2 ** 20  # the largest request body
+MAX_SAMPLES = 10_000  # the most samples in one request
+
+
+def _require():
+    try:
+        import fastapi
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise ImportError("the service needs the serve extra: pip install 'aekit[serve]' (fastapi, uvicorn)") from None
+    return fastapi
+
+
+class BadInput(ValueError):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _samples(model: Autoencoder, raw: bytes, content_type: str, key: str = "x") -> np.ndarray:
+    """The request's samples as float32 (N, *input_shape), or BadInput naming what is wrong."""
+    if len(raw) > MAX_BYTES:
+        raise BadInput(413, f"the body has {len(raw)} bytes; the limit is {MAX_BYTES}")
+    if "application/x-npy" in content_type:
+        try:
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
+        except (ValueError, OSError, EOFError, SyntaxError) as e:
+            raise BadInput(422, f"the body is not a readable .npy array ({' '.join(str(e).split())})") from None
+    else:
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError as e:
+            raise BadInput(422, f"the body is not valid JSON ({e})") from None
+        if isinstance(body, dict):
+            if key not in body:
+                raise BadInput(422, f"the JSON object has no {key!r} field")
+            body = body[key]
+        try:
+            arr = np.asarray(body, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise BadInput(422, f"{key!r} must be an array of numbers of one shape (ragged or not numbers)") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
+        raise BadInput(422, f"{key!r} must hold real numbers, not {arr.dtype}")
+    shape, rnn = tuple(model.input_shape), model.config.model.arch == "rnn"
+    size = math.prod(shape)
+    if arr.shape == shape or (rnn and arr.ndim == 2 and arr.shape[1] == shape[1]):
+        arr = arr[None]  # one sample (a sequence of any length, for a recurrent model)
+    elif not rnn and arr.ndim == 1 and arr.size == size:
+        arr = arr.reshape(1, *shape)  # one sample, flattened
+    elif not rnn and arr.ndim == 2 and arr.shape[1] == size:
+        arr = arr.reshape(len(arr), *shape)  # samples, flattened
+    ok = arr.ndim == len(shape) + 1 and (arr.shape[2] == shape[1] if rnn else arr.shape[1:] == shape)
+    if not ok:
+        want = f"(N, T, {shape[1]})" if rnn else f"(N, {', '.join(map(str, shape))})"
+        raise BadInput(422, f"samples of shape {arr.shape} do not fit this model: expected {want} or one sample")
+    if len(arr) == 0:
+        raise BadInput(422, "no samples")
+    if len(arr) > MAX_SAMPLES:
+        raise BadInput(413, f"{len(arr)} samples; the limit is {MAX_SAMPLES} per request")
+    if not np.isfinite(arr).all():
+        raise BadInput(422, "the samples contain NaN or infinite values")
+    return arr.astype(np.float32)
+
+
+def create_app(model: Autoencoder, threshold: float | None = None, title: str = "aekit"):
+    """A FastAPI app serving ``model``; ``threshold`` flags outliers in /score (a request may override it)."""
+    fastapi = _require()
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    model = model.cpu().eval()
+    app = fastapi.FastAPI(title=f"{title}: {model.config.variant_name} {model.config.model.arch} autoencoder",
+                          description="Encode, reconstruct, score, generate and interpolate with a trained aekit "
+                                      "model. Bodies: JSON `{\"x\": [...]}` or `.npy` bytes (application/x-npy).")
+
+    @app.exception_handler(BadInput)
+    async def _bad(request: Request, exc: BadInput):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    async def read(request: Request, key: str = "x") -> np.ndarray:
+        raw = await request.body()
+        return _samples(model, raw, request.headers.get("content-type", ""), key)
+
+    example = {"x": np.zeros((1, *model.input_shape)).tolist()}
+    body_doc: dict[str, Any] = {"requestBody": {"content": {
+        "application/json": {"example": example, "schema": {"type": "object"}},
+        "application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
+
+    @app.get("/healthz", summary="Liveness")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/info", summary="What the model is", responses={200: {"content": {"application/json": {"example": {
+        "arch": "mlp", "variant": "vanilla", "input_shape": [1, 28, 28], "latent_dim": 32, "threshold": 0.05}}}}})
+    def info() -> dict:
+        m = model.config.model
+        return {"arch": m.arch, "variant": model.config.variant_name, "input_shape": list(model.input_shape),
+                "latent_dim": model.latent_dim, "code_shape": list(model.code_shape), "threshold": threshold,
+                "variational": model.is_variational, "image": len(model.input_shape) == 3
+                and model.input_shape[0] in (1, 3)}
+
+    @app.post("/encode", summary="Codes of the samples", openapi_extra=body_doc)
+    async def encode(request: Request) -> dict:
+        return {"codes": apps.encode(model, await read(request)).tolist()}
+
+    @app.post("/reconstruct", summary="Reconstructions of the samples", openapi_extra=body_doc)
+    async def reconstruct(request: Request) -> dict:
+        return {"reconstructions": apps.reconstruct(model, await read(request)).tolist()}
+
+    @app.post("/score", summary="Anomaly scores (mean squared reconstruction error) and outlier flags",
+              description="`?threshold=T` overrides the stored threshold.", openapi_extra=body_doc)
+    async def score(request: Request, threshold_override: float | None = fastapi.Query(None, alias="threshold")) \
+            -> dict:
+        x = await read(request)
+        t = threshold if threshold_override is None else threshold_override
+        if t is not None and not math.isfinite(t):
+            raise BadInput(422, "threshold must be a finite number")
+        s = apps.reconstruction_error(model, x).astype(float)
+        return {"scores": s.tolist(), "threshold": t, "outlier": None if t is None else (s > t).tolist()}
+
+    @app.post("/generate", summary="Samples from a VAE's prior",
+              openapi_extra={"requestBody": {"content": {"application/json": {"example": {"n": 4, "seed": 0}}}}})
+    async def generate(request: Request) -> dict:
+        if not model.is_variational:
+            raise BadInput(422, f"generation needs a variational model; this one is {model.config.variant_name!r}")
+        try:
+            body = json.loads(await request.body() or b"{}")
+            n, seed = int(body.get("n", 1)), int(body.get("seed", 0))
+        except (ValueError, TypeError, AttributeError):
+            raise BadInput(422, "the body must be a JSON object like {\"n\": 4, \"seed\": 0}") from None
+        if not 1 <= n <= MAX_SAMPLES:
+            raise BadInput(413 if n > MAX_SAMPLES else 422, f"n must be from 1 to {MAX_SAMPLES}, got {n}")
+        return {"samples": apps.sample(model, n, seed=seed).tolist()}
+
+    @app.post("/interpolate", summary="Decoded points between the codes of two samples",
+              openapi_extra={"requestBody": {"content": {"application/json": {"example": {
+                  "x": np.zeros((2, *model.input_shape)).tolist(), "steps": 5, "method": "linear"}}}}})
+    async def interpolate(request: Request) -> dict:
+        raw = await request.body()
+        x = _samples(model, raw, "application/json")
+        try:
+            body = json.loads(raw)
+            steps, method = int(body.get("steps", 5)), str(body.get("method", "linear"))
+        except (ValueError, TypeError, AttributeError):
+            raise BadInput(422, "the body must be a JSON object with x (two samples), steps and method") from None
+        if len(x) != 2:
+            raise BadInput(422, f"x must hold exactly two samples, got {len(x)}")
+        if not 2 <= steps <= 256 or method not in ("linear", "slerp"):
+            raise BadInput(422, "steps must be from 2 to 256 and method linear or slerp")
+        return {"path": apps.interpolate(model, x[0], x[1], steps, method).tolist()}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return (Path(__file__).parent / "page.html").read_text()
+
+    return app
+
+
+def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Load a run and serve it until interrupted; the threshold is 'auto' on the run's training errors."""
+    _require()
+    import uvicorn
+
+    model = ckpt.load(run_dir)
+    threshold = None
+    try:
+        from ..data import load_data
+
+        data = load_data(model.config.data, seed=model.config.train.seed, download=False)
+        x = data.train.x[:20000]
+        threshold = apps.error_threshold(apps.reconstruction_error(model, x.numpy() if hasattr(x, "numpy") else x))
+    except (FileNotFoundError, ValueError, ConnectionError) as e:
+        print(f"note: no anomaly threshold (the run's training data could not be loaded: {e})")
+    uvicorn.run(create_app(model, threshold, title=Path(run_dir).name), host=host, port=port, log_level="warning")

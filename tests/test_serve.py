@@ -1,0 +1,153 @@
+"""The HTTP service (FastAPI's test client) and its page (headless Chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import aekit
+from conftest import tiny_config
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from aekit import apps  # noqa: E402
+from aekit.serve import MAX_SAMPLES, create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def models(digits):
+    plain = aekit.fit(tiny_config(arch="conv", channels=(8,), epochs=3, lr=3e-3), digits, quiet=True).model
+    vae = aekit.fit(tiny_config(variant="vae", epochs=2), digits, quiet=True).model
+    table = aekit.fit(tiny_config(hidden=(8,), latent_dim=2, epochs=2), np.random.default_rng(0).random(
+        (200, 5), dtype=np.float32), quiet=True).model
+    return {"image": plain, "vae": vae, "table": table}
+
+
+@pytest.fixture(scope="module")
+def client(models):
+    return TestClient(create_app(models["image"], threshold=0.05))
+
+
+def _npy(a: np.ndarray) -> bytes:
+    b = io.BytesIO()
+    np.save(b, a)
+    return b.getvalue()
+
+
+def test_every_endpoint(client, models, digits):
+    model, x = models["image"], digits.test.x.numpy()[:3]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    info = client.get("/info").json()
+    assert info["input_shape"] == [1, 8, 8] and info["threshold"] == 0.05 and info["image"] is True
+    codes = client.post("/encode", json={"x": x.tolist()}).json()["codes"]
+    np.testing.assert_allclose(codes, apps.encode(model, x), atol=1e-6)
+    rec = client.post("/reconstruct", content=_npy(x), headers={"Content-Type": "application/x-npy"}).json()
+    np.testing.assert_allclose(rec["reconstructions"], apps.reconstruct(model, x), atol=1e-6)
+    sc = client.post("/score", json={"x": x.tolist()}).json()
+    np.testing.assert_allclose(sc["scores"], apps.reconstruction_error(model, x), rtol=1e-6)
+    assert sc["outlier"] == [s > 0.05 for s in sc["scores"]]
+    over = client.post("/score?threshold=0", json=x[0].tolist()).json()  # one sample, the threshold overridden
+    assert over["threshold"] == 0 and over["outlier"] == [True]
+    flat = client.post("/score", json={"x": x.reshape(3, 64).tolist()}).json()  # flattened rows
+    assert flat["scores"] == sc["scores"]
+    path = client.post("/interpolate", json={"x": x[:2].tolist(), "steps": 4}).json()["path"]
+    assert np.asarray(path).shape == (4, 1, 8, 8)
+    assert client.post("/generate", json={"n": 2}).status_code == 422  # not a VAE
+    vae = TestClient(create_app(models["vae"]))
+    assert np.asarray(vae.post("/generate", json={"n": 3, "seed": 1}).json()["samples"]).shape == (3, 1, 8, 8)
+    assert vae.post("/score", json={"x": x.tolist()}).json()["outlier"] is None  # no threshold stored
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text and "src=\"http" not in page.text  # offline page
+    docs = client.get("/openapi.json").json()
+    assert {"/encode", "/reconstruct", "/score", "/generate", "/interpolate", "/info", "/healthz"} <= set(docs["paths"])
+    assert "example" in str(docs["paths"]["/score"]["post"]["requestBody"])
+
+
+@pytest.mark.parametrize("kwargs,status,expect", [
+    (dict(json={"x": [[1.0, 2.0]]}), 422, "do not fit this model"),
+    (dict(json={"x": "abc"}), 422, "must be an array of numbers"),
+    (dict(json={"x": [[1, [2]], [3]]}), 422, "must be an array of numbers"),
+    (dict(json={"y": [1]}), 422, "has no 'x' field"),
+    (dict(content=b"{not json", headers={"Content-Type": "application/json"}), 422, "not valid JSON"),
+    (dict(content=b"\x93NUMPY garbage", headers={"Content-Type": "application/x-npy"}), 422, "not a readable .npy"),
+    (dict(content=b'{"x": [' + b",".join([b"NaN"] * 64) + b"]}", headers={"Content-Type": "application/json"}),
+     422, "NaN"),
+    (dict(json={"x": []}), 422, "do not fit"),
+    (dict(content=_npy(np.zeros((MAX_SAMPLES + 1, 64), np.float32)), headers={"Content-Type": "application/x-npy"}),
+     413, "the limit is"),
+    (dict(content=b"0" * (16 * 2 ** 20 + 1), headers={"Content-Type": "application/json"}), 413, "bytes; the limit"),
+])
+def test_bad_requests_are_4xx_that_name_the_problem(client, kwargs, status, expect):
+    r = client.post("/score", **kwargs)
+    assert r.status_code == status and expect in r.json()["detail"], r.text
+    assert client.get("/healthz").status_code == 200  # and the server lives on
+
+
+def test_other_bad_requests(client):
+    assert client.post("/interpolate", json={"x": [[[[0.0] * 8] * 8]], "steps": 4}).status_code == 422  # one sample
+    r = client.post("/interpolate", json={"x": [[[[0.0] * 8] * 8]] * 2, "steps": 1})
+    assert r.status_code == 422 and "steps" in r.json()["detail"]
+    assert client.post("/score?threshold=abc", json={"x": [[[[0.0] * 8] * 8]]}).status_code == 422
+
+
+def test_a_table_model_scores_csv_rows(models):
+    c = TestClient(create_app(models["table"], threshold=0.1))
+    rows = np.random.default_rng(1).random((4, 5)).tolist()
+    r = c.post("/score", json={"x": rows}).json()
+    assert len(r["scores"]) == 4 and c.get("/info").json()["image"] is False
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_the_page_in_a_real_browser(models):
+    """Serve a digits model on 127.0.0.1, draw a stroke on the canvas with the mouse in headless Chromium, and see a
+    reconstruction and a score appear."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(models["image"], threshold=0.05), host="127.0.0.1", port=port,
+                                           log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#image-card:not(.hidden)")
+            box = page.locator("#draw").bounding_box()
+            page.mouse.move(box["x"] + 90, box["y"] + 60)
+            page.mouse.down()
+            for k in range(12):
+                page.mouse.move(box["x"] + 90 + 6 * k, box["y"] + 60 + 14 * k)
+            page.mouse.up()
+            page.wait_for_function("document.getElementById('recon').dataset.ready === '1' && "
+                                   "document.getElementById('score').textContent !== '–'", timeout=15000)
+            score = float(page.locator("#score").text_content())
+            assert score > 0 and page.locator("#verdict").text_content() in ("normal", "anomalous")
+            pixels = page.evaluate("""() => { const c = document.getElementById('recon');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s / (d.length / 4); }""")
+            assert pixels > 1  # the reconstruction was painted (not an empty black canvas)
+            assert page.locator("#error").text_content() == ""
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
