@@ -12,7 +12,7 @@ import torch
 from ..model import Autoencoder
 from ..terms import elementwise_error
 
-CHUNK = 128  # rows of every inference forward pass
+CHUNK = 32  # rows of every inference forward pass (small: one sample costs a forward of CHUNK rows)
 
 
 def batched(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: int = CHUNK,
