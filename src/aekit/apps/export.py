@@ -30,32 +30,23 @@ def _require() -> tuple:
     return onnx, onnxruntime
 
 
-class _Encoder(nn.Module):
-    def __init__(self, model: Autoencoder) -> None:
+class _Graph(nn.Module):
+    """One exported graph: ``fn`` over the model (registered as a submodule, so that eval() reaches it)."""
+
+    def __init__(self, model: Autoencoder, fn) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.fn = model, fn
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.encode(x)  # (B, *input_shape) -> (B, *code_shape)
-
-
-class _Decoder(nn.Module):
-    def __init__(self, model: Autoencoder) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(z)  # (B, *code_shape) -> (B, *input_shape)
+    def forward(self, x: torch.Tensor):
+        return self.fn(x)
 
 
-class _Autoencoder(nn.Module):
-    def __init__(self, model: Autoencoder) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x_hat = self.model.reconstruct(x)  # (B, *input_shape)
+def _reconstruction_and_score(model: Autoencoder):
+    def fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x_hat = model.reconstruct(x)  # (B, *input_shape)
         return x_hat, (x_hat - x).pow(2).flatten(1).mean(1)  # and (B,) the mean squared error
+
+    return fn
 
 
 @dataclass
@@ -86,9 +77,9 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, sample: np.ndarray, thr
     with torch.no_grad():
         z = model.encode(x)
     parts = {
-        "encoder": (_Encoder(model), (x,), ["input"], ["code"], {"input": batch_time, "code": {0: "batch"}}),
-        "decoder": (_Decoder(model), (z,), ["code"], ["output"], {"code": {0: "batch"}, "output": {0: "batch"}}),
-        "autoencoder": (_Autoencoder(model), (x,), ["input"], ["reconstruction", "score"],
+        "encoder": (_Graph(model, model.encode), (x,), ["input"], ["code"], {"input": batch_time, "code": {0: "batch"}}),
+        "decoder": (_Graph(model, model.decode), (z,), ["code"], ["output"], {"code": {0: "batch"}, "output": {0: "batch"}}),
+        "autoencoder": (_Graph(model, _reconstruction_and_score(model)), (x,), ["input"], ["reconstruction", "score"],
                         {"input": batch_time, "reconstruction": batch_time, "score": {0: "batch"}}),
     }
     meta = {"aekit_version": __version__, "input_shape": json.dumps(list(model.input_shape)),
