@@ -233,10 +233,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
     if Path(args.out).is_dir():
         raise ValueError(f"output {args.out} is a directory: give a file name (.aek)")
     model = ckpt.load(args.run)
-    C.tables_of(model)  # a clear error for a model without the rate variant, before reading the inputs
+    tables = C.tables_of(model)  # a clear error for a model without the rate variant, before reading the inputs
     x = read_inputs(model, args.input).x
     codes = C.quantized_codes(model, x)
-    tables = C.tables_of(model)
     data = C.compress_codes(tables, codes, C.model_digest(model, tables), tuple(model.input_shape))
     atomic_write_bytes(args.out, data)
     est = C.estimated_bits(tables, codes)

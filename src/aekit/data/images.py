@@ -154,9 +154,9 @@ class StreamedImages:
     images in [0, 1]. Quacks like :class:`aekit.data.stream.StreamedArray` for the training loop."""
 
     def __init__(self, folder: ImageFolder, channels: int, size: tuple[int, int] | None,
-                 rows: np.ndarray | None = None) -> None:
+                 rows: np.ndarray | None = None, sample: tuple[int, int, int] | None = None) -> None:
         self.folder, self.channels, self.size = folder, channels, size
-        sample = _shape(folder, channels, size)
+        sample = sample or _shape(folder, channels, size)  # (C, H, W): read from the headers once, then passed on
         self.rows = np.arange(len(folder.paths)) if rows is None else rows
         self.shape = (len(self.rows), *sample)
 
@@ -168,7 +168,7 @@ class StreamedImages:
         return len(self.shape)
 
     def subset(self, idx) -> "StreamedImages":
-        return StreamedImages(self.folder, self.channels, self.size, self.rows[np.asarray(idx)])
+        return StreamedImages(self.folder, self.channels, self.size, self.rows[np.asarray(idx)], self.shape[1:])
 
     def __getitem__(self, key) -> torch.Tensor:
         idx = np.arange(*key.indices(len(self))) if isinstance(key, slice) else (
@@ -198,11 +198,12 @@ def _cache_key(folder: ImageFolder, channels: int, size: tuple[int, int] | None)
     return h.hexdigest()[:32]
 
 
-def decode_all(folder: ImageFolder, channels: int, size: tuple[int, int] | None, cache: bool = True) -> np.ndarray:
+def decode_all(folder: ImageFolder, channels: int, size: tuple[int, int] | None, cache: bool = True,
+               shape: tuple[int, int, int] | None = None) -> np.ndarray:
     """Every image as one uint8 array (N, C, H, W), from the on-disk cache when the files have not changed."""
     from ..files import atomic_write
 
-    shape = _shape(folder, channels, size)
+    shape = shape or _shape(folder, channels, size)
     key = _cache_key(folder, channels, size) if cache else None
     cached = cache_dir() / f"{key}.npy" if key else None
     if cached is not None and cached.is_file():
@@ -244,16 +245,17 @@ def load_image_split(root: str | Path, channels: int = 0, size: tuple[int, ...] 
         raise ValueError(f"image_size must be two positive integers H W, got {tuple(size)}")
     ch = channels or image_channels(folder)
     sz = tuple(size) if size else None
+    sample = _shape(folder, ch, sz)  # every header read once (and every size checked) here
     if not stream:
-        need = len(folder.paths) * int(np.prod(_shape(folder, ch, sz))) * 5  # uint8 decoded + float32 in memory
+        need = len(folder.paths) * int(np.prod(sample)) * 5  # uint8 decoded + float32 in memory
         from .stream import available_memory
 
         avail = available_memory()
         stream = bool(avail) and need > 0.5 * avail
     if stream:
-        split = Split(StreamedImages(folder, ch, sz), folder.labels)
+        split = Split(StreamedImages(folder, ch, sz, sample=sample), folder.labels)
     else:
-        split = Split(torch.from_numpy(as_float32(decode_all(folder, ch, sz))), folder.labels)
+        split = Split(torch.from_numpy(as_float32(decode_all(folder, ch, sz, shape=sample))), folder.labels)
     split.names = folder.names
     return split, folder
 
