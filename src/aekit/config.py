@@ -40,6 +40,9 @@ class ModelConfig:
     cell: str = "gru"  # rnn: gru | lstm
     rnn_hidden: int = 64
     rnn_layers: int = 1
+    # Inputs standardised per feature with the training data's median and interquartile range (stored with the
+    # weights, inverted for reconstructions): robust | none | auto (robust for tables, i.e. vectors not in [0, 1])
+    standardize: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.arch == "auto" or self.arch in R.ARCHITECTURES,
@@ -54,6 +57,8 @@ class ModelConfig:
                f"unknown output_activation {self.output_activation!r}")
         _check(self.cell in ("gru", "lstm"), f"cell must be gru or lstm, got {self.cell!r}")
         _check(self.rnn_hidden >= 1 and self.rnn_layers >= 1, "rnn_hidden and rnn_layers must be >= 1")
+        _check(self.standardize in ("auto", "robust", "none"),
+               f"standardize must be auto, robust or none, got {self.standardize!r}")
 
 
 @dataclass(frozen=True)

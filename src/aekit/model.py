@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from .bottleneck import Deterministic, Gaussian, Quantizing
-from .config import Config
+from .config import Config, ModelConfig
 from .nets import activation, choose_arch
 from .registry import ARCHITECTURES
 
@@ -23,6 +24,53 @@ class AutoencoderOutput:
     bits: torch.Tensor | None = None  # (B,) quantising bottleneck only: the code's cost in bits under its prior
 
 
+class Standardizer(nn.Module):
+    """Per-feature input scaling, ``u = (x - center) / scale``, and its inverse. The statistics are buffers, saved
+    and loaded with the weights (and exported with the graph). Features: each element of a vector, each channel of
+    an image (C, 1, 1), each feature of a sequence (F,)."""
+
+    def __init__(self, stat_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.register_buffer("center", torch.zeros(stat_shape))
+        self.register_buffer("scale", torch.ones(stat_shape))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor | object, max_rows: int = 200_000) -> None:
+        """Set center = median and scale = interquartile range / 1.349 (the standard deviation of a normal
+        distribution with that IQR) per feature from training data x (N, *input_shape), a tensor or a streamed
+        array; at most ``max_rows`` evenly spaced rows are read. A feature whose IQR is 0 (a binary or mostly
+        constant column) is scaled by its standard deviation instead, and a constant one by 1."""
+        n = len(x)
+        rows = np.unique(np.linspace(0, n - 1, min(n, max_rows)).astype(np.int64))
+        sample = x[torch.from_numpy(rows)] if torch.is_tensor(x) else x[rows]
+        a = sample.detach().cpu().double().numpy()  # (n, *input_shape)
+        if self.center.shape != a.shape[1:]:  # conv (C, 1, 1): channels first; rnn (F,): the last dim
+            a = np.moveaxis(a, 1, -1) if self.center.ndim == 3 else a
+        a = a.reshape(-1, self.center.numel())  # (rows, features)
+        q1, med, q3 = np.percentile(a, [25, 50, 75], axis=0)
+        scale = (q3 - q1) / 1.349
+        tiny = 1e-8 * np.maximum(1.0, np.abs(med))
+        sd = a.std(0)
+        scale = np.where(scale > tiny, scale, np.where(sd > tiny, sd, 1.0))
+        self.center.copy_(torch.from_numpy(med).view(self.center.shape))
+        self.scale.copy_(torch.from_numpy(scale).view(self.scale.shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.center) / self.scale
+
+    def inverse(self, u: torch.Tensor) -> torch.Tensor:
+        return u * self.scale + self.center
+
+
+def stat_shape(m: "ModelConfig") -> tuple[int, ...]:
+    """The shape of a Standardizer's statistics for a resolved model config."""
+    if m.arch == "conv":
+        return (m.input_shape[0], 1, 1)
+    if m.arch == "rnn":
+        return (m.input_shape[-1],)
+    return tuple(m.input_shape)
+
+
 class Autoencoder(nn.Module):
     """``x -> encoder -> bottleneck -> z -> decoder -> x_hat``.
 
@@ -30,9 +78,10 @@ class Autoencoder(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module,
-                 output_activation: str, config: Config) -> None:
+                 output_activation: str, config: Config, standardizer: Standardizer | None = None) -> None:
         super().__init__()
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
+        self.standardizer = standardizer  # inputs are standardised before the encoder, outputs restored after
         self.out_act = activation(output_activation)
         self.config = config
         self.input_shape: tuple[int, ...] = tuple(config.model.input_shape)
@@ -60,32 +109,44 @@ class Autoencoder(nn.Module):
         """Where the model's parameters are."""
         return next(self.parameters()).device
 
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, *input_shape) on the data's scale -> the standardised scale the model learns on (x itself without a
+        standardizer)."""
+        return x if self.standardizer is None else self.standardizer(x)
+
+    def denormalize(self, u: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`normalize`."""
+        return u if self.standardizer is None else self.standardizer.inverse(u)
+
+    def _features(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        return self.encoder(self.normalize(x), lengths)  # (B, *shape) -> (B, F)
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> AutoencoderOutput:
         """(B, *input_shape) -> :class:`AutoencoderOutput` (a sampled code in training for a VAE, the mean in eval).
         ``lengths`` (B,): valid steps of padded sequences (rnn)."""
-        b = self.bottleneck(self.encoder(x, lengths))  # (B, *shape) -> (B, F) -> (B, L)
+        b = self.bottleneck(self._features(x, lengths))  # (B, *shape) -> (B, F) -> (B, L)
         x_hat = self.decode(b.z, self._steps(x))
         return AutoencoderOutput(x_hat, b.z, b.mu, b.logvar, b.bits)
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, *input_shape) -> (B, L): the deterministic code (the mean for a VAE, with the code activation)."""
-        b = self.bottleneck(self.encoder(x, lengths))
+        b = self.bottleneck(self._features(x, lengths))
         return b.z if b.mu is None else self.bottleneck.act(b.mu)
 
     def posterior(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A VAE's q(z|x): (B, *input_shape) -> mean (B, L) and log-variance (B, L), before the code activation."""
         if not self.is_variational:
             raise ValueError(f"posterior needs a variational model; this one is {self.config.variant_name!r}")
-        b = self.bottleneck(self.encoder(x, lengths))
+        b = self.bottleneck(self._features(x, lengths))
         return b.mu, b.logvar
 
     def decode(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """(B, L) -> (B, *input_shape); ``steps``: the sequence length to decode (rnn; default the training one)."""
-        return self.out_act(self.decoder(z, steps))
+        return self.denormalize(self.out_act(self.decoder(z, steps)))
 
     def decode_logits(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """(B, L) -> (B, *input_shape): the decoder's output before the output activation (Bernoulli logits for a
-        sigmoid output)."""
+        sigmoid output), on the standardised scale."""
         return self.decoder(z, steps)
 
     def reconstruct(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -111,25 +172,31 @@ class Autoencoder(nn.Module):
 
 
 def resolve_config(config: Config, sample_shape: tuple[int, ...], data_min: float, data_max: float) -> Config:
-    """Fill what ``auto`` leaves open from the data: input shape, architecture, output activation."""
+    """Fill what ``auto`` leaves open from the data: input shape, architecture, standardisation, output
+    activation."""
     m = config.model
     if m.input_shape and tuple(m.input_shape) != tuple(sample_shape) and m.arch != "rnn":
         raise ValueError(f"data samples have shape {tuple(sample_shape)}, but the model expects {tuple(m.input_shape)}")
     arch = choose_arch(tuple(sample_shape)) if m.arch == "auto" else m.arch
     in01 = data_min >= 0.0 and data_max <= 1.0
+    std = m.standardize
+    if std == "auto":  # tables: vectors whose features have their own units; images and [0, 1] data stay as they are
+        std = "robust" if len(sample_shape) == 1 and not in01 else "none"
+    if config.loss.recon == "bce" and (not in01 or std != "none"):
+        raise ValueError(f"the bce reconstruction loss needs data in [0, 1] without standardisation; this data spans "
+                         f"[{data_min:g}, {data_max:g}]" + (", standardized (use standardize none)" if in01 else ""))
     out_act = m.output_activation
     if out_act == "auto":
-        out_act = "sigmoid" if in01 else "identity"
-    if config.loss.recon == "bce" and not in01:
-        raise ValueError(f"the bce reconstruction loss needs data in [0, 1]; this data spans [{data_min:g}, {data_max:g}]")
-    model = dataclasses.replace(m, input_shape=tuple(sample_shape), arch=arch, output_activation=out_act)
+        out_act = "sigmoid" if in01 and std == "none" else "identity"
+    model = dataclasses.replace(m, input_shape=tuple(sample_shape), arch=arch, output_activation=out_act,
+                                standardize=std)
     return dataclasses.replace(config, model=model)
 
 
 def build_model(config: Config) -> Autoencoder:
     """Build an Autoencoder from a resolved config (``input_shape`` set, ``arch`` not ``auto``)."""
     m = config.model
-    if not m.input_shape or m.arch == "auto" or m.output_activation == "auto":
+    if not m.input_shape or "auto" in (m.arch, m.output_activation, m.standardize):
         raise ValueError("build_model needs a resolved config; call resolve_config(config, sample_shape, lo, hi) first")
     spec = config.spec
     enc, feat_dim, dec = ARCHITECTURES.get(m.arch)(m)
@@ -144,4 +211,5 @@ def build_model(config: Config) -> Autoencoder:
         bn = Gaussian(feat_dim, m.latent_dim, code_act)
     else:
         bn = Deterministic(feat_dim, m.latent_dim, code_act, m.spatial_code)
-    return Autoencoder(enc, bn, dec, m.output_activation, config)
+    scaler = Standardizer(stat_shape(m)) if m.standardize == "robust" else None
+    return Autoencoder(enc, bn, dec, m.output_activation, config, scaler)

@@ -38,6 +38,8 @@ class _AutoencoderBase(BaseEstimator):
     hidden, activation, output_activation, code_activation : the MLP's hidden sizes and activations.
     channels : conv channels per stride-2 stage; spatial_code: a code of latent_dim channels per position.
     cell, rnn_hidden, rnn_layers : the recurrent net.
+    standardize : "auto" (robust for tables: 2-D X not in [0, 1]), "robust" (each feature centred on its training
+        median and scaled by its interquartile range / 1.349, inverted for reconstructions) or "none".
     recon : "mse" or "bce". rho, sparsity_beta : sparse. kl_beta : vae. contractive_lambda : contractive.
     noise, noise_level : denoising corruption. rate_lambda, train_quantization : rate (compression).
     epochs, batch_size, lr, weight_decay, schedule, val_fraction, patience : training.
@@ -50,7 +52,7 @@ class _AutoencoderBase(BaseEstimator):
                  hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
                  code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
                  cell: str = "gru",
-                 rnn_hidden: int = 64, rnn_layers: int = 1, recon: str = "mse", rho: float = 0.05,
+                 rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto", recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
                  train_quantization: str = "noise", epochs: int = 50, batch_size: int = 64,
@@ -69,6 +71,7 @@ class _AutoencoderBase(BaseEstimator):
         self.cell = cell
         self.rnn_hidden = rnn_hidden
         self.rnn_layers = rnn_layers
+        self.standardize = standardize
         self.recon = recon
         self.rho = rho
         self.sparsity_beta = sparsity_beta
@@ -170,7 +173,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
                  hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
                  code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
                  cell: str = "gru",
-                 rnn_hidden: int = 64, rnn_layers: int = 1, recon: str = "mse", rho: float = 0.05,
+                 rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto", recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
                  train_quantization: str = "noise", epochs: int = 50, batch_size: int = 64,
@@ -183,7 +186,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
             arch=arch, variant=variant, latent_dim=latent_dim, hidden=hidden, activation=activation,
             output_activation=output_activation, code_activation=code_activation, channels=channels,
             spatial_code=spatial_code, cell=cell,
-            rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, recon=recon, rho=rho, sparsity_beta=sparsity_beta,
+            rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, standardize=standardize, recon=recon, rho=rho, sparsity_beta=sparsity_beta,
             kl_beta=kl_beta, contractive_lambda=contractive_lambda, noise=noise, noise_level=noise_level,
             rate_lambda=rate_lambda, train_quantization=train_quantization,
             epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,

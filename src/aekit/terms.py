@@ -120,20 +120,26 @@ def compute_loss(model: torch.nn.Module, x: torch.Tensor, config: Config, length
                  corrupt_input: bool = True) -> tuple[dict[str, torch.Tensor], object]:
     """Forward pass and the objective's named parts: ``{"recon", <each term of the variant>, "loss"}``.
 
-    Reconstruction is the mean over elements for deterministic models, and the per-sample sum over elements
+    Reconstruction is measured on the model's standardised scale (:meth:`Autoencoder.normalize`): the mean over
+    elements for deterministic models, and the per-sample sum over elements
     (averaged over the batch) for variational ones, so that ``loss`` is the negative ELBO. The target is always the
     clean x; the input is corrupted for denoising variants when ``corrupt_input``. Each term of the variant comes
     from the TERMS registry and adds ``weight * value`` to the loss.
     """
     spec, lc = config.spec, config.loss
     terms = [(name, TERMS.get(name)) for name in spec.terms]
-    x_in = corrupt(x, lc.noise, lc.noise_level) if (spec.corrupt and corrupt_input) else x
+    ae = getattr(model, "module", model)  # the Autoencoder itself under DDP
+    x_in = x
+    if spec.corrupt and corrupt_input:  # noise on the standardised scale, where noise_level has one meaning
+        x_in = ae.denormalize(corrupt(ae.normalize(x), lc.noise, lc.noise_level)) if ae.standardizer else \
+            corrupt(x, lc.noise, lc.noise_level)
     input_grad = any(term.input_grad for _, term in terms)
     if input_grad:
         x_in = x_in.detach().requires_grad_(True)
     with torch.set_grad_enabled(torch.is_grad_enabled() or input_grad):
         out = model(x_in, lengths)
-        recon = reconstruction_loss(out.x_hat, x, lc.recon, lengths, per_sample_sum=spec.gaussian)
+        recon = reconstruction_loss(ae.normalize(out.x_hat), ae.normalize(x), lc.recon, lengths,
+                                    per_sample_sum=spec.gaussian)
         parts = {"recon": recon}
         total = recon
         inputs = TermInputs(model, x_in, x, out, config)

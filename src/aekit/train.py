@@ -119,7 +119,7 @@ def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch
         xb = split.x[i:i + batch_size].to(dev)
         lb = None if split.lengths is None else split.lengths[i:i + batch_size].to(dev)
         parts, out = compute_loss(model, xb, model.config, lb, corrupt_input=False)
-        parts["mse"] = per_sample_error(out.x_hat, xb, "mse", lb).mean()
+        parts["mse"] = per_sample_error(model.normalize(out.x_hat), model.normalize(xb), "mse", lb).mean()
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(xb)
     model.train(was_training)
@@ -179,7 +179,10 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         elif not resume and dist_ctx.rank == 0:
             _prepare_run_dir(Path(out_dir), overwrite)
     torch.manual_seed(tc.seed)  # the same initial weights on every rank
-    model = build_model(config).to(device)
+    model = build_model(config)
+    if model.standardizer is not None:  # statistics from the training data (a resume loads the saved ones)
+        model.standardizer.fit(train.x)
+    model = model.to(device)
     flat = flatten_parameters(model)
     opt = make_optimizer([flat] if flat is not None else list(model.parameters()), tc.lr, tc.weight_decay)
     zero_grad = flat.grad.zero_ if flat is not None else (lambda: opt.zero_grad(set_to_none=True))

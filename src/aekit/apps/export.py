@@ -44,7 +44,7 @@ class _Graph(nn.Module):
 def _reconstruction_and_score(model: Autoencoder):
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x_hat = model.reconstruct(x)  # (B, *input_shape)
-        return x_hat, (x_hat - x).pow(2).flatten(1).mean(1)  # and (B,) the mean squared error
+        return x_hat, (model.normalize(x_hat) - model.normalize(x)).pow(2).flatten(1).mean(1)  # and (B,) the MSE
 
     return fn
 

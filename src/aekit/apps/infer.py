@@ -95,9 +95,10 @@ def decode(model: Autoencoder, z: np.ndarray | torch.Tensor) -> np.ndarray:
 
 def reconstruction_error(model: Autoencoder, x: np.ndarray | torch.Tensor, kind: str = "mse",
                          per_feature: bool = False, batch_size: int = CHUNK) -> np.ndarray:
-    """Per-sample mean error (N,), or per-element error (N, *input_shape) with per_feature=True."""
+    """Per-sample mean error (N,), or per-element error (N, *input_shape) with per_feature=True, on the model's
+    standardised scale (the data's own scale for models without standardisation)."""
     def fn(xb: torch.Tensor) -> torch.Tensor:
-        err, count = elementwise_error(model.reconstruct(xb), xb, kind)
+        err, count = elementwise_error(model.normalize(model.reconstruct(xb)), model.normalize(xb), kind)
         return err.view(xb.shape) if per_feature else err.sum(1) / count
 
     return batched(model, x, fn, batch_size)

@@ -35,6 +35,7 @@ _CHOICES = {
     "cell": lambda: ["gru", "lstm"],
     "amp": lambda: ["none", "bf16"],
     "train_quantization": lambda: ["noise", "ste"],
+    "standardize": lambda: ["auto", "robust", "none"],
 }
 _HELP = {
     "arch": "network: mlp (vectors, flattened images), conv (images), rnn (sequences); auto picks by data shape",
@@ -55,6 +56,9 @@ _HELP = {
     "train_quantization": "rate: noise (z + U(-1/2, 1/2)) or ste (rounding, gradient straight through)",
     "image_size": "images: resize (keeping the aspect ratio) and centre-crop every image to H W",
     "test_path": "test data file or image folder; else 20%% of --path is held out",
+    "standardize": "scale each input feature by the training data's median and interquartile range (robust), "
+                   "stored in the run and applied by every command; auto: robust for tables, none for images, "
+                   "sequences and data in [0, 1]",
     "data_dir": "folder with MNIST's IDX files (else $AEKIT_DATA_DIR, the cache, or a download)",
 }
 
