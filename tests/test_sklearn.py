@@ -119,7 +119,9 @@ def test_knn_score_against_a_brute_force_computation():
     np.testing.assert_allclose(scorer.reference_scores,
                                (e_ref - e_ref.mean()) / e_ref.std() + (d_ref - d_ref.mean()) / d_ref.std(),
                                rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="at least 2 reference samples"):
+    # A training sample scored again later leaves itself out, as in fitting.
+    np.testing.assert_array_equal(scorer.score(ref), scorer.reference_scores)
+    with pytest.raises(ValueError, match="at least 2 training samples, got 1 sample"):
         apps.AnomalyScorer(model, ref[:1], "knn")
 
 

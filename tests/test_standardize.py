@@ -99,7 +99,8 @@ def test_the_command_line_standardises_a_raw_table(tmp_path, capsys):
     capsys.readouterr()
     thresholds = []
     for r in (run, plain):
-        assert main(["detect", str(r), "--input", str(csv), "--out", str(tmp_path / f"{r.name}.csv")]) == 0
+        assert main(["detect", str(r), "--input", str(csv), "--score", "reconstruction",
+                     "--out", str(tmp_path / f"{r.name}.csv")]) == 0
         thresholds.append(float(capsys.readouterr().out.split("Threshold ")[1].split()[0]))
     # On the standardised scale the threshold is a few units; on the raw scale it is dominated by the
     # feature in the thousands.
@@ -107,3 +108,41 @@ def test_the_command_line_standardises_a_raw_table(tmp_path, capsys):
     assert main(["reconstruct", str(run), "--input", str(csv), "--out", str(tmp_path / "rec.npy")]) == 0
     rec = np.load(tmp_path / "rec.npy")
     assert rec.shape == x.shape and abs(rec[:, 12].mean() - x[:, 12].mean()) < 0.2 * x[:, 12].std()
+
+
+def test_detector_recipe_by_hand():
+    from aekit.apps import detector_recipe
+
+    # Hepatitis' training part (56 x 19): 2 x 19 hidden units, a code of 19 // 3, at most 200 epochs of one batch
+    assert detector_recipe(56, (19,)) == {"hidden": (38,), "latent_dim": 6, "epochs": 200, "batch_size": 256}
+    # donors' (433,528 x 10): one epoch (1000 x 256 / 433,528 rounds to 1), the smallest hidden layer, a code of 3
+    assert detector_recipe(433_528, (10,)) == {"hidden": (20,), "latent_dim": 3, "epochs": 1, "batch_size": 256}
+    # InternetAds (1,376 x 1,555): the largest hidden layer and code; 1000 x 256 / 1376 = 186 epochs
+    assert detector_recipe(1376, (1555,)) == {"hidden": (256,), "latent_dim": 16, "epochs": 186, "batch_size": 256}
+
+
+def test_degenerate_tables():
+    from aekit.sklearn import AutoencoderOutlierDetector
+
+    # All-constant features: every training sample scores the same and none is flagged; a sample off the constant
+    # is flagged.
+    det = AutoencoderOutlierDetector(random_state=0).fit(np.full((50, 4), 3.0))
+    assert np.ptp(det.score_samples(np.full((5, 4), 3.0))) == 0
+    assert (det.predict(np.full((5, 4), 3.0)) == 1).all()
+    assert det.predict(np.array([[3.0, 3.0, 3.0, 10.0]]))[0] == -1
+    # A single row: a clear error for the default knn score; the reconstruction score alone can fit it.
+    with pytest.raises(ValueError, match="at least 2 training samples, got 1 sample"):
+        AutoencoderOutlierDetector(random_state=0).fit(np.ones((1, 4)))
+    one = AutoencoderOutlierDetector(anomaly_score="reconstruction", random_state=0).fit(np.ones((1, 4)))
+    assert one.predict(np.ones((1, 4)))[0] == 1
+
+
+def test_train_recipe_anomaly(tmp_path):
+    x = _table(400)
+    np.save(tmp_path / "t.npy", x)
+    assert main(["train", "--data", str(tmp_path / "t.npy"), "--recipe", "anomaly", "--latent-dim", "2", "--out",
+                 str(tmp_path / "r"), "--quiet", "--no-report"]) == 0
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    # 320 training rows (20 % held out as the test set): 1000 x 256 / 320 = 800 -> 200 epochs; the flag wins
+    assert cfg["model"]["hidden"] == [16] and cfg["model"]["latent_dim"] == 2
+    assert cfg["train"]["epochs"] == 200 and cfg["train"]["batch_size"] == 256 and cfg["train"]["val_fraction"] == 0

@@ -3,7 +3,8 @@
 - :mod:`.infer`: ``encode``, ``reconstruct``, ``decode``, ``reconstruction_error`` (batched, batch-invariant);
 - :mod:`.generate`: ``interpolate``, ``interpolate_codes``, ``slerp``, ``sample``, ``log_likelihood``;
 - :mod:`.denoise`: ``denoise``, ``psnr``;
-- :mod:`.anomaly`: ``detect``, ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``;
+- :mod:`.anomaly`: ``detect``, ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``,
+  ``detector_recipe``, ``NEIGHBORS``;
 - :mod:`.probe`: ``probe``, ``linear_probe``;
 - :mod:`.codec`: ``compress``, ``decompress`` (files of bits from a model trained with the rate variant).
 
@@ -13,10 +14,12 @@ A new application is a new module here, exported below, with its command in :mod
 from __future__ import annotations
 
 from .anomaly import (
+           NEIGHBORS,
            AnomalyScorer,
            Detection,
            check_error_window,
            detect,
+           detector_recipe,
            error_threshold,
            local_error,
 )
@@ -26,7 +29,7 @@ from .generate import interpolate, interpolate_codes, log_likelihood, sample, sl
 from .infer import CHUNK, batched, decode, encode, reconstruct, reconstruction_error
 from .probe import linear_probe, probe
 
-__all__ = ["CHUNK", "AnomalyScorer", "Denoised", "Detection", "batched", "check_error_window", "compress", "decode",
-           "decompress", "denoise", "detect", "encode",
+__all__ = ["CHUNK", "NEIGHBORS", "AnomalyScorer", "Denoised", "Detection", "batched", "check_error_window", "compress", "decode",
+           "decompress", "denoise", "detect", "detector_recipe", "encode",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
            "probe", "psnr", "reconstruct", "reconstruction_error", "sample", "slerp"]

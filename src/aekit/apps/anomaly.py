@@ -4,6 +4,7 @@ code's distance to the reference codes (Mahalanobis or k nearest neighbours), op
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,6 +14,20 @@ from ..terms import elementwise_error
 from .infer import batched
 
 MAX_REFERENCE = 20_000  # reference samples an AnomalyScorer keeps (see its docstring)
+NEIGHBORS = 30  # the knn score's neighbours, chosen on half of ADBench's sets (benchmarks/bench_adbench.py)
+TRAINING_STEPS = 1000  # the default detector's budget of gradient steps, whatever the number of rows
+
+
+def detector_recipe(n_samples: int, sample_shape: tuple[int, ...]) -> dict[str, Any]:
+    """Training settings of the default anomaly detector, from the data's size alone (chosen on half of ADBench's
+    data sets, see benchmarks/README.md): a small MLP, one hidden layer of 2 x d units (16 to 256) and a code of
+    d / 3 (2 to 16) for d features; batches of 256 and about TRAINING_STEPS gradient steps (1 to 200 epochs), so that
+    80 rows and 600,000 rows both train in seconds. Returns config fields."""
+    d = int(np.prod(sample_shape))
+    batch = 256
+    epochs = int(np.clip(round(TRAINING_STEPS * batch / max(n_samples, 1)), 1, 200))
+    return {"hidden": (int(np.clip(2 * d, 16, 256)),), "latent_dim": int(np.clip(d // 3, 2, 16)),
+            "epochs": epochs, "batch_size": batch}
 
 
 @dataclass
@@ -25,14 +40,14 @@ class Detection:
 
 def detect(model: Autoencoder, reference: np.ndarray | torch.Tensor, x: np.ndarray | torch.Tensor,
            method: str = "reconstruction", contamination: str | float = "auto",
-           error_window: int | None = None) -> Detection:
+           error_window: int | None = None, n_neighbors: int = NEIGHBORS) -> Detection:
     """Score x, with the threshold set on normal reference data (the training set).
 
     Parameters
     ----------
     reference : (M, *input_shape) normal data; the scorer's statistics and the threshold come from it.
     x : (N, *input_shape) the inputs to score.
-    method, error_window : see :class:`AnomalyScorer`.
+    method, error_window, n_neighbors : see :class:`AnomalyScorer`.
     contamination : see :func:`error_threshold`.
 
     Returns
@@ -40,7 +55,7 @@ def detect(model: Autoencoder, reference: np.ndarray | torch.Tensor, x: np.ndarr
     :class:`Detection`: scores (N,), threshold, flags (N,), the fitted scorer.
     """
     error_threshold(np.zeros(1), contamination)  # a clear error before the work
-    scorer = AnomalyScorer(model, reference, method, error_window=error_window)
+    scorer = AnomalyScorer(model, reference, method, n_neighbors=n_neighbors, error_window=error_window)
     threshold = error_threshold(scorer.reference_scores, contamination)
     scores = scorer.score(x)
     return Detection(scores, threshold, scores > threshold, scorer)
@@ -85,7 +100,8 @@ class AnomalyScorer:
     the decoder reconstructs well but whose codes fall where no normal code lies are flagged too:
     ``"combined"``: the Mahalanobis distance to a Gaussian fitted on the reference codes;
     ``"knn"``: the mean Euclidean distance to the ``n_neighbors`` nearest reference codes (for a reference sample,
-    its neighbours other than itself), which follows codes that are not Gaussian (several styles of one digit).
+    its neighbours other than itself, whether it is scored in fitting or later), which follows codes that are not
+    Gaussian (several styles of one digit).
 
     ``error_window`` (images only): measure the reconstruction error as the largest mean squared error over any
     ``error_window x error_window`` patch (channels averaged) instead of the mean over the whole image, so that a
@@ -98,7 +114,7 @@ class AnomalyScorer:
     METHODS = ("reconstruction", "combined", "knn")
 
     def __init__(self, model: Autoencoder, reference: np.ndarray | torch.Tensor, method: str = "reconstruction",
-                 ridge: float = 1e-3, n_neighbors: int = 10, error_window: int | None = None,
+                 ridge: float = 1e-3, n_neighbors: int = NEIGHBORS, error_window: int | None = None,
                  max_reference: int | None = MAX_REFERENCE) -> None:
         if method not in self.METHODS:
             raise ValueError(f"method must be one of {self.METHODS}, got {method!r}")
@@ -108,7 +124,8 @@ class AnomalyScorer:
             keep = np.sort(np.random.default_rng(0).choice(len(reference), max_reference, replace=False))
             reference = reference[torch.from_numpy(keep) if torch.is_tensor(reference) else keep]
         if method == "knn" and len(reference) < 2:
-            raise ValueError("the knn anomaly score needs at least 2 reference samples")
+            raise ValueError(f"the knn anomaly score needs at least 2 training samples, got {len(reference)} sample"
+                             "; use anomaly_score='reconstruction' (--score reconstruction) for fewer")
         self.model, self.method = model, method
         err, z = self._error_and_code(reference)
         self.err_stats = (float(err.mean()), float(err.std()) or 1.0)
@@ -122,9 +139,9 @@ class AnomalyScorer:
             self.k = min(n_neighbors, len(z) - 1)
             self.neighbors = NearestNeighbors(n_neighbors=self.k).fit(z)
         if method != "reconstruction":
-            d = self._code_distance(z, reference=True)
+            d = self._code_distance(z)
             self.code_stats = (float(d.mean()), float(d.std()) or 1.0)
-        self.reference_scores = self._combine(err, z, reference=True)
+        self.reference_scores = self._combine(err, z)
 
     def _error_and_code(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample reconstruction MSE (N,) and codes (N, L), from one encoder pass."""
@@ -142,19 +159,20 @@ class AnomalyScorer:
         out = batched(model, x, fn).astype(np.float64)
         return out[:, 0], out[:, 1:]
 
-    def _code_distance(self, z: np.ndarray, reference: bool = False) -> np.ndarray:
+    def _code_distance(self, z: np.ndarray) -> np.ndarray:
         """(N, L) codes -> (N,) distances to the reference codes."""
         if self.method == "combined":
             c = z - self.mu
             return np.einsum("ij,jk,ik->i", c, self.precision, c)
-        if reference:  # each reference code's nearest neighbours include itself at distance 0: leave it out
-            return self.neighbors.kneighbors(z, self.k + 1)[0][:, 1:].mean(1)  # sorted: the 0 comes first
-        return self.neighbors.kneighbors(z)[0].mean(1)
+        # A code equal to a reference code is that sample (or its duplicate): leave one copy of it out, so that a
+        # training sample scores the same in fit as when it is scored again later.
+        d = self.neighbors.kneighbors(z, self.k + 1)[0]  # (N, k + 1), sorted
+        return np.where(d[:, 0] == 0.0, d[:, 1:].mean(1), d[:, :-1].mean(1))
 
-    def _combine(self, err: np.ndarray, z: np.ndarray, reference: bool = False) -> np.ndarray:
+    def _combine(self, err: np.ndarray, z: np.ndarray) -> np.ndarray:
         if self.method == "reconstruction":
             return err
-        d = self._code_distance(z, reference)
+        d = self._code_distance(z)
         return (err - self.err_stats[0]) / self.err_stats[1] + (d - self.code_stats[0]) / self.code_stats[1]
 
     def score(self, x: np.ndarray | torch.Tensor) -> np.ndarray:

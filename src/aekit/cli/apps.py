@@ -201,7 +201,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         labels = np.asarray(read_array(args.labels).x).reshape(-1).astype(int)
         if len(labels) != len(x):
             raise ValueError(f"{args.labels}: {len(labels)} labels for {len(x)} samples")
-    det = apps.detect(model, train_x, x, args.score, contamination, args.error_window)
+    det = apps.detect(model, train_x, x, args.score, contamination, args.error_window, args.neighbors)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["index", "score", "anomaly"])
@@ -376,14 +376,19 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png-dir", help="also write one PNG per denoised image into this new folder, named after the "
                    "input images")
 
-    p = parser("detect", cmd_detect, "anomaly scores and flags by reconstruction error",
-               "Score inputs by reconstruction error; flag those above a threshold set on the run's training data.")
+    p = parser("detect", cmd_detect, "anomaly scores and flags by reconstruction error and code distance",
+               "Score inputs by reconstruction error and their code's distance to the training codes (--score); "
+               "flag those above a threshold set on the run's training data. The defaults are "
+               "AutoencoderOutlierDetector's (train the run with --recipe anomaly for its sizes too).")
     input_flag(p)
     p.add_argument("--contamination", default="auto",
                    help="expected outlier fraction of the training data, or auto: median + 3 robust sd (default)")
-    p.add_argument("--score", choices=apps.AnomalyScorer.METHODS, default="reconstruction",
-                   help="reconstruction: the error; combined: + Mahalanobis distance of the code; knn: + mean distance to "
-                        "the 10 nearest training codes (each standardised on the training data)")
+    p.add_argument("--score", choices=apps.AnomalyScorer.METHODS, default="knn",
+                   help="reconstruction: the error; combined: + Mahalanobis distance of the code; knn (default, as "
+                        "AutoencoderOutlierDetector): + mean distance to the --neighbors nearest training codes (each "
+                        "standardised on the training data)")
+    p.add_argument("--neighbors", type=positive_int, default=apps.NEIGHBORS,
+                   help=f"knn: neighbours of each code (default {apps.NEIGHBORS})")
     p.add_argument("--error-window", type=positive_int, metavar="W",
                    help="images: score the largest mean squared error over any W x W patch instead of the "
                         "whole-image mean (a local difference is not diluted by the rest)")

@@ -243,6 +243,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
     preload_optimizer_imports()
     data = load_data(cfg.data, seed=cfg.train.seed)
+    if args.recipe == "anomaly" and not args.resume:  # the anomaly detector's sizes, below the flags given
+        given = given_options(args)
+        recipe = {**apps.detector_recipe(len(data.train), tuple(data.train.x.shape[1:])), "val_fraction": 0.0}
+        cfg = cfg.override(**{k: v for k, v in recipe.items() if k not in given})
+        print("Recipe anomaly: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
     print(f"Data: {data.name}; variant {cfg.variant_name}")
     res = fit(cfg, data, out_dir=out, resume=args.resume, quiet=args.quiet,
               on_epoch=_printer(cfg.train.epochs, args.quiet), overwrite=args.overwrite)
@@ -309,6 +314,9 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
+    t.add_argument("--recipe", choices=["config", "anomaly"], default="config",
+                   help="config (default): the config's values; anomaly: the sizes of AutoencoderOutlierDetector's "
+                        "default, from the data's shape (hidden layer, code, epochs, batch; flags still override)")
     add_config_flags(t)
     t.set_defaults(func=cmd_train)
 
