@@ -94,7 +94,7 @@ def test_detect_writes_scores_and_flags(vae_run, tmp_path, capsys, score):
     np.save(tmp_path / "y.npy", labels)
     assert main(["detect", str(vae_run), "--input", str(tmp_path / "x.npy"), "--contamination", "0.05", "--labels",
                  str(tmp_path / "y.npy"), "--out", str(tmp_path / "scores.csv"), "--png", str(tmp_path / "h.png"),
-                 "--score", score]) == 0
+                 "--score", score, "--neighbors", "10", "--max-reference", "all"]) == 0  # the image recipe
     rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
     assert len(rows) == 40
     assert all(r["anomaly"] == "1" for r in rows[:4])  # the noise images are flagged

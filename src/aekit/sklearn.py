@@ -166,7 +166,8 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
     The defaults are one recipe for any table, chosen on half of ADBench's 28 data sets and measured on the other
     half (``benchmarks/bench_adbench.py``): features standardised robustly (``standardize="auto"``); ``"auto"``
     sizes from the data's shape (:func:`aekit.apps.detector_recipe`: a hidden layer of 2 x d units, a code of d / 3,
-    about 1,000 steps of 256 rows); the ``'knn'`` score with 30 neighbours. Any of them can be set by hand.
+    about 1,000 steps of 256 rows); the ``'knn'`` score with ``n_neighbors=30`` among ``max_reference=500`` random
+    training samples (None: all; the threshold ``offset_`` comes from their scores). Any of them can be set by hand.
 
     ``contamination``: the expected fraction of outliers in the training data, which sets the threshold
     ``offset_`` at that quantile of the training scores; ``'auto'`` flags scores above the training median plus
@@ -189,7 +190,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
                  contamination: str | float = "auto", anomaly_score: str = "knn", n_neighbors: int = apps.NEIGHBORS,
-                 error_window: int | None = None) -> None:
+                 max_reference: int | None = apps.MAX_REFERENCE, error_window: int | None = None) -> None:
         super().__init__(
             arch=arch, variant=variant, latent_dim=latent_dim, hidden=hidden, activation=activation,
             output_activation=output_activation, code_activation=code_activation, channels=channels,
@@ -203,6 +204,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
         self.contamination = contamination
         self.anomaly_score = anomaly_score
         self.n_neighbors = n_neighbors
+        self.max_reference = max_reference
         self.error_window = error_window
 
     def fit(self, X, y=None) -> "AutoencoderOutlierDetector":
@@ -215,7 +217,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
             apps.check_error_window(np.shape(X)[1:], self.error_window)
         X = self._fit_model(X)
         self.scorer_ = apps.AnomalyScorer(self.model_, X, self.anomaly_score, n_neighbors=self.n_neighbors,
-                                          error_window=self.error_window)
+                                          error_window=self.error_window, max_reference=self.max_reference)
         self.offset_ = -apps.error_threshold(self.scorer_.reference_scores, self.contamination)
         return self
 

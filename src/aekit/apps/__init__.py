@@ -4,7 +4,7 @@
 - :mod:`.generate`: ``interpolate``, ``interpolate_codes``, ``slerp``, ``sample``, ``log_likelihood``;
 - :mod:`.denoise`: ``denoise``, ``psnr``;
 - :mod:`.anomaly`: ``detect``, ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``,
-  ``detector_recipe``, ``NEIGHBORS``;
+  ``detector_recipe``, ``NEIGHBORS``, ``MAX_REFERENCE``;
 - :mod:`.probe`: ``probe``, ``linear_probe``;
 - :mod:`.codec`: ``compress``, ``decompress`` (files of bits from a model trained with the rate variant).
 
@@ -14,6 +14,7 @@ A new application is a new module here, exported below, with its command in :mod
 from __future__ import annotations
 
 from .anomaly import (
+           MAX_REFERENCE,
            NEIGHBORS,
            AnomalyScorer,
            Detection,
@@ -29,7 +30,7 @@ from .generate import interpolate, interpolate_codes, log_likelihood, sample, sl
 from .infer import CHUNK, batched, decode, encode, reconstruct, reconstruction_error
 from .probe import linear_probe, probe
 
-__all__ = ["CHUNK", "NEIGHBORS", "AnomalyScorer", "Denoised", "Detection", "batched", "check_error_window", "compress", "decode",
+__all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "Detection", "batched", "check_error_window", "compress", "decode",
            "decompress", "denoise", "detect", "detector_recipe", "encode",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
            "probe", "psnr", "reconstruct", "reconstruction_error", "sample", "slerp"]

@@ -176,6 +176,10 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reference_size(value: str) -> int | None:
+    return None if value == "all" else positive_int(value)
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     """Anomaly scores (reconstruction errors) and flags; the threshold comes from the run's training data."""
     from .. import viz
@@ -201,7 +205,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         labels = np.asarray(read_array(args.labels).x).reshape(-1).astype(int)
         if len(labels) != len(x):
             raise ValueError(f"{args.labels}: {len(labels)} labels for {len(x)} samples")
-    det = apps.detect(model, train_x, x, args.score, contamination, args.error_window, args.neighbors)
+    det = apps.detect(model, train_x, x, args.score, contamination, args.error_window, args.neighbors,
+                      args.max_reference)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["index", "score", "anomaly"])
@@ -389,6 +394,9 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                         "standardised on the training data)")
     p.add_argument("--neighbors", type=positive_int, default=apps.NEIGHBORS,
                    help=f"knn: neighbours of each code (default {apps.NEIGHBORS})")
+    p.add_argument("--max-reference", type=_reference_size, default=apps.MAX_REFERENCE, metavar="N|all",
+                   help=f"training samples kept as the reference (a fixed random subset; default "
+                        f"{apps.MAX_REFERENCE}, chosen on tables; all: every one, as for the image figures)")
     p.add_argument("--error-window", type=positive_int, metavar="W",
                    help="images: score the largest mean squared error over any W x W patch instead of the "
                         "whole-image mean (a local difference is not diluted by the rest)")
