@@ -200,3 +200,16 @@ def test_estimator_parameters_reach_the_model(digits):
     tr = AutoencoderTransformer(code_activation="tanh", activation="gelu", random_state=0, **FAST).fit(X)
     assert tr.config_.model.code_activation == "tanh" and tr.config_.model.activation == "gelu"
     assert np.abs(tr.transform(X)).max() <= 1.0  # a tanh code
+
+
+def test_the_default_detector_round_trips_through_joblib(tmp_path):
+    import joblib
+
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(200, 5)) * [1, 10, 100, 0.1, 1], rng.normal(8, 1, size=(5, 5))]
+    det = AutoencoderOutlierDetector(random_state=0).fit(X)
+    joblib.dump(det, tmp_path / "det.joblib")
+    back = joblib.load(tmp_path / "det.joblib")
+    np.testing.assert_array_equal(back.score_samples(X), det.score_samples(X))
+    assert back.config_.model.standardize == "robust"
+    assert (det.predict(X[-5:]) == -1).all()  # the five far-off rows are flagged
