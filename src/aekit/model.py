@@ -62,7 +62,7 @@ class Standardizer(nn.Module):
         return u * self.scale + self.center
 
 
-def stat_shape(m: "ModelConfig") -> tuple[int, ...]:
+def stat_shape(m: ModelConfig) -> tuple[int, ...]:
     """The shape of a Standardizer's statistics for a resolved model config."""
     if m.arch == "conv":
         return (m.input_shape[0], 1, 1)

@@ -52,8 +52,8 @@ class _AutoencoderBase(BaseEstimator):
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int = 8,
                  hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
                  code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
-                 cell: str = "gru",
-                 rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto", recon: str = "mse", rho: float = 0.05,
+                 cell: str = "gru", rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto",
+                 recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
                  train_quantization: str = "noise", epochs: int = 50, batch_size: int = 64,
@@ -174,15 +174,16 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
     3 robust standard deviations (1.4826 x the median absolute deviation), without assuming a fraction.
     ``anomaly_score``: ``'reconstruction'`` (the error), ``'combined'`` (standardised error + standardised Mahalanobis
     distance of the code to the training codes) or ``'knn'`` (standardised error + standardised mean distance to the
-    ``n_neighbors`` nearest training codes); see :class:`aekit.apps.AnomalyScorer`. ``error_window`` (images): the error is the
-    largest mean squared error over any ``error_window x error_window`` patch instead of the whole-image mean.
+    ``n_neighbors`` nearest training codes); see :class:`aekit.apps.AnomalyScorer`. ``error_window`` (images): the
+    error is the largest mean squared error over any ``error_window x error_window`` patch instead of the
+    whole-image mean.
     """
 
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int | str = "auto",
                  hidden: tuple[int, ...] | str = "auto", activation: str = "relu", output_activation: str = "auto",
                  code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
-                 cell: str = "gru",
-                 rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto", recon: str = "mse", rho: float = 0.05,
+                 cell: str = "gru", rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto",
+                 recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
                  train_quantization: str = "noise", epochs: int | str = "auto", batch_size: int | str = "auto",
@@ -195,7 +196,8 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
             arch=arch, variant=variant, latent_dim=latent_dim, hidden=hidden, activation=activation,
             output_activation=output_activation, code_activation=code_activation, channels=channels,
             spatial_code=spatial_code, cell=cell,
-            rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, standardize=standardize, recon=recon, rho=rho, sparsity_beta=sparsity_beta,
+            rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, standardize=standardize, recon=recon, rho=rho,
+            sparsity_beta=sparsity_beta,
             kl_beta=kl_beta, contractive_lambda=contractive_lambda, noise=noise, noise_level=noise_level,
             rate_lambda=rate_lambda, train_quantization=train_quantization,
             epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,

@@ -131,8 +131,7 @@ def compute_loss(model: torch.nn.Module, x: torch.Tensor, config: Config, length
     ae = getattr(model, "module", model)  # the Autoencoder itself under DDP
     x_in = x
     if spec.corrupt and corrupt_input:  # noise on the standardised scale, where noise_level has one meaning
-        x_in = ae.denormalize(corrupt(ae.normalize(x), lc.noise, lc.noise_level)) if ae.standardizer else \
-            corrupt(x, lc.noise, lc.noise_level)
+        x_in = ae.denormalize(corrupt(ae.normalize(x), lc.noise, lc.noise_level))
     input_grad = any(term.input_grad for _, term in terms)
     if input_grad:
         x_in = x_in.detach().requires_grad_(True)

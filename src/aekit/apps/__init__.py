@@ -30,7 +30,7 @@ from .generate import interpolate, interpolate_codes, log_likelihood, sample, sl
 from .infer import CHUNK, batched, decode, encode, reconstruct, reconstruction_error
 from .probe import linear_probe, probe
 
-__all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "Detection", "batched", "check_error_window", "compress", "decode",
-           "decompress", "denoise", "detect", "detector_recipe", "encode",
+__all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "Detection", "batched",
+           "check_error_window", "compress", "decode", "decompress", "denoise", "detect", "detector_recipe", "encode",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
            "probe", "psnr", "reconstruct", "reconstruction_error", "sample", "slerp"]

@@ -170,10 +170,12 @@ class AnomalyScorer:
         if self.method == "combined":
             c = z - self.mu
             return np.einsum("ij,jk,ik->i", c, self.precision, c)
-        # A code equal to a reference code is that sample (or its duplicate): leave one copy of it out, so that a
-        # training sample scores the same in fit as when it is scored again later.
+        # A code at (next to) no distance from a reference code is that sample or its duplicate: leave one copy of it
+        # out, so that a training sample scores the same in fit as when it is scored again later. "Next to": a
+        # sample's code may differ in the last bits when it is encoded beside other samples.
         d = self.neighbors.kneighbors(z, self.k + 1)[0]  # (N, k + 1), sorted
-        return np.where(d[:, 0] == 0.0, d[:, 1:].mean(1), d[:, :-1].mean(1))
+        itself = d[:, 0] <= 1e-5 * d[:, 1]
+        return np.where(itself, d[:, 1:].mean(1), d[:, :-1].mean(1))
 
     def _combine(self, err: np.ndarray, z: np.ndarray) -> np.ndarray:
         if self.method == "reconstruction":
