@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import http.client
 import io
+import json
 import shutil
 import socket
 import threading
@@ -19,7 +23,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from aekit import apps  # noqa: E402
-from aekit.serve import MAX_SAMPLES, create_app  # noqa: E402
+from aekit.serve import MAX_SAMPLES, Coalescer, create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +109,83 @@ def test_a_table_model_scores_csv_rows(models):
     assert len(r["scores"]) == 4 and c.get("/info").json()["image"] is False
 
 
+@contextlib.contextmanager
+def _served(app):
+    """Serve ``app`` with uvicorn on a free port of 127.0.0.1 in a thread; yields the port."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_waiting_requests_share_one_call():
+    seen = []
+
+    def fn(x):  # row-wise: each row's result depends on that row alone
+        seen.append(len(x))
+        if (x < 0).any():
+            raise ValueError("negative")
+        return x.sum(1)
+
+    co = Coalescer(fn, max_rows=4)
+    rng = np.random.default_rng(0)
+    xs = [rng.random((k, 3)) for k in (1, 2, 1, 4, 6)]  # the last has more than max_rows: it runs alone
+
+    async def main():
+        return await asyncio.gather(*(co(x) for x in xs))
+
+    out = asyncio.run(main())
+    assert sorted(seen) == [6, 8] and co.calls == 2  # 1 + 2 + 1 + 4 rows in one call; the 6 rows alone
+    for x, o in zip(xs, out):
+        np.testing.assert_array_equal(o, x.sum(1))  # each request gets its own rows back
+
+    async def failing():
+        return await asyncio.gather(co(np.ones((1, 3))), co(-np.ones((1, 3))), return_exceptions=True)
+
+    a, b = asyncio.run(failing())  # one call for both: its error reaches both requests
+    assert isinstance(a, ValueError) and isinstance(b, ValueError) and co.calls == 3
+
+
+def test_concurrent_clients_get_their_own_results(models, digits):
+    """16 client threads with keep-alive connections post single samples at once to a real server: every answer is
+    the in-process result for that sample, whichever requests shared its forward pass."""
+    model, x = models["image"], digits.test.x.numpy()[:64]
+    want = apps.reconstruction_error(model, x)
+    app = create_app(model)
+    got: dict[int, float] = {}
+    with _served(app) as port:
+        def client(k: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for i in range(k, len(x), 16):
+                conn.request("POST", "/score", json.dumps({"x": x[i].tolist()}), {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                assert r.status == 200
+                got[i] = json.loads(r.read())["scores"][0]
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(got) == list(range(len(x)))
+    np.testing.assert_allclose([got[i] for i in range(len(x))], want, rtol=1e-6)
+    assert 1 <= app.state.coalescers["score"].calls <= len(x)
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -113,41 +194,25 @@ def test_the_page_in_a_real_browser(models):
     """Serve a digits model on 127.0.0.1, draw a stroke on the canvas with the mouse in headless Chromium, and see a
     reconstruction and a score appear."""
     playwright = pytest.importorskip("playwright.sync_api")
-    import uvicorn
+    with _served(create_app(models["image"], threshold=0.05)) as port, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#image-card:not(.hidden)")
+        box = page.locator("#draw").bounding_box()
+        page.mouse.move(box["x"] + 90, box["y"] + 60)
+        page.mouse.down()
+        for k in range(12):
+            page.mouse.move(box["x"] + 90 + 6 * k, box["y"] + 60 + 14 * k)
+        page.mouse.up()
+        page.wait_for_function("document.getElementById('recon').dataset.ready === '1' && "
+                               "document.getElementById('score').textContent !== '–'", timeout=15000)
+        score = float(page.locator("#score").text_content())
+        assert score > 0 and page.locator("#verdict").text_content() in ("normal", "anomalous")
+        pixels = page.evaluate("""() => { const c = document.getElementById('recon');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s / (d.length / 4); }""")
+        assert pixels > 1  # the reconstruction was painted (not an empty black canvas)
+        assert page.locator("#error").text_content() == ""
+        browser.close()
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(models["image"], threshold=0.05), host="127.0.0.1", port=port,
-                                           log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#image-card:not(.hidden)")
-            box = page.locator("#draw").bounding_box()
-            page.mouse.move(box["x"] + 90, box["y"] + 60)
-            page.mouse.down()
-            for k in range(12):
-                page.mouse.move(box["x"] + 90 + 6 * k, box["y"] + 60 + 14 * k)
-            page.mouse.up()
-            page.wait_for_function("document.getElementById('recon').dataset.ready === '1' && "
-                                   "document.getElementById('score').textContent !== '–'", timeout=15000)
-            score = float(page.locator("#score").text_content())
-            assert score > 0 and page.locator("#verdict").text_content() in ("normal", "anomalous")
-            pixels = page.evaluate("""() => { const c = document.getElementById('recon');
-                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s / (d.length / 4); }""")
-            assert pixels > 1  # the reconstruction was painted (not an empty black canvas)
-            assert page.locator("#error").text_content() == ""
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

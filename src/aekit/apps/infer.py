@@ -29,7 +29,8 @@ def batched(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: in
     if check:
         model.check_input(x)
     was = model.training
-    model.eval()
+    if was:  # (eval() walks every module: ~30 us, a tenth of a small request's cost)
+        model.eval()
     dev = model.device
     outs = []
     try:
@@ -41,7 +42,8 @@ def batched(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: in
                     xb = torch.cat([xb, xb[:1].expand(batch_size - k, *xb.shape[1:])])
                 outs.append(fn(xb.to(dev).contiguous())[:k].cpu().numpy())  # one memory layout, one kernel
     finally:
-        model.train(was)
+        if was:
+            model.train()
     return np.concatenate(outs) if outs else np.empty((0,))
 
 

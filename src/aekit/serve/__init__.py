@@ -9,11 +9,12 @@ for what is not an array of finite numbers of the model's sample shape; never a 
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations (Request, imported inside
 # create_app because fastapi is an optional extra) and must see the objects, not strings.
+import asyncio
 import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -85,6 +86,49 @@ def _samples(model: Autoencoder, raw: bytes, content_type: str, key: str = "x") 
     return arr.astype(np.float32)
 
 
+class Coalescer:
+    """Answers the requests that wait at the same moment with one call of a row-wise function.
+
+    ``fn`` maps samples (N, ...) to one result row per sample, and a row must not depend on which other samples come
+    with it: :mod:`aekit.apps` guarantees that by running every forward pass on a fixed chunk of rows. Requests of at
+    most ``max_rows`` samples that are waiting in the same turn of the event loop are concatenated and run together
+    (under load, one forward pass for many single-sample requests instead of one each); larger requests run alone.
+    The results are the same as calling ``fn`` on each request by itself.
+    """
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], max_rows: int = apps.CHUNK) -> None:
+        self.fn, self.max_rows = fn, max_rows
+        self.waiting: list[tuple[np.ndarray, asyncio.Future]] = []
+        self.calls = 0  # calls of fn so far (how many requests shared one is what the tests look at)
+
+    async def __call__(self, x: np.ndarray) -> np.ndarray:
+        if len(x) > self.max_rows:
+            self.calls += 1
+            return self.fn(x)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.waiting.append((x, fut))
+        if len(self.waiting) == 1:  # the first to wait: run them all once the requests ready now have come in
+            loop.call_soon(self._run)
+        return await fut
+
+    def _run(self) -> None:
+        items, self.waiting = self.waiting, []
+        self.calls += 1
+        try:
+            out = self.fn(np.concatenate([x for x, _ in items]))
+        except Exception as e:  # noqa: BLE001 (handed to every request that shared the call)
+            for _, fut in items:
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        start = 0
+        for x, fut in items:
+            if not fut.done():  # a client that went away has a cancelled future
+                fut.set_result(out[start:start + len(x)])
+            start += len(x)
+
+
 def create_app(model: Autoencoder, threshold: float | None = None, title: str = "aekit"):
     """A FastAPI app serving ``model``; ``threshold`` flags outliers in /score (a request may override it)."""
     fastapi = _require()
@@ -99,6 +143,11 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
     @app.exception_handler(BadInput)
     async def _bad(request: Request, exc: BadInput):
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    encode_rows = Coalescer(lambda x: apps.encode(model, x))
+    reconstruct_rows = Coalescer(lambda x: apps.reconstruct(model, x))
+    score_rows = Coalescer(lambda x: apps.reconstruction_error(model, x))
+    app.state.coalescers = {"encode": encode_rows, "reconstruct": reconstruct_rows, "score": score_rows}
 
     async def read(request: Request, key: str = "x") -> np.ndarray:
         raw = await request.body()
@@ -124,11 +173,11 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
 
     @app.post("/encode", summary="Codes of the samples", openapi_extra=body_doc)
     async def encode(request: Request) -> dict:
-        return {"codes": apps.encode(model, await read(request)).tolist()}
+        return {"codes": (await encode_rows(await read(request))).tolist()}
 
     @app.post("/reconstruct", summary="Reconstructions of the samples", openapi_extra=body_doc)
     async def reconstruct(request: Request) -> dict:
-        return {"reconstructions": apps.reconstruct(model, await read(request)).tolist()}
+        return {"reconstructions": (await reconstruct_rows(await read(request))).tolist()}
 
     @app.post("/score", summary="Anomaly scores (mean squared reconstruction error) and outlier flags",
               description="`?threshold=T` overrides the stored threshold.", openapi_extra=body_doc)
@@ -138,7 +187,7 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         t = threshold if threshold_override is None else threshold_override
         if t is not None and not math.isfinite(t):
             raise BadInput(422, "threshold must be a finite number")
-        s = apps.reconstruction_error(model, x).astype(float)
+        s = (await score_rows(x)).astype(float)
         return {"scores": s.tolist(), "threshold": t, "outlier": None if t is None else (s > t).tolist()}
 
     @app.post("/generate", summary="Samples from a VAE's prior",
