@@ -138,3 +138,44 @@ def test_a_changed_number_in_the_training_state_header_is_refused(tmp_path, smal
     path.write_bytes(data.replace(b'{\\"epoch\\": 1,', b'{\\"epoch\\": 3,', 1))
     with pytest.raises(ckpt.CorruptFileError, match="is corrupt"):
         ckpt.load_state(tmp_path / "r")
+
+
+def test_the_background_writer_keeps_order_and_stops_at_the_first_failure():
+    done = []
+
+    def fail():
+        raise OSError("disk full")
+
+    writer = ckpt.BackgroundWriter()
+    writer.submit(lambda: done.append(1))
+    writer.submit(fail)
+    writer.submit(lambda: done.append(3))  # after a failure nothing more is written
+    with pytest.raises(OSError, match="disk full"):
+        writer.close()
+    assert done == [1]
+    with ckpt.BackgroundWriter() as w:  # leaving the block waits for every write
+        for k in range(5):
+            w.submit(lambda k=k: done.append(10 + k))
+    assert done == [1, 10, 11, 12, 13, 14]
+
+
+def test_a_write_that_fails_mid_run_stops_training_with_its_error(tmp_path, small_digits, monkeypatch):
+    """The checkpoint of epoch 2 cannot be written (full disk): fit raises the error that names the file, the run
+    directory keeps epoch 1 whole, and a resume completes the run as if nothing had happened."""
+    real, n = files.os.replace, [0]
+
+    def replace(src, dst):
+        if str(dst).endswith(ckpt.STATE):
+            n[0] += 1
+            if n[0] == 2:
+                raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    with pytest.raises(files.WriteError, match=f"cannot write .*{ckpt.STATE}.*No space left"):
+        aekit.fit(tiny_config(epochs=4), small_digits, out_dir=tmp_path / "r", quiet=True)
+    monkeypatch.setattr(files.os, "replace", real)
+    assert ckpt.load_state(tmp_path / "r")["epoch"] == 1 and len(ckpt.read_history(tmp_path / "r")) == 1
+    resumed = aekit.fit(tiny_config(epochs=4), small_digits, out_dir=tmp_path / "r", resume=True, quiet=True)
+    straight = aekit.fit(tiny_config(epochs=4), small_digits, quiet=True)
+    assert [r["train/loss"] for r in resumed.history] == [r["train/loss"] for r in straight.history]

@@ -135,7 +135,8 @@ def test_output_activation_follows_the_data():
 
 
 def test_flat_parameters_give_the_same_gradients_and_adam_steps_as_separate_ones():
-    from aekit.train import flatten_parameters, make_optimizer
+    from aekit.optim import make_optimizer
+    from aekit.train import flatten_parameters
 
     torch.manual_seed(0)
     cfg = aekit.resolve_config(tiny_config(), (1, 8, 8), 0.0, 1.0)

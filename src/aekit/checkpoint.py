@@ -21,7 +21,7 @@ import json
 import math
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -217,32 +217,96 @@ def save_metrics(run_dir: str | Path, metrics: dict[str, float]) -> Path:
 
 
 # --- the training state -------------------------------------------------------------------------------------
-def save_state(run_dir: str | Path, model: Autoencoder, optimizer: torch.optim.Optimizer, scheduler: Any,
-               epoch: int, history: list[dict], best_val: float, bad_epochs: int,
-               best_state: dict[str, torch.Tensor] | None) -> None:
-    """Write train_state.safetensors: everything a resume needs, in one atomic file."""
+def epoch_files(run_dir: str | Path, model: Autoencoder, optimizer: Any, scheduler: Any, epoch: int,
+                history: list[dict], best_val: float, bad_epochs: int, best_state: dict[str, torch.Tensor] | None) -> Callable[[], None]:
+    """Take a copy of everything an epoch's files hold now, and return a function that writes them, in order: the
+    training state first (it alone is what a resume reads), then config.json, model.safetensors and history.jsonl.
+    The copy lets the writing run while training goes on (see :class:`BackgroundWriter`)."""
+    run_dir = Path(run_dir)
+    weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v for k, v in weights.items()}
     scalars: dict[str, dict[str, Any]] = {}
     for idx, entry in opt["state"].items():
         for k, v in entry.items():
             if torch.is_tensor(v):
-                tensors[f"optim.{idx}.{k}"] = v
+                tensors[f"optim.{idx}.{k}"] = v.detach().to("cpu", copy=True)
             else:
                 scalars.setdefault(str(idx), {})[k] = v
     for k, v in (best_state or {}).items():
         tensors[f"best.{k}"] = v
-    meta = {
+    meta = json.dumps({
         "epoch": epoch, "best_val": best_val, "bad_epochs": bad_epochs, "has_best": best_state is not None,
         "param_groups": opt["param_groups"], "optim_scalars": scalars,
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "config": model.config.to_dict(), "history": history,
-    }
-    save_tensors(Path(run_dir) / STATE, tensors, {_STATE_KEY: json.dumps(meta)})
+    })
+    config_json, rows = model.config.to_json(), list(history)
+
+    def write() -> None:
+        save_tensors(run_dir / STATE, tensors, {_STATE_KEY: meta})
+        atomic_write_text(run_dir / CONFIG, config_json)
+        save_tensors(run_dir / WEIGHTS, weights, {"aekit": "1"})
+        save_history(run_dir, rows)
+
+    return write
+
+
+class BackgroundWriter:
+    """Runs file writes one after another, in the order given, on one background thread, so that training goes on
+    while an epoch's checkpoint reaches the disk.
+
+    At most one write waits behind the running one (``submit`` blocks until there is room). After a write fails, no
+    later one runs; its exception is raised in the caller's thread by the next ``submit`` or by ``close``, which
+    waits for every write given so far."""
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self._jobs: queue.Queue = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._raised = False
+        self._thread = threading.Thread(target=self._run, name="aekit-checkpoint-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            if self._error is None:
+                try:
+                    job()
+                except BaseException as e:  # noqa: BLE001 (handed to the caller's thread)
+                    self._error = e
+
+    def _raise(self) -> None:
+        if self._error is not None and not self._raised:  # once; later writes stay skipped
+            self._raised = True
+            raise self._error
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._raise()
+        self._jobs.put(job)
+
+    def __enter__(self) -> "BackgroundWriter":
+        return self
+
+    def __exit__(self, kind, error, tb) -> None:
+        self.close(raise_error=error is None)  # an exception already on its way wins over a failed write
+
+    def close(self, raise_error: bool = True) -> None:
+        """Wait for every write given so far; raise the first failure (unless ``raise_error`` is False)."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        if raise_error:
+            self._raise()
 
 
 def load_state(run_dir: str | Path) -> dict | None:
-    """The training state of a run (see :func:`save_state`), or None when there is none yet. Keys: epoch, best_val,
+    """The training state of a run (see :func:`epoch_files`), or None when there is none yet. Keys: epoch, best_val,
     bad_epochs, best_state, model (a state_dict), optimizer (a state_dict), scheduler, config, history."""
     run_dir = Path(run_dir)
     path = run_dir / STATE

@@ -24,6 +24,7 @@ from . import checkpoint as ckpt
 from .config import Config
 from .data import DataSplits, Split, split_off, to_split
 from .model import Autoencoder, build_model, resolve_config
+from .optim import make_optimizer
 from .registry import SCHEDULES
 from .terms import compute_loss, per_sample_error
 
@@ -85,24 +86,6 @@ def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter | None:
         p.grad = flat.grad[offset:offset + n].view_as(p)
         offset += n
     return flat
-
-
-def preload_optimizer_imports() -> None:
-    """Start importing what ``torch.optim`` imports on first use (torch._dynamo, ~0.8 s) in a background thread, so
-    that it overlaps with loading the data; the optimizer's construction then waits only for what is left."""
-    if "torch._dynamo" not in sys.modules:
-        import importlib
-        import threading
-
-        threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
-
-
-def make_optimizer(params: list[torch.Tensor], lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """Adam, fused into one kernel where this torch supports it (~25 % faster steps for small models on CPU)."""
-    try:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, TypeError):  # older torch, or a device without the fused kernel
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 @torch.no_grad()
@@ -184,7 +167,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         model.standardizer.fit(train.x)
     model = model.to(device)
     flat = flatten_parameters(model)
-    opt = make_optimizer([flat] if flat is not None else list(model.parameters()), tc.lr, tc.weight_decay)
+    opt = make_optimizer([flat] if flat is not None else list(model.parameters()), tc.lr, tc.weight_decay,
+                         tc.schedule)
     zero_grad = flat.grad.zero_ if flat is not None else (lambda: opt.zero_grad(set_to_none=True))
     net = dist_ctx.wrap(model)  # DistributedDataParallel under torchrun, else the model itself
     if tc.compile:
@@ -219,59 +203,61 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     bar = tqdm(total=max(0, tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
     stopped_early = tc.patience > 0 and bad_epochs >= tc.patience  # a resumed run that had already stopped
     model.train()
-    for epoch in range(start_epoch, tc.epochs if not stopped_early else start_epoch):
-        t0 = time.perf_counter()
-        # The order of the epoch depends on (seed, epoch) alone, the same on every rank and after a resume; the
-        # noise (corruption, VAE sampling) on (seed, epoch, rank), so that resuming needs no saved RNG state.
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(tc.seed, epoch))).to(device)
-        torch.manual_seed(_mix(tc.seed, epoch, dist_ctx.rank + 1))
-        shards = [perm[i:i + bs][dist_ctx.rank::dist_ctx.world] for i in batch_starts]  # this rank's part
-        rows: list[torch.Tensor] = []  # one (P,) row of loss parts per step; stays on the device, no sync
-        for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
-            with autocast():
-                parts, _ = compute_loss(net, xb, config, None if lengths is None else lengths[idx])
-            zero_grad()
-            parts["loss"].backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            rows.append(torch.stack([v.detach() for v in parts.values()]))
-            bar.update(1)
-        sizes = torch.tensor([len(i) for i in shards], dtype=rows[0].dtype, device=device)
-        sums = torch.cat([(torch.stack(rows) * sizes[:, None]).sum(0), sizes.sum()[None]])  # (P + 1,)
-        sums = dist_ctx.all_reduce(sums)
-        means = sums[:-1] / sums[-1]  # (P,): the epoch's mean of each part over all ranks' samples
-        record: dict = {"epoch": epoch + 1}
-        record.update({f"train/{k}": float(v) for k, v in zip(parts, means.tolist())})
-        if not all(map(math.isfinite, record.values())):
-            bar.close()
-            dist_ctx.close()
-            kept = f"; {run_dir} keeps epoch {epoch}" if run_dir is not None and epoch > 0 else ""
-            raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: the loss became "
-                                   f"{record['train/loss']} (NaN or infinite){kept}. Try a lower learning rate "
-                                   f"(lr is {tc.lr:g}; e.g. --lr {tc.lr / 10:g})")
-        if val is not None:
-            record.update({f"val/{k}": v for k, v in evaluate(model, val).items()})
-        record["lr"] = opt.param_groups[0]["lr"]
-        record["time_s"] = round(time.perf_counter() - t0, 4)
-        history.append(record)
-        bar.set_postfix(loss=f"{record['train/loss']:.4g}")
+    # The epochs' files are written on a background thread; leaving the block waits for them (and raises a failed
+    # write's error), also when training stops with an exception.
+    with ckpt.BackgroundWriter() if run_dir is not None else contextlib.nullcontext() as writer:
+        for epoch in range(start_epoch, tc.epochs if not stopped_early else start_epoch):
+            t0 = time.perf_counter()
+            # The order of the epoch depends on (seed, epoch) alone, the same on every rank and after a resume; the
+            # noise (corruption, VAE sampling) on (seed, epoch, rank), so that resuming needs no saved RNG state.
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(tc.seed, epoch))).to(device)
+            torch.manual_seed(_mix(tc.seed, epoch, dist_ctx.rank + 1))
+            shards = [perm[i:i + bs][dist_ctx.rank::dist_ctx.world] for i in batch_starts]  # this rank's part
+            rows: list[torch.Tensor] = []  # one (P,) row of loss parts per step; stays on the device, no sync
+            for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
+                with autocast():
+                    parts, _ = compute_loss(net, xb, config, None if lengths is None else lengths[idx])
+                zero_grad()
+                parts["loss"].backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                rows.append(torch.stack([v.detach() for v in parts.values()]))
+                bar.update(1)
+            sizes = torch.tensor([len(i) for i in shards], dtype=rows[0].dtype, device=device)
+            sums = torch.cat([(torch.stack(rows) * sizes[:, None]).sum(0), sizes.sum()[None]])  # (P + 1,)
+            sums = dist_ctx.all_reduce(sums)
+            means = sums[:-1] / sums[-1]  # (P,): the epoch's mean of each part over all ranks' samples
+            record: dict = {"epoch": epoch + 1}
+            record.update({f"train/{k}": float(v) for k, v in zip(parts, means.tolist())})
+            if not all(map(math.isfinite, record.values())):
+                bar.close()
+                dist_ctx.close()
+                kept = f"; {run_dir} keeps epoch {epoch}" if run_dir is not None and epoch > 0 else ""
+                raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: the loss became "
+                                       f"{record['train/loss']} (NaN or infinite){kept}. Try a lower learning rate "
+                                       f"(lr is {tc.lr:g}; e.g. --lr {tc.lr / 10:g})")
+            if val is not None:
+                record.update({f"val/{k}": v for k, v in evaluate(model, val).items()})
+            record["lr"] = opt.param_groups[0]["lr"]
+            record["time_s"] = round(time.perf_counter() - t0, 4)
+            history.append(record)
+            bar.set_postfix(loss=f"{record['train/loss']:.4g}")
 
-        if val is not None and tc.patience > 0:
-            if record["val/loss"] < best_val:
-                best_val, bad_epochs = record["val/loss"], 0
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            else:
-                bad_epochs += 1
-        if run_dir is not None:  # the training state first: it alone is what a resume reads
-            ckpt.save_state(run_dir, model, opt, sched, epoch + 1, history, best_val, bad_epochs, best_state)
-            ckpt.save_model(run_dir, model)
-            ckpt.save_history(run_dir, history)
-        if on_epoch is not None and dist_ctx.rank == 0:
-            on_epoch(record)
-        if tc.patience > 0 and bad_epochs >= tc.patience:
-            stopped_early = True
-            break
+            if val is not None and tc.patience > 0:
+                if record["val/loss"] < best_val:
+                    best_val, bad_epochs = record["val/loss"], 0
+                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                else:
+                    bad_epochs += 1
+            if writer is not None:  # a copy of the epoch's files now; written while the next epoch trains
+                writer.submit(ckpt.epoch_files(run_dir, model, opt, sched, epoch + 1, history, best_val, bad_epochs,
+                                               best_state))
+            if on_epoch is not None and dist_ctx.rank == 0:
+                on_epoch(record)
+            if tc.patience > 0 and bad_epochs >= tc.patience:
+                stopped_early = True
+                break
     bar.close()
     if best_state is not None and tc.patience > 0:
         model.load_state_dict(best_state)  # early stopping keeps the best validation epoch's weights

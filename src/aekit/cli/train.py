@@ -20,7 +20,8 @@ from .. import registry as R
 from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig
 from ..data import Split, load_data
 from ..files import atomic_write_bytes
-from ..train import evaluate, fit, preload_optimizer_imports
+from ..optim import preload_optimizer_imports
+from ..train import evaluate, fit
 from .common import boolean, int_tuple, positive_int
 
 _CHOICES = {
@@ -205,7 +206,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         recipe["epochs"] = args.epochs
     cfg = Config().override(seed=args.seed, **recipe)
     out = Path(args.out or "runs/demo")
-    preload_optimizer_imports()
+    preload_optimizer_imports(cfg.train.schedule, flat=cfg.model.arch != "rnn")
     if args.out is None and (out / ckpt.CONFIG).is_file():
         print(f"Replacing the earlier demo run in {out} (give --out DIR to keep runs apart)")
     cfg, data = _demo_data(args, cfg)
@@ -241,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"Resuming {out}")
     else:
         cfg = config_from_args(args)
-    preload_optimizer_imports()
+    preload_optimizer_imports(cfg.train.schedule, flat=cfg.model.arch != "rnn")
     data = load_data(cfg.data, seed=cfg.train.seed)
     if args.recipe == "anomaly" and not args.resume:  # the anomaly detector's sizes, below the flags given
         given = given_options(args)
