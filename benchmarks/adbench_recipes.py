@@ -2,7 +2,7 @@
 one half of ADBench's sets, with bench_adbench.py's split and standardisation, one thread. Each recipe is a JSON
 object of choices, defaults in brackets:
 
-    score      reconstruction | combined | knn  ["reconstruction"]      k        neighbours of the knn score [10]
+    score      reconstruction | combined | knn | knn+tails ["reconstruction"]  k      neighbours of the knn score [10]
     maxref     reference samples kept by the scorer (null: all) [null]  std      robust | none (aekit's) ["none"]
     scale      "robust": a median / IQR scaling done here instead      clip     clip training inputs at +-clip
     hidden     [h] | "auto" (2d, 16-256) | "d1" (d)  ["auto"]           latent   L | "auto" (d/3, 2-16) | "d2" (d/2)

@@ -100,6 +100,7 @@ def key(method: str, params: dict, name: str, seed: int) -> str:
 
 
 def load_cache(path: Path) -> dict[str, dict]:
+    """The cached results by key; of several lines with one key, the last (newest) wins."""
     out = {}
     if path.exists():
         for line in path.read_text().splitlines():
@@ -158,6 +159,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="threads for every method (default 1)")
     p.add_argument("--cache", default="adbench_results.jsonl")
     p.add_argument("--fresh", action="store_true", help="ignore cached results")
+    p.add_argument("--recompute", default="", metavar="METHODS",
+                   help="comma-separated methods whose cached results are ignored and recomputed (e.g. aekit after "
+                        "a change of its defaults); the new lines are appended to the cache, and the newest wins")
     p.add_argument("--full-fit", metavar="SET", help="instead: time a default fit + score of aekit's detector on "
                    "every row of SET (e.g. 11_donors), with torch's default threads")
     args = p.parse_args()
@@ -184,6 +188,8 @@ def main() -> None:
     header(f"ADBench unsupervised anomaly detection, {len(chosen)} sets, seeds {seeds}, aekit parameters {params}")
     cache_path = Path(args.cache)
     cache = {} if args.fresh else load_cache(cache_path)
+    redo = set(filter(None, args.recompute.split(",")))
+    cache = {k: v for k, v in cache.items() if json.loads(k)[0] not in redo}
     results: dict[tuple[str, str], dict] = {}
     for path in chosen:
         for m in methods:

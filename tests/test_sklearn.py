@@ -125,6 +125,53 @@ def test_knn_score_against_a_brute_force_computation():
         apps.AnomalyScorer(model, ref[:1], "knn")
 
 
+def test_tails_and_the_knn_tails_score_by_hand():
+    """tails(x) = sum over features of -log((#ref <= x_j + 1) / (M + 1)) - log((#ref >= x_j + 1) / (M + 1)); the
+    knn+tails score adds error, code distance and tails, each less its median over the reference and divided by its
+    IQR / 1.349 there."""
+    import torch
+
+    import aekit
+    from aekit import apps
+    from conftest import tiny_config
+
+    torch.manual_seed(0)
+    model = aekit.build_model(aekit.resolve_config(tiny_config(), (2,), 0.0, 1.0)).eval()
+    ref = np.array([[0.1, 0.4], [0.2, 0.3], [0.3, 0.2], [0.4, 0.1]], np.float32)  # M = 4
+    scorer = apps.AnomalyScorer(model, ref, "knn+tails", n_neighbors=2)
+    x = np.array([[0.25, 0.5], [0.1, 0.05]], np.float32)
+    # row 0: feature 0 has 2 reference values <= 0.25 and 2 >= it; feature 1 (0.5) has 4 <= and 0 >= it
+    # row 1: feature 0 (0.1, a tie) has 1 <= and 4 >= (ties count on both sides); feature 1 (0.05) 0 <= and 4 >=
+    want = np.array([-np.log(3 / 5) - np.log(3 / 5) - np.log(5 / 5) - np.log(1 / 5),
+                     -np.log(2 / 5) - np.log(5 / 5) - np.log(1 / 5) - np.log(5 / 5)])
+    np.testing.assert_allclose(scorer._tails(x), want, rtol=1e-12)
+    err, z = scorer._error_and_code(x)
+    parts_ref = scorer._parts(ref, *scorer._error_and_code(ref))
+    total = np.zeros(2)
+    for part, p_ref in zip(scorer._parts(x, err, z), parts_ref):
+        q1, med, q3 = np.percentile(p_ref, [25, 50, 75])
+        total += (part - med) / ((q3 - q1) / 1.349)
+    np.testing.assert_allclose(scorer.score(x), total, rtol=1e-10)
+    np.testing.assert_array_equal(scorer.score(ref), scorer.reference_scores)  # fit and later agree
+
+
+def test_the_default_score_is_knn_tails_for_tables_and_knn_for_images(digits):
+    from aekit import apps
+
+    assert apps.default_score((7,)) == "knn+tails"
+    assert apps.default_score((1, 8, 8)) == apps.default_score((20, 3)) == "knn"
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    det = AutoencoderOutlierDetector(epochs=3, random_state=0).fit(X)
+    assert det.anomaly_score == "auto" and det.scorer_.method == "knn+tails"
+    extreme = X[:1].copy()
+    extreme[0, 2] = 50.0  # far out in one feature only
+    assert det.predict(extreme)[0] == -1
+    img = AutoencoderOutlierDetector(arch="conv", channels=(4,), epochs=1, random_state=0).fit(
+        digits.train.x[:100].numpy())
+    assert img.scorer_.method == "knn"
+
+
 def test_local_error_by_hand():
     import torch
 

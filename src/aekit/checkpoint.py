@@ -218,7 +218,8 @@ def save_metrics(run_dir: str | Path, metrics: dict[str, float]) -> Path:
 
 # --- the training state -------------------------------------------------------------------------------------
 def epoch_files(run_dir: str | Path, model: Autoencoder, optimizer: Any, scheduler: Any, epoch: int,
-                history: list[dict], best_val: float, bad_epochs: int, best_state: dict[str, torch.Tensor] | None) -> Callable[[], None]:
+                history: list[dict], best_val: float, bad_epochs: int,
+                best_state: dict[str, torch.Tensor] | None) -> Callable[[], None]:
     """Take a copy of everything an epoch's files hold now, and return a function that writes them, in order: the
     training state first (it alone is what a resume reads), then config.json, model.safetensors and history.jsonl.
     The copy lets the writing run while training goes on (see :class:`BackgroundWriter`)."""

@@ -166,17 +166,20 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
     The defaults are one recipe for any table, chosen on half of ADBench's 28 data sets and measured on the other
     half (``benchmarks/bench_adbench.py``): features standardised robustly (``standardize="auto"``); ``"auto"``
     sizes from the data's shape (:func:`aekit.apps.detector_recipe`: a hidden layer of 2 x d units, a code of d / 3,
-    about 1,000 steps of 256 rows); the ``'knn'`` score with ``n_neighbors=30`` among ``max_reference=500`` random
-    training samples (None: all; the threshold ``offset_`` comes from their scores). Any of them can be set by hand.
+    about 1,000 steps of 256 rows); the ``'knn+tails'`` score (``anomaly_score="auto"``; ``'knn'`` for images and
+    sequences) with ``n_neighbors=30`` among ``max_reference=500`` random training samples (None: all; the threshold
+    ``offset_`` comes from their scores). Any of them can be set by hand.
 
     ``contamination``: the expected fraction of outliers in the training data, which sets the threshold
     ``offset_`` at that quantile of the training scores; ``'auto'`` flags scores above the training median plus
     3 robust standard deviations (1.4826 x the median absolute deviation), without assuming a fraction.
     ``anomaly_score``: ``'reconstruction'`` (the error), ``'combined'`` (standardised error + standardised Mahalanobis
     distance of the code to the training codes) or ``'knn'`` (standardised error + standardised mean distance to the
-    ``n_neighbors`` nearest training codes); see :class:`aekit.apps.AnomalyScorer`. ``error_window`` (images): the
-    error is the largest mean squared error over any ``error_window x error_window`` patch instead of the
-    whole-image mean.
+    ``n_neighbors`` nearest training codes), ``'knn+tails'`` (the knn score's parts and how far out each feature
+    lies in its own training distribution, all three standardised robustly) or ``'auto'`` (``'knn+tails'`` for rows
+    of a table, ``'knn'`` otherwise: :func:`aekit.apps.default_score`); see :class:`aekit.apps.AnomalyScorer`.
+    ``error_window`` (images): the error is the largest mean squared error over any ``error_window x error_window``
+    patch instead of the whole-image mean.
     """
 
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int | str = "auto",
@@ -190,7 +193,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
                  lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
-                 contamination: str | float = "auto", anomaly_score: str = "knn", n_neighbors: int = apps.NEIGHBORS,
+                 contamination: str | float = "auto", anomaly_score: str = "auto", n_neighbors: int = apps.NEIGHBORS,
                  max_reference: int | None = apps.MAX_REFERENCE, error_window: int | None = None) -> None:
         super().__init__(
             arch=arch, variant=variant, latent_dim=latent_dim, hidden=hidden, activation=activation,
@@ -213,12 +216,14 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
         """Train on X (normal data, or data with a few anomalies; y is ignored), fit the anomaly scorer and set the
         threshold ``offset_`` from the training scores. Returns self."""
         apps.error_threshold(np.zeros(1), self.contamination)  # validate before the (long) training
-        if self.anomaly_score not in apps.AnomalyScorer.METHODS:
-            raise ValueError(f"anomaly_score must be one of {apps.AnomalyScorer.METHODS}, got {self.anomaly_score!r}")
+        if self.anomaly_score not in ("auto", *apps.AnomalyScorer.METHODS):
+            raise ValueError(f"anomaly_score must be 'auto' or one of {apps.AnomalyScorer.METHODS}, "
+                             f"got {self.anomaly_score!r}")
         if self.error_window is not None:  # before the (long) training; np.shape only when there is a window to check
             apps.check_error_window(np.shape(X)[1:], self.error_window)
         X = self._fit_model(X)
-        self.scorer_ = apps.AnomalyScorer(self.model_, X, self.anomaly_score, n_neighbors=self.n_neighbors,
+        method = apps.default_score(self.model_.input_shape) if self.anomaly_score == "auto" else self.anomaly_score
+        self.scorer_ = apps.AnomalyScorer(self.model_, X, method, n_neighbors=self.n_neighbors,
                                           error_window=self.error_window, max_reference=self.max_reference)
         self.offset_ = -apps.error_threshold(self.scorer_.reference_scores, self.contamination)
         return self

@@ -33,6 +33,13 @@ def detector_recipe(n_samples: int, sample_shape: tuple[int, ...]) -> dict[str, 
             "epochs": epochs, "batch_size": batch}
 
 
+def default_score(sample_shape: tuple[int, ...]) -> str:
+    """The default anomaly score for samples of this shape: ``"knn+tails"`` for rows of a table (1-D samples; chosen
+    on half of ADBench's sets), ``"knn"`` for images and sequences (a pixel's or a time step's own distribution is not
+    what makes them anomalous)."""
+    return "knn+tails" if len(tuple(sample_shape)) == 1 else "knn"
+
+
 @dataclass
 class Detection:
     scores: np.ndarray  # (N,) anomaly scores of the inputs, higher = more anomalous
@@ -108,6 +115,13 @@ class AnomalyScorer:
     its neighbours other than itself, whether it is scored in fitting or later), which follows codes that are not
     Gaussian (several styles of one digit).
 
+    ``"knn+tails"`` (the default for tables, see :func:`default_score`): the knn score plus a third part, how far
+    out each feature of the input lies in that feature's distribution over the reference samples (the sum over
+    features of -log of the left and of the right tail probabilities, as ECOD does), so that a sample extreme in one
+    feature, which the decoder may reconstruct well, is flagged too; the three parts are standardised robustly
+    (median and IQR / 1.349 over the reference samples), so that a few extreme training samples do not set the
+    scale.
+
     ``error_window`` (images only): measure the reconstruction error as the largest mean squared error over any
     ``error_window x error_window`` patch (channels averaged) instead of the mean over the whole image, so that a
     difference confined to one part of an image (a closed loop that makes a 3 an 8) is not diluted by the rest.
@@ -117,7 +131,7 @@ class AnomalyScorer:
     then has few members among the neighbours, and scoring stays fast on 600,000-row tables.
     """
 
-    METHODS = ("reconstruction", "combined", "knn")
+    METHODS = ("reconstruction", "combined", "knn", "knn+tails")
 
     def __init__(self, model: Autoencoder, reference: np.ndarray | torch.Tensor, method: str = "reconstruction",
                  ridge: float = 1e-3, n_neighbors: int = NEIGHBORS, error_window: int | None = None,
@@ -129,25 +143,26 @@ class AnomalyScorer:
         if max_reference is not None and len(reference) > max_reference:  # a fixed random subset: the statistics
             keep = np.sort(np.random.default_rng(0).choice(len(reference), max_reference, replace=False))
             reference = reference[torch.from_numpy(keep) if torch.is_tensor(reference) else keep]
-        if method == "knn" and len(reference) < 2:
+        if method in ("knn", "knn+tails") and len(reference) < 2:
             raise ValueError(f"the knn anomaly score needs at least 2 training samples, got {len(reference)} sample"
                              "; use anomaly_score='reconstruction' (--score reconstruction) for fewer")
         self.model, self.method = model, method
         err, z = self._error_and_code(reference)
-        self.err_stats = (float(err.mean()), float(err.std()) or 1.0)
         if method == "combined":
             self.mu = z.mean(0)
             cov = np.atleast_2d(np.cov(z.T)) if len(z) > 1 else np.eye(z.shape[1])
             self.precision = np.linalg.inv(cov + ridge * np.eye(z.shape[1]))
-        elif method == "knn":
+        elif method != "reconstruction":
             from sklearn.neighbors import NearestNeighbors
 
             self.k = min(n_neighbors, len(z) - 1)
             self.neighbors = NearestNeighbors(n_neighbors=self.k).fit(z)
-        if method != "reconstruction":
-            d = self._code_distance(z)
-            self.code_stats = (float(d.mean()), float(d.std()) or 1.0)
-        self.reference_scores = self._combine(err, z)
+        if method == "knn+tails":
+            self.sorted_reference = np.sort(_rows(reference), 0)  # (M, D): each feature's reference values, sorted
+        parts = self._parts(reference, err, z)
+        robust = method == "knn+tails"
+        self.part_stats = [_center_and_scale(p, robust) for p in parts] if len(parts) > 1 else []
+        self.reference_scores = self._combine(parts)
 
     def _error_and_code(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample reconstruction MSE (N,) and codes (N, L), from one encoder pass."""
@@ -177,12 +192,48 @@ class AnomalyScorer:
         itself = d[:, 0] <= 1e-5 * d[:, 1]
         return np.where(itself, d[:, 1:].mean(1), d[:, :-1].mean(1))
 
-    def _combine(self, err: np.ndarray, z: np.ndarray) -> np.ndarray:
-        if self.method == "reconstruction":
-            return err
-        d = self._code_distance(z)
-        return (err - self.err_stats[0]) / self.err_stats[1] + (d - self.code_stats[0]) / self.code_stats[1]
+    def _tails(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """(N, *input_shape) -> (N,): the sum over features of -log P(reference value <= x_j) - log P(reference
+        value >= x_j), each probability counted among the M reference samples with one added (so never 0)."""
+        x, ref = _rows(x), self.sorted_reference
+        m = len(ref)
+        out = np.zeros(len(x))
+        for j in range(x.shape[1]):
+            below = np.searchsorted(ref[:, j], x[:, j], side="right")  # reference values <= x_j
+            above = m - np.searchsorted(ref[:, j], x[:, j], side="left")  # reference values >= x_j
+            out -= np.log((below + 1) / (m + 1)) + np.log((above + 1) / (m + 1))
+        return out
+
+    def _parts(self, x: np.ndarray | torch.Tensor, err: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
+        """The score's parts (N,) each: the error, then the code distance, then the tails (as the method has)."""
+        parts = [err]
+        if self.method != "reconstruction":
+            parts.append(self._code_distance(z))
+        if self.method == "knn+tails":
+            parts.append(self._tails(x))
+        return parts
+
+    def _combine(self, parts: list[np.ndarray]) -> np.ndarray:
+        if len(parts) == 1:
+            return parts[0]
+        return sum((p - c) / s for p, (c, s) in zip(parts, self.part_stats))
 
     def score(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """(N,) anomaly scores."""
-        return self._combine(*self._error_and_code(x))
+        return self._combine(self._parts(x, *self._error_and_code(x)))
+
+
+def _rows(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(N, *shape) -> (N, D) float64."""
+    x = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+    return x.reshape(len(x), -1).astype(np.float64)
+
+
+def _center_and_scale(values: np.ndarray, robust: bool) -> tuple[float, float]:
+    """(median, IQR / 1.349) when robust, else (mean, standard deviation); a zero scale falls back to the standard
+    deviation, then to 1."""
+    sd = float(values.std())
+    if robust:
+        q1, med, q3 = np.percentile(values, [25, 50, 75])
+        return float(med), float(q3 - q1) / 1.349 or sd or 1.0
+    return float(values.mean()), sd or 1.0

@@ -205,7 +205,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         labels = np.asarray(read_array(args.labels).x).reshape(-1).astype(int)
         if len(labels) != len(x):
             raise ValueError(f"{args.labels}: {len(labels)} labels for {len(x)} samples")
-    det = apps.detect(model, train_x, x, args.score, contamination, args.error_window, args.neighbors,
+    method = apps.default_score(model.input_shape) if args.score == "auto" else args.score
+    det = apps.detect(model, train_x, x, method, contamination, args.error_window, args.neighbors,
                       args.max_reference)
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -388,10 +389,12 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     input_flag(p)
     p.add_argument("--contamination", default="auto",
                    help="expected outlier fraction of the training data, or auto: median + 3 robust sd (default)")
-    p.add_argument("--score", choices=apps.AnomalyScorer.METHODS, default="knn",
-                   help="reconstruction: the error; combined: + Mahalanobis distance of the code; knn (default, as "
-                        "AutoencoderOutlierDetector): + mean distance to the --neighbors nearest training codes (each "
-                        "standardised on the training data)")
+    p.add_argument("--score", choices=("auto", *apps.AnomalyScorer.METHODS), default="auto",
+                   help="reconstruction: the error; combined: + Mahalanobis distance of the code; knn: + mean "
+                        "distance to the --neighbors nearest training codes (each standardised on the training "
+                        "data); knn+tails: knn + how far out each feature lies in its training distribution (robustly "
+                        "standardised); auto (default, as AutoencoderOutlierDetector): knn+tails for tables, knn for "
+                        "images and sequences")
     p.add_argument("--neighbors", type=positive_int, default=apps.NEIGHBORS,
                    help=f"knn: neighbours of each code (default {apps.NEIGHBORS})")
     p.add_argument("--max-reference", type=_reference_size, default=apps.MAX_REFERENCE, metavar="N|all",
