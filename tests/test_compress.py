@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -174,12 +175,14 @@ def test_the_prior_is_a_probability_over_the_integers():
     assert (p > 0).all()
 
 
-def test_a_spatial_code_round_trips_and_costs_what_it_estimates(digits, tmp_path):
+@pytest.mark.parametrize("prior,tables", [("channel", 3), ("position", 48), ("auto", 48)])
+def test_a_spatial_code_round_trips_and_costs_what_it_estimates(digits, tmp_path, prior, tables):
     cfg = tiny_config(arch="conv", channels=(8,), variant="rate", spatial_code=True, latent_dim=3, epochs=4,
-                      rate_lambda=0.05, lr=3e-3, dataset="digits")
+                      rate_lambda=0.05, lr=3e-3, dataset="digits", code_prior=prior)
     aekit.fit(cfg, digits, out_dir=tmp_path / "s", quiet=True)
     model = aekit.load(tmp_path / "s")
     assert model.code_shape == (3, 4, 4)  # 3 channels on the 4 x 4 positions of the 8 x 8 digits' one stage
+    assert len(C.tables_of(model).offset) == tables  # one table per channel, or per channel and position
     x = digits.test.x.numpy()
     codes = C.quantized_codes(model, x)
     assert codes.shape == (360, 3, 4, 4)
@@ -195,6 +198,35 @@ def test_a_spatial_code_round_trips_and_costs_what_it_estimates(digits, tmp_path
     assert strip.shape == (4, 1, 8, 8)
     with pytest.raises(ValueError, match="spatial code"):
         aekit.build_model(aekit.resolve_config(tiny_config(arch="mlp", spatial_code=True), (1, 8, 8), 0.0, 1.0))
+
+
+def test_prior_rows_by_hand():
+    from aekit.bottleneck import from_prior_rows, prior_rows
+
+    codes = np.arange(24).reshape(2, 3, 2, 2)  # (N, L, h, w)
+    by_channel = prior_rows(codes, 3)  # one row per sample and position, one column per channel
+    assert by_channel.shape == (8, 3) and by_channel[1].tolist() == [1, 5, 9]  # sample 0, position (0, 1)
+    by_position = prior_rows(codes, 12)  # one row per sample, columns channel-major
+    assert by_position.shape == (2, 12) and by_position[1].tolist() == list(range(12, 24))
+    assert np.array_equal(prior_rows(torch.from_numpy(codes), 3).numpy(), by_channel)  # tensors alike
+    for rows in (by_channel, by_position):
+        assert np.array_equal(from_prior_rows(rows, 2, (3, 2, 2)), codes)
+    with pytest.raises(ValueError, match="do not fit a prior of 5"):
+        prior_rows(codes, 5)
+
+
+def test_a_run_from_before_code_prior_loads_with_its_per_channel_prior(digits, tmp_path):
+    cfg = tiny_config(arch="conv", channels=(8,), variant="rate", spatial_code=True, latent_dim=3, epochs=1,
+                      dataset="digits", code_prior="channel")
+    aekit.fit(cfg, digits, out_dir=tmp_path / "old", quiet=True)
+    path = tmp_path / "old" / ckpt.CONFIG
+    d = json.loads(path.read_text())
+    del d["model"]["code_prior"]  # as config.json was written before the field existed
+    path.write_text(json.dumps(d))
+    model = aekit.load(tmp_path / "old")
+    assert model.config.model.code_prior == "channel" and model.bottleneck.prior.matrices[0].shape[0] == 3
+    x = digits.test.x.numpy()[:20]
+    assert np.array_equal(apps.decompress(model, apps.compress(model, x)), apps.reconstruct(model, x))
 
 
 def test_codec_baselines_by_hand():

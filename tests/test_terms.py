@@ -123,15 +123,16 @@ def test_corruptions_change_the_input_at_the_asked_rate(kind):
 def test_loss_terms_are_registered_with_their_weights():
     import dataclasses
 
-    from aekit.config import LossConfig
+    from aekit.config import LossConfig, ModelConfig
     from aekit.registry import TERMS
 
     weights = {f.name for f in dataclasses.fields(LossConfig)}
     named = {t for v in VARIANTS for t in VARIANTS.get(v).terms}
     assert named == set(TERMS.names()) == {"sparsity", "kl", "contractive", "rate"}
     assert all(TERMS.get(t).weight in weights for t in TERMS)
-    for v in VARIANTS:  # the options each variant reads are config fields
-        assert set(VARIANTS.options(v)) <= weights
+    fields = weights | {f.name for f in dataclasses.fields(ModelConfig)}
+    for v in VARIANTS:  # the options each variant reads are config fields (rate's code_prior is the model's)
+        assert set(VARIANTS.options(v)) <= fields
 
 
 def test_a_term_weight_scales_its_part_in_the_loss(small_digits):

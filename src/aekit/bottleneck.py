@@ -95,6 +95,25 @@ class FactorizedPrior(nn.Module):
         return p.squeeze(1).t().clamp_min(1e-9)
 
 
+def prior_rows(codes, densities: int):
+    """Codes (B, L) or (B, L, *positions) (a tensor or an array) as the rows the prior's ``densities`` densities
+    see: (B * positions, L) when there is one density per channel, (B, L * positions) when there is one per channel
+    and position (channel-major, as the code's own layout)."""
+    if codes.ndim == 2 or densities != codes.shape[1]:
+        if math.prod(codes.shape[1:]) != densities:
+            raise ValueError(f"codes of shape {tuple(codes.shape[1:])} do not fit a prior of {densities} densities")
+        return codes.reshape(codes.shape[0], -1)
+    moved = codes.movedim(1, -1) if torch.is_tensor(codes) else np.moveaxis(codes, 1, -1)
+    return moved.reshape(-1, codes.shape[1])
+
+
+def from_prior_rows(rows: np.ndarray, count: int, code_shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of :func:`prior_rows` for arrays: rows -> codes (count, *code_shape)."""
+    if rows.shape[1] != code_shape[0] or len(code_shape) == 1:
+        return rows.reshape(count, *code_shape)
+    return np.ascontiguousarray(np.moveaxis(rows.reshape(count, *code_shape[1:], code_shape[0]), -1, 1))
+
+
 @dataclass
 class EntropyTables:
     """Per code dimension j: values ``offset[j] .. offset[j] + width[j] - 1`` are symbols 1..width[j] of
@@ -136,8 +155,10 @@ def integer_tables(prior: "FactorizedPrior", precision: int = 24, tail: float = 
 
 
 class Quantizing(nn.Module):
-    """The rate variant's bottleneck: features -> code z (B, L) (or (B, L, h, w) for a spatial code, with one prior
-    per channel shared by the positions), quantised to integers with a learned prior.
+    """The rate variant's bottleneck: features -> code z (B, L) (or (B, L, h, w) for a spatial code), quantised to
+    integers with a learned prior: one density per code channel, or with ``positions`` = h x w one per channel and
+    position (``code_prior="position"``), so that a position that is nearly always the same (an image's empty border)
+    costs nearly nothing.
 
     In training the decoder sees z + U(-1/2, 1/2) (``train_quantization="noise"``) or round(z) with the gradient
     passed straight through (``"ste"``); the rate is -log2 p(z + u) under the prior, a differentiable stand-in for the
@@ -146,16 +167,17 @@ class Quantizing(nn.Module):
     gaussian = False
 
     def __init__(self, in_dim: int, latent_dim: int, code_activation: str = "identity",
-                 train_quantization: str = "noise", spatial: bool = False) -> None:
+                 train_quantization: str = "noise", spatial: bool = False, positions: int = 1) -> None:
         super().__init__()
         self.fc = projection(in_dim, latent_dim, spatial)
         self.act = activation(code_activation)
-        self.prior = FactorizedPrior(latent_dim)
+        self.positions = positions
+        self.prior = FactorizedPrior(latent_dim * positions)
         self.train_quantization = train_quantization
 
     def bits(self, z: torch.Tensor) -> torch.Tensor:
         """(B, L) or (B, L, h, w) values -> (B,) -log2 of their probability under the prior."""
-        rows = z.movedim(1, -1).reshape(-1, z.shape[1])  # (B * h * w, L)
+        rows = prior_rows(z, self.prior.matrices[0].shape[0])
         return -torch.log2(self.prior.likelihood(rows)).reshape(z.shape[0], -1).sum(1)
 
     def forward(self, h: torch.Tensor) -> BottleneckOutput:

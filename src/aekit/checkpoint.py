@@ -116,7 +116,10 @@ def load_config(run_dir: str | Path) -> Config:
     if not path.is_file():
         raise FileNotFoundError(f"not a run directory (no {CONFIG}): {run_dir}")
     try:
-        return Config.load(path)
+        cfg = Config.load(path)
+        if '"code_prior"' not in path.read_text():  # a run from before the field: its prior is per channel
+            cfg = cfg.override(code_prior="channel")
+        return cfg
     except ValueError as e:
         raise CorruptFileError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
 

@@ -43,6 +43,9 @@ class ModelConfig:
     # Inputs standardised per feature with the training data's median and interquartile range (stored with the
     # weights, inverted for reconstructions): robust | none | auto (robust for tables, i.e. vectors not in [0, 1])
     standardize: str = "auto"
+    # rate: the learned prior's densities: channel (one per code channel, shared by a spatial code's positions),
+    # position (one per channel and position of a spatial code) or auto (position for a spatial code, else channel)
+    code_prior: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.arch == "auto" or self.arch in R.ARCHITECTURES,
@@ -59,6 +62,8 @@ class ModelConfig:
         _check(self.rnn_hidden >= 1 and self.rnn_layers >= 1, "rnn_hidden and rnn_layers must be >= 1")
         _check(self.standardize in ("auto", "robust", "none"),
                f"standardize must be auto, robust or none, got {self.standardize!r}")
+        _check(self.code_prior in ("auto", "channel", "position"),
+               f"code_prior must be auto, channel or position, got {self.code_prior!r}")
 
 
 @dataclass(frozen=True)

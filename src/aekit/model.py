@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,15 +189,16 @@ def resolve_config(config: Config, sample_shape: tuple[int, ...], data_min: floa
     out_act = m.output_activation
     if out_act == "auto":
         out_act = "sigmoid" if in01 and std == "none" else "identity"
+    prior = m.code_prior if m.code_prior != "auto" else "position" if m.spatial_code else "channel"
     model = dataclasses.replace(m, input_shape=tuple(sample_shape), arch=arch, output_activation=out_act,
-                                standardize=std)
+                                standardize=std, code_prior=prior)
     return dataclasses.replace(config, model=model)
 
 
 def build_model(config: Config) -> Autoencoder:
     """Build an Autoencoder from a resolved config (``input_shape`` set, ``arch`` not ``auto``)."""
     m = config.model
-    if not m.input_shape or "auto" in (m.arch, m.output_activation, m.standardize):
+    if not m.input_shape or "auto" in (m.arch, m.output_activation, m.standardize, m.code_prior):
         raise ValueError("build_model needs a resolved config; call resolve_config(config, sample_shape, lo, hi) first")
     spec = config.spec
     enc, feat_dim, dec = ARCHITECTURES.get(m.arch)(m)
@@ -206,7 +208,10 @@ def build_model(config: Config) -> Autoencoder:
             raise ValueError("a spatial code (spatial_code) needs the conv architecture and a variant among vanilla, "
                              f"denoising and rate; got arch {m.arch!r}, variant {config.variant_name!r}")
     if spec.quantize:
-        bn = Quantizing(feat_dim, m.latent_dim, code_act, config.loss.train_quantization, m.spatial_code)
+        from .nets.conv import code_shape
+
+        positions = math.prod(code_shape(m)[1:]) if m.arch == "conv" and m.code_prior == "position" else 1
+        bn = Quantizing(feat_dim, m.latent_dim, code_act, config.loss.train_quantization, m.spatial_code, positions)
     elif spec.gaussian:
         bn = Gaussian(feat_dim, m.latent_dim, code_act)
     else:

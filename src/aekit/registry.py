@@ -80,7 +80,7 @@ VARIANTS.add("denoising", VariantSpec(corrupt=True), options=("noise", "noise_le
 VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",)), "variational", options=("kl_beta",))
 VARIANTS.add("contractive", VariantSpec(terms=("contractive",)), options=("contractive_lambda",))
 VARIANTS.add("rate", VariantSpec(quantize=True, terms=("rate",)), "compression",
-             options=("rate_lambda", "train_quantization"))
+             options=("rate_lambda", "train_quantization", "code_prior"))
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class _AutoencoderBase(BaseEstimator):
     standardize : "auto" (robust for tables: 2-D X not in [0, 1]), "robust" (each feature centred on its training
         median and scaled by its interquartile range / 1.349, inverted for reconstructions) or "none".
     recon : "mse" or "bce". rho, sparsity_beta : sparse. kl_beta : vae. contractive_lambda : contractive.
-    noise, noise_level : denoising corruption. rate_lambda, train_quantization : rate (compression).
+    noise, noise_level : denoising corruption. rate_lambda, train_quantization, code_prior : rate (compression).
     epochs, batch_size, lr, weight_decay, schedule, val_fraction, patience : training ("auto" for hidden, epochs
         and batch_size: from the data's shape, as latent_dim).
     device, amp, compile : where and how to run ("auto" device: a GPU when there is one).
@@ -56,7 +56,7 @@ class _AutoencoderBase(BaseEstimator):
                  recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
-                 train_quantization: str = "noise", epochs: int = 50, batch_size: int = 64,
+                 train_quantization: str = "noise", code_prior: str = "auto", epochs: int = 50, batch_size: int = 64,
                  lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False) -> None:
@@ -82,6 +82,7 @@ class _AutoencoderBase(BaseEstimator):
         self.noise_level = noise_level
         self.rate_lambda = rate_lambda
         self.train_quantization = train_quantization
+        self.code_prior = code_prior
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -189,7 +190,8 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
                  recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
-                 train_quantization: str = "noise", epochs: int | str = "auto", batch_size: int | str = "auto",
+                 train_quantization: str = "noise", code_prior: str = "auto", epochs: int | str = "auto",
+                 batch_size: int | str = "auto",
                  lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
@@ -202,7 +204,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
             rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, standardize=standardize, recon=recon, rho=rho,
             sparsity_beta=sparsity_beta,
             kl_beta=kl_beta, contractive_lambda=contractive_lambda, noise=noise, noise_level=noise_level,
-            rate_lambda=rate_lambda, train_quantization=train_quantization,
+            rate_lambda=rate_lambda, train_quantization=train_quantization, code_prior=code_prior,
             epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
             val_fraction=val_fraction, patience=patience, device=device, amp=amp, compile=compile,
             random_state=random_state, verbose=verbose)

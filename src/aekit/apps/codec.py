@@ -1,6 +1,7 @@
 """Compression: real files of bits from a model trained with the rate variant.
 
-The code round(z) (N, L) is entropy-coded with constriction's range coder, one categorical model per code dimension.
+The code round(z) (N, L) is entropy-coded with constriction's range coder, one categorical model per code dimension
+(for a spatial code (N, L, h, w): per channel, or per channel and position, as the model's prior).
 Those models are integer tables (counts that sum to about 2^16 over an integer range per dimension, with an escape
 symbol at each end for the rare values outside it, whose values are stored raw), computed once from the learned prior
 and stored with the run (``entropy_tables.safetensors``): decoding reads integers and never recomputes the prior in
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..bottleneck import EntropyTables
+from ..bottleneck import EntropyTables, from_prior_rows, prior_rows
 from ..model import Autoencoder
 from .infer import batched, decode
 
@@ -65,14 +66,9 @@ def quantized_codes(model: Autoencoder, x: np.ndarray | torch.Tensor) -> np.ndar
     return batched(model, x, model.encode).astype(np.int64)
 
 
-def _rows(codes: np.ndarray) -> np.ndarray:
-    """(N, L, *positions) -> (N * positions, L): one row per code vector, as the tables see them."""
-    return np.moveaxis(codes, 1, -1).reshape(-1, codes.shape[1])
-
-
 def estimated_bits(tables: EntropyTables, codes: np.ndarray) -> float:
     """-log2 of the codes' probabilities under the integer tables (escaped values at 32 bits each)."""
-    codes = _rows(codes)
+    codes = prior_rows(codes, len(tables.offset))  # one column per table
     sym, esc = _symbols(tables, codes)
     total = tables.counts.sum(1).astype(np.float64)  # (L,)
     p = tables.counts[np.arange(codes.shape[1])[None, :], sym] / total[None, :]
@@ -125,10 +121,10 @@ def compress_codes(tables: EntropyTables, codes: np.ndarray, digest: bytes,
     except ImportError:  # a core dependency; a broken install says so
         raise ImportError("compression needs the constriction package (pip install constriction)") from None
     n, code_shape = len(codes), codes.shape[1:]
-    sym, esc = _symbols(tables, _rows(codes))
+    sym, esc = _symbols(tables, prior_rows(codes, len(tables.offset)))
     enc = constriction.stream.queue.RangeEncoder()
     width = tables.width
-    for j in range(code_shape[0]):  # channel-major: every sample's (and position's) dimension j under table j
+    for j in range(len(tables.offset)):  # table-major: every row's value j under table j
         enc.encode(sym[:, j], _categorical(tables.counts[j, :width[j] + 2]))
     words = enc.get_compressed().astype("<u4")
     head = MAGIC + bytes([VERSION]) + digest + b"".join(_varint(v) for v in (
@@ -187,10 +183,11 @@ def decompress_codes(tables: EntropyTables, data: bytes, digest: bytes | None) -
     f = parse(data)
     if digest is not None and f.model != digest:
         raise CompressedFileError("it was written with another model (or other entropy tables) than this run's")
-    L = f.code_shape[0]
-    if L != len(tables.offset):
-        raise CompressedFileError(f"it holds codes of {L} dimensions, this model's have {len(tables.offset)}")
-    rows = f.count * int(np.prod(f.code_shape[1:]))
+    L, size = len(tables.offset), int(np.prod(f.code_shape))  # tables; values per code
+    if L not in (f.code_shape[0], size):
+        raise CompressedFileError(f"it holds codes of shape {f.code_shape}, which this model's {L} entropy tables "
+                                  "do not fit")
+    rows = f.count * size // L
     from ..data.stream import available_memory
 
     avail = available_memory()
@@ -214,8 +211,7 @@ def decompress_codes(tables: EntropyTables, data: bytes, digest: bytes | None) -
         vals[out] = f.escapes[k:k + m]
         k += m
         codes[:, j] = vals
-    codes = np.ascontiguousarray(np.moveaxis(codes.reshape(f.count, *f.code_shape[1:], L), -1, 1))  # (N, L, *pos)
-    return codes, f.sample_shape
+    return from_prior_rows(codes, f.count, f.code_shape), f.sample_shape
 
 
 def compress(model: Autoencoder, x: np.ndarray | torch.Tensor) -> bytes:

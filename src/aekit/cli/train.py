@@ -37,6 +37,7 @@ _CHOICES = {
     "amp": lambda: ["none", "bf16"],
     "train_quantization": lambda: ["noise", "ste"],
     "standardize": lambda: ["auto", "robust", "none"],
+    "code_prior": lambda: ["auto", "channel", "position"],
 }
 _HELP = {
     "arch": "network: mlp (vectors, flattened images), conv (images), rnn (sequences); auto picks by data shape",
@@ -55,6 +56,8 @@ _HELP = {
     "spatial_code": "conv: a code of --latent-dim channels at every position of the last stage (L x h x w)",
     "rate_lambda": "rate: weight of the rate (bits per input element) against the distortion",
     "train_quantization": "rate: noise (z + U(-1/2, 1/2)) or ste (rounding, gradient straight through)",
+    "code_prior": "rate: the prior's densities: channel (one per code channel), position (one per channel and "
+                  "position of a spatial code) or auto (position for a spatial code)",
     "image_size": "images: resize (keeping the aspect ratio) and centre-crop every image to H W",
     "test_path": "test data file or image folder; else 20%% of --path is held out",
     "standardize": "scale each input feature by the training data's median and interquartile range (robust), "
