@@ -53,6 +53,8 @@ def main() -> None:
     p.add_argument("--channels", default="32,64,128")
     p.add_argument("--quant", default="noise", choices=["noise", "ste"])
     p.add_argument("--spatial", action="store_true", help="a spatial code: --latent channels per position")
+    p.add_argument("--augment-shift", type=int, default=0, help="random translations of up to this many pixels in "
+                   "training (0: none)")
     p.add_argument("--code-prior", default="auto", choices=["auto", "channel", "position"],
                    help="the prior's densities (auto: one per channel and position for a spatial code)")
     p.add_argument("--per-image", type=int, default=2000, help="images compressed one file each (rate per file)")
@@ -83,6 +85,7 @@ def main() -> None:
         cfg = aekit.Config().override(variant="rate", arch="conv", channels=channels, latent_dim=args.latent,
                                       rate_lambda=lam, train_quantization=args.quant, epochs=args.epochs,
                                       spatial_code=args.spatial, code_prior=args.code_prior,
+                                      augment_shift=args.augment_shift,
                                       batch_size=64, lr=2e-3, schedule="onecycle", val_fraction=0.0,
                                       output_activation="sigmoid")
         t0 = time.perf_counter()
@@ -98,6 +101,7 @@ def main() -> None:
         per_image_bpp = 8 * sum(len(apps.compress(model, test[i:i + 1])) for i in range(k)) / (k * 784) if k else 0.0
         kind = f"spatial {args.latent}x{'x'.join(map(str, model.code_shape[1:]))} {model.config.model.code_prior} " \
             f"prior" if args.spatial else f"flat {args.latent}"
+        kind += f", shift {args.augment_shift}" if args.augment_shift else ""
         row = {"method": f"aekit conv {kind} {args.quant} lambda {lam:g}", "bpp": 8 * len(blob) / test[:, 0].size,
                "bpp_per_image_files": per_image_bpp, "psnr": codec.psnr_db(test, out), "train_s": took,
                "encode_img_s": len(test) / t_enc, "decode_img_s": len(test) / t_dec}

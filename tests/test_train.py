@@ -195,3 +195,34 @@ def test_data_splits_from_arrays_and_evaluate_on_an_array(small_digits):
         aekit.DataSplits.from_arrays(x, np.ones((3, 5), np.float32))
     model = aekit.fit(tiny_config(epochs=1), d, quiet=True).model
     assert aekit.evaluate(model, d.test.x.numpy())["mse"] == pytest.approx(aekit.evaluate(model, d.test)["mse"])
+
+
+def test_random_shift_by_hand():
+    from aekit.train import random_shift
+
+    x = torch.arange(2 * 1 * 4 * 5, dtype=torch.float32).reshape(2, 1, 4, 5) + 1  # no zeros of its own
+    g = torch.Generator().manual_seed(3)
+    off = torch.randint(0, 3, (2, 2), generator=torch.Generator().manual_seed(3))  # the draw random_shift makes
+    y = random_shift(x, 1, generator=g)
+    assert y.shape == x.shape
+    for b in range(2):
+        dy, dx = 1 - int(off[0, b]), 1 - int(off[1, b])  # the translation of sample b, each in -1..1
+        want = torch.zeros(1, 4, 5)
+        for i in range(4):
+            for j in range(5):
+                if 0 <= i - dy < 4 and 0 <= j - dx < 5:
+                    want[0, i, j] = x[b, 0, i - dy, j - dx]
+        assert torch.equal(y[b], want), b
+    assert torch.equal(random_shift(x, 0), x)  # a shift of 0 changes nothing
+
+
+def test_augment_shift_trains_images_and_refuses_tables(small_digits):
+    plain = aekit.fit(tiny_config(arch="conv", channels=(4,), epochs=2), small_digits, quiet=True)
+    shifted = aekit.fit(tiny_config(arch="conv", channels=(4,), epochs=2, augment_shift=1), small_digits, quiet=True)
+    assert shifted.history[0]["train/loss"] != plain.history[0]["train/loss"]  # it saw other images
+    again = aekit.fit(tiny_config(arch="conv", channels=(4,), epochs=2, augment_shift=1), small_digits, quiet=True)
+    assert [r["train/loss"] for r in again.history] == [r["train/loss"] for r in shifted.history]  # reproducible
+    with pytest.raises(ValueError, match="augment_shift 1 needs images"):
+        aekit.fit(tiny_config(augment_shift=1), np.random.default_rng(0).random((50, 6), dtype=np.float32))
+    with pytest.raises(ValueError, match="augment_shift must be >= 0"):
+        tiny_config(augment_shift=-1)

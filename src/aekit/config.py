@@ -104,6 +104,9 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "none"  # none | bf16: autocast the forward pass to bfloat16 (GPU fast path)
     compile: bool = False  # torch.compile the model (pays off on GPUs, not for small models on CPUs)
+    # images: translate every training image by a random -s..s pixels in each direction (zeros fill in), a new draw
+    # at every step; the model learns to reconstruct the shifted image (0: off)
+    augment_shift: int = 0
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -116,6 +119,7 @@ class TrainConfig:
         _check(self.patience >= 0, f"patience must be >= 0, got {self.patience}")
         R.SCHEDULES.canonical(self.schedule)
         _check(self.amp in ("none", "bf16"), f"amp must be none or bf16, got {self.amp!r}")
+        _check(self.augment_shift >= 0, f"augment_shift must be >= 0, got {self.augment_shift}")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class _AutoencoderBase(BaseEstimator):
     epochs, batch_size, lr, weight_decay, schedule, val_fraction, patience : training ("auto" for hidden, epochs
         and batch_size: from the data's shape, as latent_dim).
     device, amp, compile : where and how to run ("auto" device: a GPU when there is one).
+    augment_shift : images: translate each training image by a random -s..s pixels at every step (0: off).
     random_state : int, RandomState or None; seeds the initial weights, the order of batches and the noise.
     verbose : print each epoch's record.
     """
@@ -59,6 +60,7 @@ class _AutoencoderBase(BaseEstimator):
                  train_quantization: str = "noise", code_prior: str = "auto", epochs: int = 50, batch_size: int = 64,
                  lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
+                 augment_shift: int = 0,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False) -> None:
         self.arch = arch
         self.variant = variant
@@ -93,6 +95,7 @@ class _AutoencoderBase(BaseEstimator):
         self.device = device
         self.amp = amp
         self.compile = compile
+        self.augment_shift = augment_shift
         self.random_state = random_state
         self.verbose = verbose
 
@@ -194,6 +197,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
                  batch_size: int | str = "auto",
                  lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
+                 augment_shift: int = 0,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
                  contamination: str | float = "auto", anomaly_score: str = "auto", n_neighbors: int = apps.NEIGHBORS,
                  max_reference: int | None = apps.MAX_REFERENCE, error_window: int | None = None) -> None:
@@ -207,6 +211,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
             rate_lambda=rate_lambda, train_quantization=train_quantization, code_prior=code_prior,
             epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
             val_fraction=val_fraction, patience=patience, device=device, amp=amp, compile=compile,
+            augment_shift=augment_shift,
             random_state=random_state, verbose=verbose)
         self.contamination = contamination
         self.anomaly_score = anomaly_score

@@ -151,6 +151,9 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     config = resolve_config(config, tuple(train.x.shape[1:]), float(train.x.min()), float(train.x.max()))
     if config.model.arch == "rnn" and train.x.ndim != 3:
         raise ValueError(f"rnn needs sequences (N, T, F), got {tuple(train.x.shape)}")
+    if tc.augment_shift and (train.x.ndim != 4 or tc.augment_shift >= min(train.x.shape[2:])):
+        raise ValueError(f"augment_shift {tc.augment_shift} needs images (N, C, H, W) larger than the shift; the "
+                         f"training data has shape {tuple(train.x.shape)}")
 
     dist_ctx = Distributed.from_env(tc.device)
     device = dist_ctx.device
@@ -215,6 +218,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
             shards = [perm[i:i + bs][dist_ctx.rank::dist_ctx.world] for i in batch_starts]  # this rank's part
             rows: list[torch.Tensor] = []  # one (P,) row of loss parts per step; stays on the device, no sync
             for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
+                if tc.augment_shift:
+                    xb = random_shift(xb, tc.augment_shift)
                 with autocast():
                     parts, _ = compute_loss(net, xb, config, None if lengths is None else lengths[idx])
                 zero_grad()
@@ -315,6 +320,17 @@ def _mix(*ints: int) -> int:
     for v in ints:
         h = ((h ^ (v & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
     return h
+
+
+def random_shift(x: torch.Tensor, s: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Images (B, C, H, W), each translated by its own random (dy, dx) in -s..s, zeros filling in: (B, C, H, W)."""
+    b, _, h, w = x.shape
+    off = torch.randint(0, 2 * s + 1, (2, b), generator=generator).to(x.device)  # crop corners in the padded image
+    padded = torch.nn.functional.pad(x, (s, s, s, s))  # (B, C, H + 2s, W + 2s)
+    rows = off[0][:, None] + torch.arange(h, device=x.device)  # (B, H)
+    cols = off[1][:, None] + torch.arange(w, device=x.device)  # (B, W)
+    out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous()
 
 
 def _batches(x, shards: list[torch.Tensor], device: torch.device, streamed: bool):

@@ -56,6 +56,8 @@ _HELP = {
     "spatial_code": "conv: a code of --latent-dim channels at every position of the last stage (L x h x w)",
     "rate_lambda": "rate: weight of the rate (bits per input element) against the distortion",
     "train_quantization": "rate: noise (z + U(-1/2, 1/2)) or ste (rounding, gradient straight through)",
+    "augment_shift": "images: translate each training image by a random -S..S pixels at every step, zeros filling "
+                     "in (0: off)",
     "code_prior": "rate: the prior's densities: channel (one per code channel), position (one per channel and "
                   "position of a spatial code) or auto (position for a spatial code)",
     "image_size": "images: resize (keeping the aspect ratio) and centre-crop every image to H W",
