@@ -42,10 +42,11 @@ def tails(ref: np.ndarray, x: np.ndarray, combine=np.add) -> np.ndarray:
 
 
 def std(a: np.ndarray, ref: np.ndarray, robust: bool) -> np.ndarray:
-    if robust:
-        q1, med, q3 = np.percentile(ref, [25, 50, 75])
-        return (a - med) / ((q3 - q1) / 1.349 or ref.std() or 1.0)
-    return (a - ref.mean()) / (ref.std() or 1.0)
+    """a standardised by ref's (median, IQR / 1.349) or (mean, sd), as AnomalyScorer standardises its parts."""
+    from aekit.apps.anomaly import _center_and_scale
+
+    center, scale = _center_and_scale(ref, robust)
+    return (a - center) / scale
 
 
 def variants(det, xtr: np.ndarray, xte: np.ndarray) -> dict[str, np.ndarray]:

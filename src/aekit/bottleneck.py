@@ -171,7 +171,6 @@ class Quantizing(nn.Module):
         super().__init__()
         self.fc = projection(in_dim, latent_dim, spatial)
         self.act = activation(code_activation)
-        self.positions = positions
         self.prior = FactorizedPrior(latent_dim * positions)
         self.train_quantization = train_quantization
 

@@ -103,9 +103,12 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 # --- the model ----------------------------------------------------------------------------------------------------
 def save_model(run_dir: str | Path, model: Autoencoder) -> None:
     """Write config.json and model.safetensors into run_dir."""
-    run_dir = Path(run_dir)
-    atomic_write_text(run_dir / CONFIG, model.config.to_json())
-    save_tensors(run_dir / WEIGHTS, model.state_dict(), {"aekit": "1"})
+    _write_model(Path(run_dir), model.config.to_json(), model.state_dict())
+
+
+def _write_model(run_dir: Path, config_json: str, weights: dict[str, torch.Tensor]) -> None:
+    atomic_write_text(run_dir / CONFIG, config_json)
+    save_tensors(run_dir / WEIGHTS, weights, {"aekit": "1"})
 
 
 def load_config(run_dir: str | Path) -> Config:
@@ -249,8 +252,7 @@ def epoch_files(run_dir: str | Path, model: Autoencoder, optimizer: Any, schedul
 
     def write() -> None:
         save_tensors(run_dir / STATE, tensors, {_STATE_KEY: meta})
-        atomic_write_text(run_dir / CONFIG, config_json)
-        save_tensors(run_dir / WEIGHTS, weights, {"aekit": "1"})
+        _write_model(run_dir, config_json, weights)
         save_history(run_dir, rows)
 
     return write

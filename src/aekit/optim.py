@@ -40,7 +40,7 @@ class FlatAdam:
         self.fused = hasattr(torch, "_fused_adam_")  # torch's fused kernel (what Adam(fused=True) runs)
         self.exp_avg = torch.zeros_like(param, memory_format=torch.preserve_format)  # (N,) first moment
         self.exp_avg_sq = torch.zeros_like(param, memory_format=torch.preserve_format)  # (N,) second moment
-        self._denom = torch.empty_like(param)  # (N,) scratch, so that a step allocates nothing
+        self._denom: torch.Tensor | None = None  # (N,) scratch of the unfused step, so that a step allocates nothing
 
     @torch.no_grad()
     def step(self) -> None:
@@ -65,13 +65,11 @@ class FlatAdam:
         step = self.step_t.item()
         bias_correction1 = 1 - beta1 ** step
         bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+        if self._denom is None:
+            self._denom = torch.empty_like(self.param)
         torch.sqrt(self.exp_avg_sq, out=self._denom)
         self._denom.div_(bias_correction2_sqrt).add_(eps)
         self.param.addcdiv_(self.exp_avg, self._denom, value=-lr / bias_correction1)
-
-    def zero_grad(self, set_to_none: bool = False) -> None:
-        if self.param.grad is not None:
-            self.param.grad.zero_()
 
     def state_dict(self) -> dict[str, Any]:
         state = {} if self.step_t.item() == 0 else {0: {
@@ -85,7 +83,7 @@ class FlatAdam:
                              f"{[len(g['params']) for g in groups]} tensors; this model trains one flat tensor")
         for key in ("lr", "betas", "eps", "weight_decay"):
             self.param_groups[0][key] = tuple(groups[0][key]) if key == "betas" else groups[0][key]
-        entry = state_dict["state"].get(0, state_dict["state"].get("0"))
+        entry = state_dict["state"].get(0)
         if entry is None:
             self.step_t.zero_()
             self.exp_avg.zero_()
