@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -31,3 +34,11 @@ def tiny_config(**kw) -> aekit.Config:
     base = dict(arch="mlp", hidden=(32,), latent_dim=4, epochs=2, batch_size=32, val_fraction=0.0)
     base.update(kw)
     return aekit.Config().override(**base)
+
+
+def modules_imported_by(code: str) -> set[str]:
+    """The modules a fresh interpreter has imported after running ``code`` (which must succeed)."""
+    script = code + "\nimport sys; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return set(out.stdout.split())

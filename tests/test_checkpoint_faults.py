@@ -39,7 +39,7 @@ def reference(tmp_path_factory, digits):
     real = files.os.replace
     files.os.replace = lambda a, b: (writes.append(os.path.basename(b)), real(a, b))[1]
     try:
-        res = aekit.fit(_cfg(), data, out_dir=out, quiet=True)
+        res = aekit.fit(_cfg(), data, out_dir=out, quiet=True, checkpoint_every=0)  # a checkpoint every epoch
     finally:
         files.os.replace = real
     return data, res, writes
@@ -70,7 +70,7 @@ def test_a_kill_at_every_write_resumes_bit_identically(reference, tmp_path, monk
         out = tmp_path / f"{when}{k}"
         monkeypatch.setattr(files.os, "replace", replace)
         with pytest.raises(Killed):
-            aekit.fit(_cfg(), data, out_dir=out, quiet=True)
+            aekit.fit(_cfg(), data, out_dir=out, quiet=True, checkpoint_every=0)
         monkeypatch.setattr(files.os, "replace", real)
         resumed = aekit.fit(_cfg(), data, out_dir=out, resume=True, quiet=True)
         assert [r["train/loss"] for r in resumed.history] == [r["train/loss"] for r in full.history], (when, k)
@@ -99,7 +99,7 @@ def test_a_real_kill_of_a_training_process(reference, tmp_path):
         files.os.replace = replace
         x = torch.from_numpy(np.load({str(tmp_path / 'x.npy')!r}))
         cfg = tiny_config(epochs=3, val_fraction=0.2, patience=5, schedule="onecycle", variant="vae+denoising")
-        aekit.fit(cfg, aekit.Split(x), out_dir={str(out)!r}, quiet=True)
+        aekit.fit(cfg, aekit.Split(x), out_dir={str(out)!r}, quiet=True, checkpoint_every=0)
     """)
     env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__)}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
@@ -173,9 +173,60 @@ def test_a_write_that_fails_mid_run_stops_training_with_its_error(tmp_path, smal
 
     monkeypatch.setattr(files.os, "replace", replace)
     with pytest.raises(files.WriteError, match=f"cannot write .*{ckpt.STATE}.*No space left"):
-        aekit.fit(tiny_config(epochs=4), small_digits, out_dir=tmp_path / "r", quiet=True)
+        aekit.fit(tiny_config(epochs=4), small_digits, out_dir=tmp_path / "r", quiet=True, checkpoint_every=0)
     monkeypatch.setattr(files.os, "replace", real)
     assert ckpt.load_state(tmp_path / "r")["epoch"] == 1 and len(ckpt.read_history(tmp_path / "r")) == 1
     resumed = aekit.fit(tiny_config(epochs=4), small_digits, out_dir=tmp_path / "r", resume=True, quiet=True)
     straight = aekit.fit(tiny_config(epochs=4), small_digits, quiet=True)
+    assert [r["train/loss"] for r in resumed.history] == [r["train/loss"] for r in straight.history]
+
+
+def _state_writes(monkeypatch) -> list[int]:
+    """Record the epoch of every training state written."""
+    real, epochs = ckpt.epoch_files, []
+
+    def epoch_files(run_dir, model, opt, sched, epoch, *rest):
+        epochs.append(epoch)
+        return real(run_dir, model, opt, sched, epoch, *rest)
+
+    monkeypatch.setattr(ckpt, "epoch_files", epoch_files)
+    return epochs
+
+
+def test_checkpoints_are_written_at_most_every_checkpoint_every_seconds_and_after_the_last_epoch(
+        tmp_path, small_digits, monkeypatch):
+    written = _state_writes(monkeypatch)
+    aekit.fit(tiny_config(epochs=4), small_digits, out_dir=tmp_path / "every", quiet=True, checkpoint_every=0)
+    assert written == [1, 2, 3, 4]
+    written.clear()
+    res = aekit.fit(tiny_config(epochs=4), small_digits, out_dir=tmp_path / "last", quiet=True, checkpoint_every=1e9)
+    assert written == [4]  # the epochs were shorter than the interval: the last one alone
+    assert ckpt.load_state(tmp_path / "last")["epoch"] == 4 and ckpt.read_history(tmp_path / "last") == res.history
+    # time passes (a clock that moves 10 s a reading): every epoch is due
+    clock = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(aekit.train.time, "perf_counter", lambda: float(next(clock)))
+    written.clear()
+    aekit.fit(tiny_config(epochs=3), small_digits, out_dir=tmp_path / "slow", quiet=True, checkpoint_every=5)
+    assert written == [1, 2, 3]
+
+
+def test_an_early_stop_writes_its_epoch(tmp_path, small_digits, monkeypatch):
+    written = _state_writes(monkeypatch)
+    cfg = tiny_config(epochs=30, val_fraction=0.3, patience=1, lr=0.5)
+    res = aekit.fit(cfg, small_digits, out_dir=tmp_path / "r", quiet=True, checkpoint_every=1e9)
+    assert res.stopped_early and written == [len(res.history)]
+    assert ckpt.load_state(tmp_path / "r")["bad_epochs"] >= 1
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path, small_digits, monkeypatch):
+    def on_epoch(record):
+        if record["epoch"] == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        aekit.fit(tiny_config(epochs=3), small_digits, out_dir=tmp_path / "r", quiet=True, on_epoch=on_epoch,
+                  checkpoint_every=1e9)
+    assert ckpt.load_state(tmp_path / "r") is None  # config.json and the initial weights only
+    resumed = aekit.fit(tiny_config(epochs=3), small_digits, out_dir=tmp_path / "r", resume=True, quiet=True)
+    straight = aekit.fit(tiny_config(epochs=3), small_digits, quiet=True)
     assert [r["train/loss"] for r in resumed.history] == [r["train/loss"] for r in straight.history]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from aekit.cli import build_parser, main
@@ -61,6 +62,27 @@ def test_train_resume_continues(tmp_path, capsys):
     assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--quiet", "--no-report"]) == 0
     lines = (run / "history.jsonl").read_text().splitlines()
     assert [json.loads(l)["epoch"] for l in lines] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "often"])
+def test_checkpoint_every_must_be_a_finite_number_of_seconds(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--dataset", "digits", "--out", str(tmp_path / "r"), "--checkpoint-every", value])
+    assert e.value.code == 2 and "--checkpoint-every" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_passes_checkpoint_every_to_fit(tmp_path, capsys, monkeypatch):
+    from aekit.cli import train as cli_train
+
+    seen = []
+    real = cli_train.fit
+    monkeypatch.setattr(cli_train, "fit", lambda *a, **kw: (seen.append(kw["checkpoint_every"]), real(*a, **kw))[1])
+    args = ["train", "--dataset", "digits", "--hidden", "16", "--latent-dim", "4", "--epochs", "1", "--quiet",
+            "--no-report"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert main(args + ["--out", str(tmp_path / "b"), "--checkpoint-every", "0"]) == 0
+    assert seen == [1.0, 0.0]
 
 
 def test_train_from_config_file(tmp_path, capsys):

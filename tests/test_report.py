@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 
 import aekit
-from aekit import viz
 from aekit.viz.report import write_report
 
 
@@ -64,20 +63,6 @@ def test_report_embeds_decodable_figures_and_names_every_metric(runs, kind, expe
             assert key in page, key
     assert "src=\"http" not in page and "<link" not in page  # self-contained: nothing fetched
     assert "aekit train ..." in page
-
-
-def test_figures_return_matplotlib_figures():
-    from matplotlib.figure import Figure
-
-    rng = np.random.default_rng(0)
-    hist = [{"epoch": i, "train/loss": 1.0 / i, "val/loss": 1.2 / i} for i in range(1, 4)]
-    scores, labels = rng.random(50), (rng.random(50) > 0.8).astype(int)
-    figs = [viz.loss_curves(hist), viz.code_map(rng.normal(size=(40, 5)), rng.integers(0, 3, 40)),
-            viz.sparsity_histogram(rng.random(8), 0.05), viz.anomaly_histogram(scores, 0.5, labels),
-            viz.roc_curve(scores, labels), viz.reconstructions(rng.random((4, 1, 8, 8)), rng.random((4, 1, 8, 8))),
-            viz.reconstructions(rng.random((3, 20, 2)), rng.random((3, 20, 2)))]
-    assert all(isinstance(f, Figure) for f in figs)
-    assert "AUROC" in figs[4].axes[0].get_legend().get_texts()[0].get_text()
 
 
 def test_report_cli_and_demo_write_report(tmp_path, capsys):

@@ -110,7 +110,7 @@ def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch
 
 
 class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite; the last good epoch's files are kept."""
+    """The loss became NaN or infinite; the files of the last checkpoint written are kept."""
 
 
 RESUMABLE_CHANGES = ("epochs", "patience", "device")  # what a resume may change: the rest would make another run
@@ -118,7 +118,7 @@ RESUMABLE_CHANGES = ("epochs", "patience", "device")  # what a resume may change
 
 def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, out_dir: str | Path | None = None,
         resume: bool = False, quiet: bool = False, on_epoch: Callable[[dict], None] | None = None,
-        overwrite: bool = False) -> TrainResult:
+        overwrite: bool = False, checkpoint_every: float = 1.0) -> TrainResult:
     """Train a model for ``config`` on ``data``.
 
     Parameters
@@ -126,7 +126,11 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     config : the configuration (:class:`aekit.Config`); ``auto`` fields are filled from the data.
     data : a :class:`DataSplits` (its train split is used), a :class:`Split`, or an array / tensor of samples
         (N, *sample_shape). A ``val_fraction`` of it is held out for validation.
-    out_dir : a run directory: every epoch writes its checkpoint there (atomically, see :mod:`aekit.checkpoint`).
+    out_dir : a run directory: epochs write their checkpoint there (atomically, see :mod:`aekit.checkpoint`).
+    checkpoint_every : seconds of training between checkpoints: an epoch's checkpoint (training state, weights,
+        history) is written when at least this long has passed since the last one, and always after the last epoch,
+        so that a killed run loses at most about this much work. Epochs longer than this are each written; 0 writes
+        after every epoch. (Short epochs are not worth a write each: ~10 ms of the two cores for a 0.13 s epoch.)
     resume : continue the run in ``out_dir`` from its last complete epoch, exactly (the result is bit-identical to an
         uninterrupted run). Only ``epochs``, ``patience`` and ``device`` may differ from the saved configuration
         (``epochs`` only with the constant schedule).
@@ -138,7 +142,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     TrainResult with the model (in eval mode) and the history (one record per epoch).
 
     Raises :class:`TrainingDiverged` (a ValueError) when the loss becomes NaN or infinite: the run stops at that
-    epoch and the files of the last good epoch stay as they were. See :func:`aekit.flush_denormals` for a CPU speed
+    epoch and the files of the last checkpoint written stay as they were. See :func:`aekit.flush_denormals` for a CPU speed
     setting that ``import aekit`` makes.
     """
     tc = config.train
@@ -206,6 +210,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     bar = tqdm(total=max(0, tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
     stopped_early = tc.patience > 0 and bad_epochs >= tc.patience  # a resumed run that had already stopped
     model.train()
+    written_at, written_epoch = time.perf_counter(), start_epoch  # the last checkpoint: when, and of which epoch
     # The epochs' files are written on a background thread; leaving the block waits for them (and raises a failed
     # write's error), also when training stops with an exception.
     with ckpt.BackgroundWriter() if run_dir is not None else contextlib.nullcontext() as writer:
@@ -238,7 +243,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
             if not all(map(math.isfinite, record.values())):
                 bar.close()
                 dist_ctx.close()
-                kept = f"; {run_dir} keeps epoch {epoch}" if run_dir is not None and epoch > 0 else ""
+                kept = f"; {run_dir} keeps epoch {written_epoch}" if run_dir is not None and written_epoch else ""
                 raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: the loss became "
                                        f"{record['train/loss']} (NaN or infinite){kept}. Try a lower learning rate "
                                        f"(lr is {tc.lr:g}; e.g. --lr {tc.lr / 10:g})")
@@ -255,12 +260,15 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
                 else:
                     bad_epochs += 1
-            if writer is not None:  # a copy of the epoch's files now; written while the next epoch trains
+            stop = tc.patience > 0 and bad_epochs >= tc.patience
+            due = epoch + 1 == tc.epochs or stop or time.perf_counter() - written_at >= checkpoint_every
+            if writer is not None and due:  # a copy of the epoch's files now; written while the next epoch trains
                 writer.submit(ckpt.epoch_files(run_dir, model, opt, sched, epoch + 1, history, best_val, bad_epochs,
                                                best_state))
+                written_at, written_epoch = time.perf_counter(), epoch + 1
             if on_epoch is not None and dist_ctx.rank == 0:
                 on_epoch(record)
-            if tc.patience > 0 and bad_epochs >= tc.patience:
+            if stop:
                 stopped_early = True
                 break
     bar.close()

@@ -44,3 +44,13 @@ def at_least_two(text: str) -> int:
     if v < 2:
         raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {v}")
     return v
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return v

@@ -22,7 +22,7 @@ from ..data import Split, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
 from ..train import evaluate, fit
-from .common import boolean, int_tuple, positive_int
+from .common import boolean, int_tuple, non_negative_float, positive_int
 
 _CHOICES = {
     "arch": lambda: ["auto", *R.ARCHITECTURES.names()],
@@ -256,7 +256,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("Recipe anomaly: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
     print(f"Data: {data.name}; variant {cfg.variant_name}")
     res = fit(cfg, data, out_dir=out, resume=args.resume, quiet=args.quiet,
-              on_epoch=_printer(cfg.train.epochs, args.quiet), overwrite=args.overwrite)
+              on_epoch=_printer(cfg.train.epochs, args.quiet), overwrite=args.overwrite,
+              checkpoint_every=args.checkpoint_every)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone evaluates and writes
         return 0
     metrics = evaluate(res.model, data.test)
@@ -318,6 +319,9 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out (only --epochs, "
                    "--patience and --device may change)")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    t.add_argument("--checkpoint-every", type=non_negative_float, default=1.0, metavar="SECONDS",
+                   help="write the checkpoint after an epoch when this long has passed since the last one, and after "
+                        "the last epoch (default 1; 0: after every epoch)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
     t.add_argument("--recipe", choices=["config", "anomaly"], default="config",

@@ -1,30 +1,24 @@
-"""matplotlib figures of a model and its run. Inputs are numpy arrays; every function returns a Figure."""
+"""Figures of arrays, one function per kind of figure; each returns a :class:`~aekit.viz.canvas.Figure` (a PIL image
+and the strings drawn on it), drawn by :mod:`aekit.viz.canvas` without a plotting library."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # no display needed; set before pyplot is imported
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from ..files import atomic_write  # noqa: E402
+from .canvas import TAB10, Figure, Panel, chart
+from .canvas import image_grid as _grid
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
-    """Write fig as a PNG atomically, then close it."""
-    try:
-        return atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, bbox_inches="tight", format="png"))
-    finally:
-        plt.close(fig)
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write fig as a PNG atomically."""
+    return fig.save(path)
 
 
-def _as_image(x: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """(C, H, W) or (H, W) -> something imshow takes, and a colormap."""
+def _as_image(x: np.ndarray) -> np.ndarray:
+    """(C, H, W) with C in (1, 3), (H, W) or a flattened square (D,) -> (H, W) or (H, W, 3)."""
     x = np.asarray(x)
     if x.ndim == 3 and x.shape[0] in (1, 3):
         x = x[0] if x.shape[0] == 1 else np.transpose(x, (1, 2, 0))
@@ -32,7 +26,7 @@ def _as_image(x: np.ndarray) -> tuple[np.ndarray, str | None]:
         side = int(round(np.sqrt(x.size)))
         if side * side == x.size:
             x = x.reshape(side, side)
-    return (np.clip(x, 0, 1) if x.ndim == 3 else x), ("gray" if x.ndim == 2 else None)
+    return x
 
 
 def is_image(shape: Sequence[int]) -> bool:
@@ -47,43 +41,24 @@ def is_image(shape: Sequence[int]) -> bool:
 
 def image_grid(rows: Sequence[np.ndarray], row_titles: Sequence[str], col_titles: Sequence[str] | None = None,
                title: str = "") -> Figure:
-    """A grid of images: rows[r] is (n, *image_shape)."""
-    n = len(rows[0])
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.45 * len(rows)), squeeze=False)
-    for r, (row, name) in enumerate(zip(rows, row_titles)):
-        for c in range(n):
-            ax = axes[r][c]
-            img, cmap = _as_image(row[c])
-            ax.imshow(img, cmap=cmap, vmin=None if cmap is None else 0, vmax=None if cmap is None else 1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(name, fontsize=9)
-            if r == 0 and col_titles is not None:
-                ax.set_title(col_titles[c], fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    """A grid of images: rows[r] is (n, *image_shape), values in [0, 1]."""
+    return _grid([np.stack([_as_image(img) for img in row]) for row in rows], row_titles, col_titles, title)
 
 
 def _lines(rows: Sequence[np.ndarray], row_titles: Sequence[str], title: str, xlabel: str) -> Figure:
-    """Overlaid lines, one panel per sample: rows[r][i] is (T,) or (T, F) (features plotted in turn)."""
-    n = len(rows[0])
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.4), squeeze=False, sharey=True)
+    """Overlaid lines, one panel per sample (one y range): rows[r][i] is (T,) or (T, F) (one line per feature)."""
     styles = ["-", "--", ":"]
-    for i in range(n):
-        ax = axes[0][i]
+    panels = []
+    for i in range(len(rows[0])):
+        p = Panel(title=f"sample {i}", xlabel=xlabel, legend="upper right" if i == 0 else None)
         for r, (row, name) in enumerate(zip(rows, row_titles)):
             y = np.asarray(row[i])
-            y = y.reshape(len(y), -1) if y.ndim > 1 else y  # (T, F...) -> one line per feature
-            ax.plot(y, styles[r % 3], lw=1.2, label=name if i == 0 else None, alpha=0.9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_title(f"sample {i}", fontsize=9)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+            y = y.reshape(len(y), -1) if y.ndim > 1 else y[:, None]  # (T, F)
+            for f in range(y.shape[1]):
+                p.line(np.arange(len(y)), y[:, f], TAB10[f % 10], styles[r % 3], label=name if f == 0 else None,
+                       width=1.2)
+        panels.append(p)
+    return chart(panels, title, panel_size=(260, 240), sharey=True)
 
 
 def reconstructions(originals: np.ndarray, recons: np.ndarray, labels: Sequence | None = None,
@@ -91,7 +66,7 @@ def reconstructions(originals: np.ndarray, recons: np.ndarray, labels: Sequence 
     """Originals above their reconstructions (images), or overlaid lines (sequences, tabular rows)."""
     title = "Originals and reconstructions" + (f" (test MSE {mse:.4f})" if mse is not None else "")
     if is_image(originals.shape[1:]):
-        cols = [f"label {l}" for l in labels] if labels is not None else None
+        cols = [f"label {lab}" for lab in labels] if labels is not None else None
         return image_grid([originals, recons], ["original", "reconstruction"], cols, title)
     xlabel = "time step" if originals.ndim == 3 else "feature"
     return _lines([originals, recons], ["original", "reconstruction"], title, xlabel)
@@ -127,24 +102,19 @@ def denoising_triplets(noisy: np.ndarray, denoised: np.ndarray, clean: np.ndarra
 
 
 def loss_curves(history: list[dict]) -> Figure:
-    """Every named loss part, train and validation, per epoch: one panel per part."""
+    """Every named loss part, train and validation, per epoch: one panel per part (log scale when positive)."""
     parts = sorted({k.split("/", 1)[1] for r in history for k in r if "/" in k},
                    key=lambda p: (p != "loss", p))
-    fig, axes = plt.subplots(1, len(parts), figsize=(3.4 * len(parts), 3), squeeze=False)
     epochs = [r["epoch"] for r in history]
-    for ax, part in zip(axes[0], parts):
-        for split, style in (("train", "-o"), ("val", "--s")):
+    panels = []
+    for part in parts:
+        p = Panel(title=part, xlabel="epoch", ylog=all((r.get(f"train/{part}") or 1) > 0 for r in history))
+        for split, style, marker, color in (("train", "-", "o", "blue"), ("val", "--", "s", "orange")):
             ys = [r.get(f"{split}/{part}") for r in history]
             if any(y is not None for y in ys):
-                ax.plot(epochs, [np.nan if y is None else y for y in ys], style, ms=3, label=split)
-        ax.set_title(part)
-        ax.set_xlabel("epoch")
-        if all((r.get(f"train/{part}") or 1) > 0 for r in history):
-            ax.set_yscale("log")
-        ax.legend(fontsize=8)
-    fig.suptitle("Loss curves")
-    fig.tight_layout()
-    return fig
+                p.line(epochs, [np.nan if y is None else y for y in ys], color, style, marker, split, size=2.2)
+        panels.append(p)
+    return chart(panels, "Loss curves", panel_size=(340, 280))
 
 
 def code_map(codes: np.ndarray, labels: np.ndarray | None = None, method: str = "pca") -> Figure:
@@ -160,50 +130,49 @@ def code_map(codes: np.ndarray, labels: np.ndarray | None = None, method: str = 
             xy = c @ vt[:2].T
     else:
         xy = np.pad(codes, ((0, 0), (0, 2 - codes.shape[1])))
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
-    if labels is not None:
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=5, alpha=0.7)
-        fig.colorbar(sc, ax=ax, label="label")
-    else:
-        ax.scatter(xy[:, 0], xy[:, 1], color="tab:blue", s=5, alpha=0.7)
     name = {"pca": "PCA", "tsne": "t-SNE"}.get(method, method)
-    ax.set_xlabel(f"{name} 1")
-    ax.set_ylabel(f"{name} 2")
-    ax.set_title(f"Test codes ({codes.shape[1]}-d) in 2-D by {name}")
-    fig.tight_layout()
-    return fig
+    p = Panel(title=f"Test codes ({codes.shape[1]}-d) in 2-D by {name}", xlabel=f"{name} 1", ylabel=f"{name} 2")
+    if labels is None:
+        p.scatter(xy[:, 0], xy[:, 1], "blue")
+    else:
+        labels = np.asarray(labels)
+        classes = np.unique(labels)
+        index = np.searchsorted(classes, labels)
+        colors = np.array(TAB10)[index % 10]
+        p.scatter(xy[:, 0], xy[:, 1], colors)  # in the data's order, so that no class hides the others
+        for k, c in enumerate(classes[:10]):  # the legend: one entry per label (the first ten)
+            p.line([np.nan], [np.nan], TAB10[k % 10], "", "o", f"label {c}")
+        if len(classes) > 10:
+            p.line([np.nan], [np.nan], "gray", "", None, f"... {len(classes) - 10} more (colours repeat)")
+    return chart([p], panel_size=(520, 440))
+
+
+def _hist(p: Panel, values: np.ndarray, bins, color, label: str | None, range_=None) -> None:
+    counts, edges = np.histogram(values, bins=bins, range=range_)
+    p.bars(edges, counts, color, 0.6, label)
 
 
 def sparsity_histogram(mean_activation: np.ndarray, rho: float) -> Figure:
     """Histogram of the code units' mean activations, with the target rho marked."""
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.hist(mean_activation, bins=min(30, max(5, len(mean_activation))), range=(0, 1), color="tab:blue")
-    ax.axvline(rho, color="tab:red", ls="--", label=f"target rho = {rho:g}")
-    ax.set_xlabel("mean activation of a code unit (test set)")
-    ax.set_ylabel("units")
-    ax.set_title("Sparsity: code units' mean activations")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    p = Panel(title="Sparsity: code units' mean activations", xlabel="mean activation of a code unit (test set)",
+              ylabel="units")
+    _hist(p, mean_activation, min(30, max(5, len(mean_activation))), "blue", None, (0, 1))
+    p.vline(rho, "red", "--", f"target rho = {rho:g}")
+    return chart([p], panel_size=(500, 320))
 
 
 def anomaly_histogram(scores: np.ndarray, threshold: float, labels: np.ndarray | None = None) -> Figure:
     """Histogram of anomaly scores (reconstruction errors) with the threshold; split by label when given
     (labels: 1 = anomaly)."""
-    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    p = Panel(title="Anomaly scores", xlabel="anomaly score (reconstruction error)", ylabel="samples")
     bins = np.histogram_bin_edges(scores, bins=50)
     if labels is None:
-        ax.hist(scores, bins=bins, color="tab:blue", alpha=0.8, label="all")
+        _hist(p, scores, bins, "blue", "all")
     else:
-        ax.hist(scores[labels == 0], bins=bins, alpha=0.6, label="normal", color="tab:blue")
-        ax.hist(scores[labels == 1], bins=bins, alpha=0.6, label="anomaly", color="tab:red")
-    ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.4g}")
-    ax.set_xlabel("anomaly score (reconstruction error)")
-    ax.set_ylabel("samples")
-    ax.set_title("Anomaly scores")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+        _hist(p, scores[labels == 0], bins, "blue", "normal")
+        _hist(p, scores[labels == 1], bins, "red", "anomaly")
+    p.vline(threshold, "black", "--", f"threshold {threshold:.4g}")
+    return chart([p], panel_size=(540, 340))
 
 
 def roc_curve(scores: np.ndarray, labels: np.ndarray) -> Figure:
@@ -213,31 +182,21 @@ def roc_curve(scores: np.ndarray, labels: np.ndarray) -> Figure:
 
     fpr, tpr, _ = _roc(labels, scores)
     auc = roc_auc_score(labels, scores)
-    fig, ax = plt.subplots(figsize=(4.2, 4))
-    ax.plot(fpr, tpr, label=f"AUROC = {auc:.3f}")
-    ax.plot([0, 1], [0, 1], ":", color="gray")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("ROC curve")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
+    p = Panel(title="ROC curve", xlabel="false positive rate", ylabel="true positive rate", legend="lower right",
+              xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+    p.line(fpr, tpr, "blue", label=f"AUROC = {auc:.3f}")
+    p.line([0, 1], [0, 1], "gray", ":")
+    return chart([p], panel_size=(420, 400))
 
 
 def rate_distortion(curves: dict[str, list[tuple[float, float]]], title: str = "Rate-distortion") -> Figure:
     """PSNR (dB) against bits per pixel (log scale), one line per method: ``{name: [(bpp, psnr), ...]}``."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    p = Panel(title=title, xlabel="bits per pixel (real file sizes)", ylabel="PSNR (dB)", xlog=True, grid=True,
+              legend="lower right")
     for name, points in curves.items():
-        pts = sorted(p for p in points if np.isfinite(p[1]))
+        pts = sorted(pt for pt in points if np.isfinite(pt[1]))
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if len(pts) > 1 else "*", label=name,
-                    ms=5 if len(pts) > 1 else 14)
-    ax.set_xscale("log")
-    ax.set_xlabel("bits per pixel (real file sizes)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
+            many = len(pts) > 1
+            p.line([q[0] for q in pts], [q[1] for q in pts], None, "-" if many else "", "o" if many else "*", name,
+                   size=2.5 if many else 7)
+    return chart([p], panel_size=(600, 400))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import shlex
 from pathlib import Path
-
 
 from .. import apps
 from .. import checkpoint as ckpt
@@ -19,7 +17,7 @@ from ..train import evaluate
 
 def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
              mse: float | None = None) -> list[tuple[str, str, object]]:
-    """(file name, caption, matplotlib Figure) for every figure that fits this run; the same views as the commands
+    """(file name, caption, Figure) for every figure that fits this run; the same views as the commands
     and the demo draw."""
     from . import figures as F
     from . import views as V
@@ -57,15 +55,6 @@ def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
                  "training data (median + 3 robust standard deviations).",
                  V.detection_view(apps.detect(model, train_x, x))))
     return figs
-
-
-def _png_b64(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -113,7 +102,7 @@ def write_report(run_dir: str | Path, command: str | None = None, model: Autoenc
 
     parts = []
     for name, caption, fig in _figures(model, data, history, metrics.get("test_mse")):
-        png = _png_b64(fig)
+        png = fig.png()
         atomic_write_bytes(run_dir / "figures" / name, png)
         parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
                      f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>')

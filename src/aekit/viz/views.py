@@ -4,11 +4,11 @@ call, so that a figure means the same wherever it appears. The pure plotting is 
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .. import apps
 from ..model import Autoencoder
 from . import figures as F
+from .canvas import Figure
 
 MAX_MAP_POINTS = 2000  # codes in the 2-D map
 
