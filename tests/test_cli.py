@@ -165,3 +165,20 @@ def test_data_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--config", "proj/c.toml", "--out", "r", "--quiet", "--no-report"]) == 0
     assert json.loads((tmp_path / "r" / "config.json").read_text())["data"]["path"] == str(tmp_path / "proj" / "x.npy")
+
+
+def test_the_program_exits_with_mains_code_and_its_files_whole(tmp_path):
+    """``python -m aekit.cli`` (and the ``aekit`` script) run :func:`aekit.cli.run`, which freezes the garbage
+    collector around main: the exit code, the output and every file written must be what main gives."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "r"
+    argv = [sys.executable, "-m", "aekit.cli", "train", "--dataset", "digits", "--hidden", "8", "--latent-dim", "2",
+            "--epochs", "2", "--out", str(out), "--quiet", "--no-report"]
+    ok = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0 and "Saved to" in ok.stdout, ok.stderr
+    assert [json.loads(l)["epoch"] for l in (out / "history.jsonl").read_text().splitlines()] == [1, 2]
+    assert json.loads((out / "metrics.json").read_text())["test_mse"] > 0
+    bad = subprocess.run(argv[:-2] + ["--lr", "-1"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "lr" in bad.stderr
