@@ -1,6 +1,8 @@
 """Whole-process wall time of `aekit demo` (figures and report included) against the reference demo written as a
-conventional PyTorch script (benchmarks/reference_demo.py), each a fresh Python process, alternating; and the time
-of `import aekit` alone. Medians and their ratio are printed.
+conventional PyTorch script (benchmarks/reference_demo.py), each a fresh Python process, alternating; beside them the
+floor (benchmarks/lean_loop.py: torch's import and the 20 epochs written as lean as PyTorch allows, nothing else) and
+`import aekit` alone, and the demo run through ``main`` without the program's ``gc.freeze``. Medians and their
+ratios to the reference are printed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ def main() -> None:
         "reference script": [sys.executable, str(HERE / "reference_demo.py"), args.data_dir, str(out / "ref")],
         "aekit demo": [sys.executable, "-m", "aekit.cli", "demo", "--data", args.data_dir, "--out", str(out / "demo"),
                        "--overwrite", "--quiet"],
+        "lean loop": [sys.executable, str(HERE / "lean_loop.py"), args.data_dir],
+        # the same demo through main() alone, without the program's gc.freeze (aekit.cli.run): what the freeze saves
+        "demo, no gc.freeze": [sys.executable, "-c", "import sys, aekit.cli as c; sys.exit(c.main(sys.argv[1:]))",
+                               "demo", "--data", args.data_dir, "--out", str(out / "demo2"), "--overwrite", "--quiet"],
         "import aekit": [sys.executable, "-c", "import aekit"],
     }
     times: dict[str, list[float]] = {k: [] for k in runs}
@@ -44,7 +50,8 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     print("medians: " + ", ".join(f"{k} {v:.2f} s" for k, v in med.items()))
     print(f"aekit demo / reference script: {med['aekit demo'] / med['reference script']:.3f} "
-          f"(the reference takes {med['reference script'] / med['aekit demo']:.2f}x as long)")
+          f"(the reference takes {med['reference script'] / med['aekit demo']:.2f}x as long); "
+          f"lean loop / reference script: {med['lean loop'] / med['reference script']:.3f}")
 
 
 if __name__ == "__main__":
