@@ -26,6 +26,8 @@ def test_linear_ticks_are_multiples_of_a_nice_step_inside_the_range():
     assert C.linear_ticks(25, 35) == [26.0, 28.0, 30.0, 32.0, 34.0]
     assert C.linear_ticks(-1.1, 1.1) == [-1.0, -0.5, 0.0, 0.5, 1.0]
     assert C.linear_ticks(0.013, 0.087) == [0.02, 0.04, 0.06, 0.08]
+    assert C.linear_ticks(0.9, 3.1, integer=True) == [1.0, 2.0, 3.0]  # epochs: no 1.5
+    assert C.linear_ticks(0, 10, 4, integer=True) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]  # not 2.5
     assert C.nice_step(10, 4) == 2.5 and C.nice_step(7, 5) == 2.0 and C.nice_step(0.3, 3) == 0.1
 
 
@@ -91,6 +93,10 @@ def test_degenerate_data_still_draws():
     empty = C.Panel().line([0, 1], [np.nan, np.nan])
     assert empty.limits() == ((-0.05, 1.05), (0.0, 1.0))  # x from its values (5 % margins), y by default
     assert C.chart([flat, empty]).size == (2 * 340, 280)
+    assert C.chart([]).size == (340, 280) and viz.loss_curves([{"epoch": 1}]).size[0] > 100
+    nan_tile = np.full((1, 1, 4, 4), np.nan)
+    with np.errstate(invalid="raise"):  # NaN pixels are drawn black, without an invalid cast
+        assert np.asarray(viz.image_grid([nan_tile], ["x"]).image.convert("L")).min() == 0
 
 
 def test_image_grids_keep_every_pixel():

@@ -87,9 +87,13 @@ def nice_step(span: float, target: int = 5) -> float:
     return 10.0 * mag
 
 
-def linear_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
-    """Multiples of a nice step that lie in [lo, hi] (hi > lo)."""
+def linear_ticks(lo: float, hi: float, target: int = 5, integer: bool = False) -> list[float]:
+    """Multiples of a nice step that lie in [lo, hi] (hi > lo); ``integer``: a whole step (epochs, indices)."""
     step = nice_step(hi - lo, target)
+    if integer and step < 1:
+        step = 1.0
+    elif integer and step == 2.5:
+        step = 2.0
     first = math.ceil(lo / step - 1e-9)
     ticks = [k * step for k in range(first, int(math.floor(hi / step + 1e-9)) + 1)]
     return [0.0 if abs(t) < step * 1e-9 else round(t, 12) for t in ticks]
@@ -147,6 +151,7 @@ class Panel:
     xlog: bool = False
     ylog: bool = False
     grid: bool = False
+    xinteger: bool = False  # ticks on whole numbers only (epochs, steps)
     legend: str | None = "upper right"  # or "lower right", "upper left"; None: no legend
     xlim: tuple[float, float] | None = None
     ylim: tuple[float, float] | None = None
@@ -229,7 +234,7 @@ class _Axes:
         return bottom - (v - self.fy0) / (self.fy1 - self.fy0) * (bottom - top)
 
     def xticks(self) -> list[float]:
-        return log_ticks(self.x0, self.x1) if self.p.xlog else linear_ticks(self.x0, self.x1)
+        return log_ticks(self.x0, self.x1) if self.p.xlog else linear_ticks(self.x0, self.x1, integer=self.p.xinteger)
 
     def yticks(self) -> list[float]:
         return log_ticks(self.y0, self.y1) if self.p.ylog else linear_ticks(self.y0, self.y1)
@@ -364,7 +369,7 @@ def plot_box(panel_size: tuple[int, int], index: int = 0, title_band: int = 0) -
 def chart(panels: Sequence[Panel], title: str = "", panel_size: tuple[int, int] = (340, 280),
           sharey: bool = False) -> Figure:
     """Panels side by side under an optional title; ``sharey``: one y range for all."""
-    panels = list(panels)
+    panels = list(panels) or [Panel()]  # nothing to show: empty axes rather than no figure
     if sharey and len(panels) > 1:
         lims = [p.limits()[1] for p in panels]
         shared = (min(lo for lo, _ in lims), max(hi for _, hi in lims))
@@ -445,7 +450,7 @@ def image_grid(rows: Sequence[np.ndarray], row_titles: Sequence[str] = (), col_t
                title: str = "", gap: int = 4) -> Figure:
     """A grid of images: rows[r] is (n, H, W) gray or (n, H, W, 3) RGB in [0, 1] (clipped), each enlarged by the
     same whole number of pixels; row titles on the left, column titles above the first row."""
-    rows = [np.clip(np.asarray(r, dtype=np.float64), 0.0, 1.0) for r in rows]
+    rows = [np.clip(np.nan_to_num(np.asarray(r, dtype=np.float64), nan=0.0), 0.0, 1.0) for r in rows]  # NaN: black
     h, w = rows[0].shape[1:3]
     k = tile_scale(h, w)
     th, tw = h * k, w * k

@@ -50,7 +50,7 @@ def _lines(rows: Sequence[np.ndarray], row_titles: Sequence[str], title: str, xl
     styles = ["-", "--", ":"]
     panels = []
     for i in range(len(rows[0])):
-        p = Panel(title=f"sample {i}", xlabel=xlabel, legend="upper right" if i == 0 else None)
+        p = Panel(title=f"sample {i}", xlabel=xlabel, legend="upper right" if i == 0 else None, xinteger=True)
         for r, (row, name) in enumerate(zip(rows, row_titles)):
             y = np.asarray(row[i])
             y = y.reshape(len(y), -1) if y.ndim > 1 else y[:, None]  # (T, F)
@@ -108,7 +108,8 @@ def loss_curves(history: list[dict]) -> Figure:
     epochs = [r["epoch"] for r in history]
     panels = []
     for part in parts:
-        p = Panel(title=part, xlabel="epoch", ylog=all((r.get(f"train/{part}") or 1) > 0 for r in history))
+        p = Panel(title=part, xlabel="epoch", ylog=all((r.get(f"train/{part}") or 1) > 0 for r in history),
+                  xinteger=True)
         for split, style, marker, color in (("train", "-", "o", "blue"), ("val", "--", "s", "orange")):
             ys = [r.get(f"{split}/{part}") for r in history]
             if any(y is not None for y in ys):
