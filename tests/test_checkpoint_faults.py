@@ -210,6 +210,13 @@ def test_checkpoints_are_written_at_most_every_checkpoint_every_seconds_and_afte
     assert written == [1, 2, 3]
 
 
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "1"])
+def test_checkpoint_every_must_be_seconds(tmp_path, small_digits, bad):
+    with pytest.raises(ValueError, match="checkpoint_every must be a number of seconds"):
+        aekit.fit(tiny_config(epochs=1), small_digits, out_dir=tmp_path / "r", quiet=True, checkpoint_every=bad)
+    assert not (tmp_path / "r").exists()
+
+
 def test_an_early_stop_writes_its_epoch(tmp_path, small_digits, monkeypatch):
     written = _state_writes(monkeypatch)
     cfg = tiny_config(epochs=30, val_fraction=0.3, patience=1, lr=0.5)

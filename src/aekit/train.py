@@ -142,9 +142,11 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     TrainResult with the model (in eval mode) and the history (one record per epoch).
 
     Raises :class:`TrainingDiverged` (a ValueError) when the loss becomes NaN or infinite: the run stops at that
-    epoch and the files of the last checkpoint written stay as they were. See :func:`aekit.flush_denormals` for a CPU speed
-    setting that ``import aekit`` makes.
+    epoch and the files of the last checkpoint written stay as they were. See :func:`aekit.flush_denormals` for a
+    CPU speed setting that ``import aekit`` makes.
     """
+    if not (isinstance(checkpoint_every, (int, float)) and 0 <= checkpoint_every < math.inf):
+        raise ValueError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")
     tc = config.train
     train = as_split(data)
     if len(train) == 0:

@@ -58,8 +58,9 @@ def run() -> None:
 
     Everything imported so far (torch and aekit: ~200,000 objects) is moved out of the garbage collector's reach
     first, so that the collections during the run skip it, and everything left at the end likewise, so that the
-    interpreter's exit does not walk it either: 0.2 s and 0.3 s of ``aekit demo`` (files are closed and threads joined
-    before then; only a process that ends may do this, so ``main`` itself leaves the collector alone)."""
+    interpreter's exit does not walk it either: 0.5 s of ``aekit demo``'s 5 s (``benchmarks/bench_startup.py``). Only
+    a process that is about to end may do this, so ``main`` itself, which tests and other programs call, leaves the
+    collector alone."""
     gc.freeze()
     code = main()
     sys.stdout.flush()
