@@ -182,3 +182,19 @@ def test_the_program_exits_with_mains_code_and_its_files_whole(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["test_mse"] > 0
     bad = subprocess.run(argv[:-2] + ["--lr", "-1"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "lr" in bad.stderr
+
+
+def test_importing_aekit_leaves_the_garbage_collector_as_it_found_it():
+    import subprocess
+    import sys
+
+    code = ("import gc; was = gc.isenabled(); {before}; import aekit; "
+            "print(was, gc.isenabled(), len(gc.get_objects()) > 0)")
+    for before, want in (("pass", "True True True"), ("gc.disable()", "True False True")):
+        out = subprocess.run([sys.executable, "-c", code.format(before=before)], capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0 and out.stdout.split() == want.split(), out.stderr
+    failing = ("import gc, sys; sys.modules['aekit.train'] = None\n"  # a part of aekit that fails to import
+               "try:\n    import aekit\nexcept ImportError:\n    print('failed', gc.isenabled())")
+    out = subprocess.run([sys.executable, "-c", failing], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["failed", "True"], out.stderr
