@@ -1,8 +1,8 @@
 """Whole-process wall time of `aekit demo` (figures and report included) against the reference demo written as a
 conventional PyTorch script (benchmarks/reference_demo.py), each a fresh Python process, alternating; beside them the
 floor (benchmarks/lean_loop.py: torch's import and the 20 epochs written as lean as PyTorch allows, nothing else) and
-`import aekit` alone, and the demo run through ``main`` without the program's ``gc.freeze``. Medians and their
-ratios to the reference are printed.
+`import aekit` alone, and the demo run through ``main`` alone (without the program's ``gc.freeze`` and exit).
+Medians and their ratios to the reference are printed.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ def main() -> None:
         "aekit demo": [sys.executable, "-m", "aekit.cli", "demo", "--data", args.data_dir, "--out", str(out / "demo"),
                        "--overwrite", "--quiet"],
         "lean loop": [sys.executable, str(HERE / "lean_loop.py"), args.data_dir],
-        # the same demo through main() alone, without the program's gc.freeze (aekit.cli.run): what the freeze saves
-        "demo, no gc.freeze": [sys.executable, "-c", "import sys, aekit.cli as c; sys.exit(c.main(sys.argv[1:]))",
+        # the same demo through main() alone, without what the program adds (aekit.cli.run: gc.freeze, the exit
+        # without the interpreter's teardown): what those save
+        "demo through main()": [sys.executable, "-c", "import sys, aekit.cli as c; sys.exit(c.main(sys.argv[1:]))",
                                "demo", "--data", args.data_dir, "--out", str(out / "demo2"), "--overwrite", "--quiet"],
         "import aekit": [sys.executable, "-c", "import aekit"],
     }

@@ -184,6 +184,31 @@ def test_the_program_exits_with_mains_code_and_its_files_whole(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "lr" in bad.stderr
 
 
+@pytest.mark.parametrize("thread", [False, True])
+def test_the_program_runs_exit_handlers_and_waits_for_other_threads(tmp_path, thread):
+    """run() leaves without the interpreter's teardown, but after the atexit handlers; a non-daemon thread that
+    still runs gets the ordinary exit, which waits for it."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import atexit, sys, threading, time
+import aekit.cli
+atexit.register(lambda: print("atexit handler ran", flush=True))
+if {thread}:
+    threading.Thread(target=lambda: (time.sleep(0.5), open({str(tmp_path / "late.txt")!r}, "w").write("x"))).start()
+print("buffered line", end="")  # flushed by run() before it leaves
+sys.argv = ["aekit", "evaluate", {str(tmp_path / "missing")!r}]
+aekit.cli.run()
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout to a pipe: block-buffered
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2 and "run directory not found" in out.stderr, out.stderr
+    assert out.stdout.startswith("buffered line") and "atexit handler ran" in out.stdout
+    assert (tmp_path / "late.txt").exists() == thread
+
+
 def test_importing_aekit_leaves_the_garbage_collector_as_it_found_it():
     import subprocess
     import sys
