@@ -7,18 +7,6 @@ __version__ = "0.1.0"
 import gc as _gc
 import os as _os
 
-# Importing torch makes ~200,000 objects that live as long as the process; the garbage collector's passes over them
-# while they are made find nothing to free and cost ~0.1 s of a 1 s import. Collection is back on (if it was on)
-# once aekit is imported, or has failed to import.
-_collecting = _gc.isenabled()
-_gc.disable()
-try:
-    import torch as _torch
-except BaseException:
-    if _collecting:
-        _gc.enable()
-    raise
-
 
 def flush_denormals(enable: bool = True) -> bool:
     """Flush denormal floats to zero on the CPU (as XLA does by default). Late in training, tiny gradients and Adam
@@ -29,18 +17,25 @@ def flush_denormals(enable: bool = True) -> bool:
     return _torch.set_flush_denormal(enable)
 
 
-if not _os.environ.get("AEKIT_KEEP_DENORMALS"):
-    import warnings as _warnings
-
-    import numpy as _np
-
-    with _warnings.catch_warnings():  # numpy's finfo warns once that the smallest subnormal is now zero
-        _warnings.simplefilter("ignore", UserWarning)
-        for _t in (_np.float16, _np.float32, _np.float64, _np.longdouble):
-            _np.finfo(_t).smallest_subnormal
-    flush_denormals(True)
-
+# Importing torch makes ~200,000 objects that live as long as the process; the garbage collector's passes over them
+# while they are made find nothing to free and cost ~0.1 s of a 1 s import. Collection is back on (if it was on)
+# once aekit is imported, or has failed to import.
+_collecting = _gc.isenabled()
+_gc.disable()
 try:
+    import torch as _torch
+
+    if not _os.environ.get("AEKIT_KEEP_DENORMALS"):
+        import warnings as _warnings
+
+        import numpy as _np
+
+        with _warnings.catch_warnings():  # numpy's finfo warns once that the smallest subnormal is now zero
+            _warnings.simplefilter("ignore", UserWarning)
+            for _t in (_np.float16, _np.float32, _np.float64, _np.longdouble):
+                _np.finfo(_t).smallest_subnormal
+        flush_denormals(True)
+
     from . import corruption, nets, terms  # noqa: F401  (fill the registries)
     from .checkpoint import load
     from .config import Config, DataConfig, LossConfig, ModelConfig, TrainConfig

@@ -114,11 +114,12 @@ class TrainingDiverged(ValueError):
 
 
 RESUMABLE_CHANGES = ("epochs", "patience", "device")  # what a resume may change: the rest would make another run
+CHECKPOINT_EVERY = 1.0  # seconds of training between checkpoints, by default (see fit)
 
 
 def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, out_dir: str | Path | None = None,
         resume: bool = False, quiet: bool = False, on_epoch: Callable[[dict], None] | None = None,
-        overwrite: bool = False, checkpoint_every: float = 1.0) -> TrainResult:
+        overwrite: bool = False, checkpoint_every: float = CHECKPOINT_EVERY) -> TrainResult:
     """Train a model for ``config`` on ``data``.
 
     Parameters

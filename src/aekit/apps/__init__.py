@@ -32,6 +32,7 @@ from .infer import CHUNK, batched, decode, encode, reconstruct, reconstruction_e
 from .probe import linear_probe, probe
 
 __all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "Detection", "batched",
-           "check_error_window", "compress", "decode", "default_score", "decompress", "denoise", "detect", "detector_recipe", "encode",
+           "check_error_window", "compress", "decode", "default_score", "decompress", "denoise", "detect",
+           "detector_recipe", "encode",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
            "probe", "psnr", "reconstruct", "reconstruction_error", "sample", "slerp"]

@@ -21,7 +21,7 @@ from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, Train
 from ..data import Split, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
-from ..train import evaluate, fit
+from ..train import CHECKPOINT_EVERY, evaluate, fit
 from .common import boolean, int_tuple, non_negative_float, positive_int
 
 _CHOICES = {
@@ -319,9 +319,9 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out (only --epochs, "
                    "--patience and --device may change)")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    t.add_argument("--checkpoint-every", type=non_negative_float, default=1.0, metavar="SECONDS",
+    t.add_argument("--checkpoint-every", type=non_negative_float, default=CHECKPOINT_EVERY, metavar="SECONDS",
                    help="write the checkpoint after an epoch when this long has passed since the last one, and after "
-                        "the last epoch (default 1; 0: after every epoch)")
+                        f"the last epoch (default {CHECKPOINT_EVERY:g}; 0: after every epoch)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
     t.add_argument("--recipe", choices=["config", "anomaly"], default="config",

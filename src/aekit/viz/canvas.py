@@ -70,21 +70,17 @@ def text_width(s: str, px: int) -> float:
     return font(px).getlength(s)
 
 
-def _color(c: str | tuple | None, i: int = 0) -> tuple[int, int, int]:
-    if c is None:
-        return TAB10[i % len(TAB10)]
+def _color(c: str | tuple) -> tuple[int, int, int]:
+    """A color name of COLORS or an (r, g, b) tuple -> (r, g, b)."""
     return COLORS[c] if isinstance(c, str) else tuple(int(v) for v in c)[:3]
 
 
 # --- ticks ----------------------------------------------------------------------------------------------------
 def nice_step(span: float, target: int = 5) -> float:
-    """The step among 1, 2, 2.5, 5 x 10^k that cuts ``span`` into about ``target`` intervals (at most target + 1...)."""
+    """The smallest step among 1, 2, 2.5, 5, 10 x 10^k that cuts ``span`` into at most ``target`` intervals."""
     raw = span / max(target, 1)
-    mag = 10.0 ** math.floor(math.log10(raw))
-    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if m * mag >= raw * (1 - 1e-9):
-            return m * mag
-    return 10.0 * mag
+    mag = 10.0 ** math.floor(math.log10(raw))  # raw in [mag, 10 mag): the loop always returns
+    return next(m * mag for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * mag >= raw * (1 - 1e-9))
 
 
 def linear_ticks(lo: float, hi: float, target: int = 5, integer: bool = False) -> list[float]:
@@ -198,7 +194,7 @@ def _f64(v) -> np.ndarray:
 
 
 def _span(arrays: list[np.ndarray], log: bool, pad: bool = True) -> tuple[float, float]:
-    vals = np.concatenate([a for a in arrays] or [np.zeros(0)]) if arrays else np.zeros(0)
+    vals = np.concatenate([*arrays, np.zeros(0)])
     vals = vals[np.isfinite(vals) & ((vals > 0) if log else True)]
     if not len(vals):
         return (1.0, 10.0) if log else (0.0, 1.0)
@@ -221,23 +217,29 @@ class _Axes:
         self.fx0, self.fx1 = (math.log10(self.x0), math.log10(self.x1)) if panel.xlog else (self.x0, self.x1)
         self.fy0, self.fy1 = (math.log10(self.y0), math.log10(self.y1)) if panel.ylog else (self.y0, self.y1)
 
-    def px(self, x: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.log10(np.where(x > 0, x, np.nan)) if self.p.xlog else x
+    def px(self, x) -> np.ndarray:
         left, _, right, _ = self.box
-        return left + (v - self.fx0) / (self.fx1 - self.fx0) * (right - left)
+        return _map(x, self.p.xlog, self.fx0, self.fx1, left, right)
 
-    def py(self, y: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.log10(np.where(y > 0, y, np.nan)) if self.p.ylog else y
+    def py(self, y) -> np.ndarray:
         _, top, _, bottom = self.box
-        return bottom - (v - self.fy0) / (self.fy1 - self.fy0) * (bottom - top)
+        return _map(y, self.p.ylog, self.fy0, self.fy1, bottom, top)
 
     def xticks(self) -> list[float]:
         return log_ticks(self.x0, self.x1) if self.p.xlog else linear_ticks(self.x0, self.x1, integer=self.p.xinteger)
 
     def yticks(self) -> list[float]:
         return log_ticks(self.y0, self.y1) if self.p.ylog else linear_ticks(self.y0, self.y1)
+
+
+def _map(v, log: bool, f0: float, f1: float, a: float, b: float) -> np.ndarray:
+    """Data values -> pixels: f0..f1 (log10 of the values on a log axis) onto a..b; non-positive values on a log
+    axis -> NaN."""
+    v = np.asarray(v, dtype=np.float64)
+    if log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.log10(np.where(v > 0, v, np.nan))
+    return a + (v - f0) / (f1 - f0) * (b - a)
 
 
 def _runs(xp: np.ndarray, yp: np.ndarray) -> list[list[tuple[float, float]]]:
@@ -296,14 +298,15 @@ def _draw_marks(area: Image.Image, ax: _Axes, offset: tuple[float, float]) -> No
     ox, oy = offset
     for m in ax.p.marks:
         if m.kind == "bars":
-            xe, top, base = ax.px(m.x) - ox, ax.py(m.y) - oy, float(ax.py(np.array([ax.y0 if ax.p.ylog else 0.0]))[0]) - oy
+            xe, top = ax.px(m.x) - ox, ax.py(m.y) - oy
+            base = float(ax.py([ax.y0 if ax.p.ylog else 0.0])[0]) - oy
             fill = (*m.color, int(255 * m.alpha))
             for i in range(len(m.y)):
                 if np.isfinite(top[i]) and m.y[i] != 0:
                     d.rectangle([xe[i], min(top[i], base), xe[i + 1], max(top[i], base)], fill=fill)
         elif m.kind == "vline":
             x = float(ax.px(m.x)[0]) - ox
-            if np.isfinite(x):
+            if math.isfinite(x):
                 _polyline(d, [(x, 0), (x, area.height)], (*m.color, 255), m.style, m.width)
         elif m.kind == "line":
             xp, yp = ax.px(m.x) - ox, ax.py(m.y) - oy
@@ -325,30 +328,31 @@ def _draw_marks(area: Image.Image, ax: _Axes, offset: tuple[float, float]) -> No
 
 
 def _polyline(d: ImageDraw.ImageDraw, pts: list[tuple[float, float]], fill, style: str, width: float) -> None:
-    pattern = DASHES.get(style, None)
+    pattern = DASHES.get(style)
     w = max(1, int(round(width * SS)))
-    for piece in ([pts] if pattern is None else dash(pts, pattern[0] * SS * width / 1.5, pattern[1] * SS * width / 1.5)):
+    k = SS * width / 1.5  # dashes scale with the line's width
+    for piece in ([pts] if pattern is None else dash(pts, pattern[0] * k, pattern[1] * k)):
         d.line(piece, fill=fill, width=w, joint="curve")
 
 
 class _Writer:
-    """Text on a drawing, recorded in ``texts``."""
+    """Text on a drawing at ``scale`` drawing pixels to the final figure's pixel, recorded in ``texts``."""
 
-    def __init__(self, img: Image.Image, texts: list[str]) -> None:
-        self.img, self.d, self.texts = img, ImageDraw.Draw(img, "RGBA"), texts
+    def __init__(self, img: Image.Image, texts: list[str], scale: int = SS) -> None:
+        self.img, self.d, self.texts, self.scale = img, ImageDraw.Draw(img, "RGBA"), texts, scale
 
     def text(self, xy: tuple[float, float], s: str, px: int, anchor: str = "la", fill=INK) -> None:
         if s:
             self.texts.append(s)
-            self.d.text(xy, s, fill=fill, font=font(px * SS), anchor=anchor)
+            self.d.text(xy, s, fill=fill, font=font(px * self.scale), anchor=anchor)
 
     def vertical(self, center: tuple[float, float], s: str, px: int) -> None:
         """Text turned a quarter left (a y label), centred on ``center``."""
         if not s:
             return
         self.texts.append(s)
-        f = font(px * SS)
-        w, h = int(f.getlength(s)) + 2, int(px * SS * 1.4)
+        f = font(px * self.scale)
+        w, h = int(f.getlength(s)) + 2, int(px * self.scale * 1.4)
         tile = Image.new("L", (w, h), 0)
         ImageDraw.Draw(tile).text((w / 2, h / 2), s, fill=255, font=f, anchor="mm")
         tile = tile.rotate(90, expand=True)
@@ -387,23 +391,20 @@ def chart(panels: Sequence[Panel], title: str = "", panel_size: tuple[int, int] 
         left, top, right, bottom = box
         xt = [t for t in ax.xticks() if ax.x0 - 1e-12 * abs(ax.x0) <= t <= ax.x1 + 1e-12 * abs(ax.x1)]
         yt = [t for t in ax.yticks() if ax.y0 - 1e-12 * abs(ax.y0) <= t <= ax.y1 + 1e-12 * abs(ax.y1)]
+        xt_px, yt_px = ax.px(xt).tolist(), ax.py(yt).tolist()
         if p.grid:
-            for t in xt:
-                x = float(ax.px(np.array([t]))[0])
+            for x in xt_px:
                 out.d.line([(x, top), (x, bottom)], fill=FAINT, width=SS)
-            for t in yt:
-                y = float(ax.py(np.array([t]))[0])
+            for y in yt_px:
                 out.d.line([(left, y), (right, y)], fill=FAINT, width=SS)
         area = img.crop((int(left), int(top), int(right), int(bottom)))
         _draw_marks(area, ax, (int(left), int(top)))
         img.paste(area, (int(left), int(top)))
         out.d.rectangle([left, top, right, bottom], outline=INK, width=SS)
-        for t in xt:
-            x = float(ax.px(np.array([t]))[0])
+        for t, x in zip(xt, xt_px):
             out.d.line([(x, bottom), (x, bottom + 4 * SS)], fill=INK, width=SS)
             out.text((x, bottom + 6 * SS), tick_label(t, xt, p.xlog), 10, "mt")
-        for t in yt:
-            y = float(ax.py(np.array([t]))[0])
+        for t, y in zip(yt, yt_px):
             out.d.line([(left - 4 * SS, y), (left, y)], fill=INK, width=SS)
             out.text((left - 6 * SS, y), tick_label(t, yt, p.ylog), 10, "rm")
         out.text(((left + right) / 2, top - 6 * SS), p.title, 12, "md")
@@ -429,7 +430,7 @@ def _legend(out: _Writer, p: Panel, box: tuple[float, float, float, float]) -> N
     for k, m in enumerate(entries):
         y = y0 + pad + line_h * (k + 0.5)
         c = tuple(int(v) for v in m.color[0]) if isinstance(m.color, np.ndarray) else m.color
-        if m.kind in ("bars",):
+        if m.kind == "bars":
             out.d.rectangle([x0 + pad, y - 4 * SS, x0 + pad + sample, y + 4 * SS], fill=(*c, int(255 * m.alpha)))
         elif m.kind == "scatter" or (m.kind == "line" and not m.style):
             _marker(out.d, m.marker or "o", x0 + pad + sample / 2, y, max(m.size, 2.5) * SS, (*c, 255))
@@ -466,18 +467,10 @@ def image_grid(rows: Sequence[np.ndarray], row_titles: Sequence[str] = (), col_t
             tile = np.repeat(np.repeat(tile, k, axis=0), k, axis=1)  # nearest, whole pixels
             y, x = top + r * (th + gap), left + c * (tw + gap)
             canvas[y:y + th, x:x + tw] = tile[..., None] if tile.ndim == 2 else tile
-    image = Image.fromarray(canvas)
-    texts: list[str] = []
-    d = ImageDraw.Draw(image)
-
-    def put(xy, s, px, anchor):
-        if s:
-            texts.append(s)
-            d.text(xy, s, fill=INK, font=font(px), anchor=anchor)
-
-    put((width / 2, 8), title, 14, "mt")
+    out = _Writer(Image.fromarray(canvas), [], scale=1)
+    out.text((width / 2, 8), title, 14, "mt")
     for c, s in enumerate(col_titles or []):
-        put((left + c * (tw + gap) + tw / 2, top - 3), s, 10, "md")
+        out.text((left + c * (tw + gap) + tw / 2, top - 3), s, 10, "md")
     for r, s in enumerate(row_titles):
-        put((left - 6, top + r * (th + gap) + th / 2), s, 11, "rm")
-    return Figure(image, texts)
+        out.text((left - 6, top + r * (th + gap) + th / 2), s, 11, "rm")
+    return Figure(out.img, out.texts)
