@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import hashlib
 import json
 import os
 import pickle
@@ -18,39 +19,12 @@ from safetensors.torch import load_file, save_file
 from aekit import checkpoint as ckpt
 from aekit import files
 from aekit.cli import main
+from conftest import cli_error
 
 TINY = ["--hidden", "16", "--latent-dim", "3", "--epochs", "1", "--quiet", "--no-report"]
 
 
-def _error(capsys, argv: list[str]) -> str:
-    """Run the command; it must exit 2 with one 'aekit CMD: error: ...' line (or argparse's usage + error)."""
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse: usage line + error line
-        code = e.code
-        err = capsys.readouterr().err
-        assert code == 2 and "error:" in err and "Traceback" not in err, err
-        return err
-    err = capsys.readouterr().err
-    assert code == 2, f"exit {code}: {err}"
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"aekit {argv[0]}: error: "), err
-    return lines[0]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """A trained vanilla MLP on the digits; tests copy it before damaging it."""
-    out = tmp_path_factory.mktemp("good") / "run"
-    assert main(["train", "--data", "digits", "--arch", "mlp", "--out", str(out), *TINY]) == 0
-    return out
-
-
-@pytest.fixture
-def copy(run, tmp_path) -> Path:
-    dst = tmp_path / "copy"
-    shutil.copytree(run, dst)
-    return dst
+_error = cli_error
 
 
 def _files(folder: Path) -> set[str]:
@@ -117,9 +91,9 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_last_good_epoch(tmp_p
     line = _error(capsys, ["train", "--data", "digits", "--arch", "mlp", "--lr", "1e30", "--out", str(out),
                            "--hidden", "16", "--latent-dim", "3", "--epochs", "3", "--quiet", "--no-report"])
     assert "training diverged in epoch 1" in line and "lower learning rate" in line
-    weights = load_file(str(out / ckpt.WEIGHTS))  # the initial weights, never NaN ones
-    assert all(np.isfinite(v.numpy()).all() for v in weights.values())
-    assert not (out / ckpt.STATE).exists() and not (out / ckpt.METRICS).exists()
+    # no completed epoch: nothing that loads (no untrained weights that would look like a trained run)
+    assert not any((out / name).exists() for name in (ckpt.WEIGHTS, ckpt.CONFIG, ckpt.STATE, ckpt.METRICS))
+    assert "not a trained run" in _error(capsys, ["evaluate", str(out)])
 
 
 def test_metrics_json_is_strict_json_even_with_non_finite_values(tmp_path):
@@ -226,7 +200,7 @@ def test_corrupt_weights_are_refused(copy, tmp_path, capsys, damage, expect, com
 
 def test_weights_without_a_checksum_are_refused(copy, capsys):
     save_file(load_file(str(copy / ckpt.WEIGHTS)), str(copy / ckpt.WEIGHTS))
-    assert "has no checksum" in _error(capsys, ["evaluate", str(copy)])
+    assert "no checksum" in _error(capsys, ["evaluate", str(copy)])
 
 
 @pytest.mark.parametrize("damage,expect", [
@@ -240,17 +214,35 @@ def test_corrupt_training_state_is_refused_on_resume(copy, capsys, damage, expec
     assert expect in line and str(copy / ckpt.STATE) in line
 
 
-def test_config_that_does_not_match_the_weights(copy, capsys):
+@pytest.mark.parametrize("field,value", [("latent_dim", 7), ("activation", "tanh")])
+def test_a_config_edited_after_training_is_refused(copy, capsys, field, value):
+    """config.json is under the weights' checksum: an edit that changes the shapes, or only what the model computes
+    (an activation), is refused by every command that reads the run."""
+    cfg = json.loads((copy / ckpt.CONFIG).read_text())
+    cfg["model"][field] = value
+    (copy / ckpt.CONFIG).write_text(json.dumps(cfg))
+    for cmd in (["evaluate", str(copy)], ["report", str(copy)], ["encode", str(copy), "--out", str(copy / "z.npy")]):
+        line = _error(capsys, cmd)
+        assert "was changed after training" in line and str(copy / ckpt.CONFIG) in line
+    assert not (copy / "z.npy").exists()
+
+
+def test_weights_of_another_config_are_refused(copy, tmp_path, capsys):
+    """Weights with a valid checksum of their own that were saved for another config.json."""
     cfg = json.loads((copy / ckpt.CONFIG).read_text())
     cfg["model"]["latent_dim"] = 7
-    (copy / ckpt.CONFIG).write_text(json.dumps(cfg))
+    text = json.dumps(cfg)
+    (copy / ckpt.CONFIG).write_text(text)
+    tensors, meta = ckpt.load_tensors(copy / ckpt.WEIGHTS)
+    meta["aekit.config_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    ckpt.save_tensors(copy / ckpt.WEIGHTS, tensors, meta)
     line = _error(capsys, ["evaluate", str(copy)])
     assert "does not match the model its config.json describes" in line and str(copy / ckpt.WEIGHTS) in line
 
 
 @pytest.mark.parametrize("name,content,expect", [
-    (ckpt.CONFIG, "{not json", "is not valid JSON"),
-    (ckpt.CONFIG, '{"model": {"latent_dim": "x"}}', "latent_dim must be an integer"),
+    (ckpt.CONFIG, "{not json", "was changed after training"),
+    (ckpt.CONFIG, '{"model": {"latent_dim": "x"}}', "was changed after training"),
     (ckpt.HISTORY, "{oops\n", "is not valid JSON lines"),
     (ckpt.METRICS, "[1, 2]", "is not a JSON object of metrics"),
 ])

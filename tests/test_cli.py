@@ -100,7 +100,7 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     assert "data file not found" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # nothing written for a failed start
     assert main(["evaluate", str(tmp_path)]) == 2
-    assert "not a run directory" in capsys.readouterr().err
+    assert "not a trained run" in capsys.readouterr().err
 
 
 def test_cli_choices_come_from_the_registries():

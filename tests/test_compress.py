@@ -215,20 +215,6 @@ def test_prior_rows_by_hand():
         prior_rows(codes, 5)
 
 
-def test_a_run_from_before_code_prior_loads_with_its_per_channel_prior(digits, tmp_path):
-    cfg = tiny_config(arch="conv", channels=(8,), variant="rate", spatial_code=True, latent_dim=3, epochs=1,
-                      dataset="digits", code_prior="channel")
-    aekit.fit(cfg, digits, out_dir=tmp_path / "old", quiet=True)
-    path = tmp_path / "old" / ckpt.CONFIG
-    d = json.loads(path.read_text())
-    del d["model"]["code_prior"]  # as config.json was written before the field existed
-    path.write_text(json.dumps(d))
-    model = aekit.load(tmp_path / "old")
-    assert model.config.model.code_prior == "channel" and model.bottleneck.prior.matrices[0].shape[0] == 3
-    x = digits.test.x.numpy()[:20]
-    assert np.array_equal(apps.decompress(model, apps.compress(model, x)), apps.reconstruct(model, x))
-
-
 def test_codec_baselines_by_hand():
     """PSNR: MSE 0.01 is 20 dB; bits per pixel: the bytes Pillow writes, 8 bits each, over N x H x W pixels."""
     assert C.psnr_db(np.zeros((2, 1, 4, 4)), np.full((2, 1, 4, 4), 0.1)) == pytest.approx(20.0)

@@ -4,7 +4,10 @@ their tensors, checked on load), everything else JSON.
 A run directory holds:
 
 - ``config.json``: the resolved configuration;
-- ``model.safetensors``: the current (or final) weights, what :func:`load` reads;
+- ``model.safetensors``: the current (or final) weights, what :func:`load` reads. Its metadata (under its checksum)
+  holds the SHA-256 of ``config.json``'s bytes and the number of completed epochs: a config that was edited, or
+  weights that belong to another config, are refused, and so are weights that no completed epoch made (a run
+  directory is a trained run or refused) and weights that are not finite;
 - ``history.jsonl``: one JSON record per epoch;
 - ``train_state.safetensors``: everything a resume needs, in ONE file written atomically at the end of each epoch:
   the weights, the optimizer's moments, the best weights for early stopping (tensors), and as JSON metadata the
@@ -34,9 +37,10 @@ CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES = (
     "config.json", "model.safetensors", "train_state.safetensors", "history.jsonl", "metrics.json",
     "entropy_tables.safetensors")
 LEGACY_STATE = "train_state.pt"  # written by aekit 0.1 as a pickle: never loaded
-_SHA_KEY, _STATE_KEY = "aekit.sha256", "aekit.train_state"
+_SHA_KEY, _STATE_KEY, _CONFIG_KEY, _EPOCH_KEY = "aekit.sha256", "aekit.train_state", "aekit.config_sha256", "aekit.epoch"
 RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, LEGACY_STATE, "report.html", "command.txt",
              "reconstructions.png", "interpolation.png")
+RUN_FOLDERS = ("figures", "onnx")  # what aekit writes into a run directory as folders
 
 
 class CorruptFileError(ValueError):
@@ -87,12 +91,13 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     return tensors, meta
 
 
-def _safetensors_metadata(data: bytes) -> dict[str, str]:
+def _safetensors_metadata(data: bytes, header_only: bool = False) -> dict[str, str]:
     if len(data) < 8:
         raise ValueError(f"{len(data)} bytes, shorter than the 8-byte header size")
     (n,) = struct.unpack("<Q", data[:8])
     if n > len(data) - 8:
-        raise ValueError("the header runs past the end of the file (truncated?)")
+        raise ValueError("a header of over 1 MiB" if header_only and len(data) == 1 << 20 else
+                         "the header runs past the end of the file (truncated?)")
     header = json.loads(data[8:8 + n])
     meta = header.get("__metadata__", {}) if isinstance(header, dict) else None
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
@@ -101,30 +106,57 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 
 
 # --- the model ----------------------------------------------------------------------------------------------------
-def save_model(run_dir: str | Path, model: Autoencoder) -> None:
-    """Write config.json and model.safetensors into run_dir."""
-    _write_model(Path(run_dir), model.config.to_json(), model.state_dict())
+def save_model(run_dir: str | Path, model: Autoencoder, epoch: int) -> None:
+    """Write config.json and model.safetensors into run_dir: the weights after ``epoch`` (>= 1) completed epochs."""
+    _write_model(Path(run_dir), model.config.to_json(), model.state_dict(), epoch)
 
 
-def _write_model(run_dir: Path, config_json: str, weights: dict[str, torch.Tensor]) -> None:
+def _write_model(run_dir: Path, config_json: str, weights: dict[str, torch.Tensor], epoch: int) -> None:
+    if epoch < 1:
+        raise ValueError(f"weights are saved after a completed epoch, not after {epoch}")
     atomic_write_text(run_dir / CONFIG, config_json)
-    save_tensors(run_dir / WEIGHTS, weights, {"aekit": "1"})
+    save_tensors(run_dir / WEIGHTS, weights, {"aekit": "1", _EPOCH_KEY: str(epoch),
+                                              _CONFIG_KEY: hashlib.sha256(config_json.encode()).hexdigest()})
+
+
+def _check_run(run_dir: Path) -> tuple[bytes, Path]:
+    """config.json's bytes and the weights' path of a run directory, or a clear error for what is not a trained
+    run: no directory, no config.json, no weights, or a config.json that the weights' checksum does not cover (edited
+    after training, from another run, or from a version before the checksum), or weights of no completed epoch."""
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory not found: {run_dir}")
+    path, weights = run_dir / CONFIG, run_dir / WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"not a trained run (no {CONFIG}; a run has one once its first epoch is complete): "
+                                f"{run_dir}")
+    if not weights.is_file():
+        raise FileNotFoundError(f"no weights in {run_dir} (missing {WEIGHTS}): not a trained run")
+    text = path.read_bytes()
+    try:
+        with open(weights, "rb") as f:
+            data = f.read(1 << 20)  # the header, not the tensors
+        meta = _safetensors_metadata(data, header_only=True)
+    except ValueError as e:
+        raise CorruptFileError(f"{weights} is not a valid safetensors file ({e})") from None
+    if meta.get(_CONFIG_KEY) is None or meta.get(_EPOCH_KEY) is None:
+        raise CorruptFileError(f"{weights} records no checksum of {CONFIG} or no completed epoch: it was written by "
+                               "an earlier version of aekit, or by a run that never finished an epoch; train it anew")
+    if hashlib.sha256(text).hexdigest() != meta[_CONFIG_KEY]:
+        raise CorruptFileError(f"{path} was changed after training (it does not match the checksum recorded with "
+                               f"the weights): restore it, or train a new run")
+    if not meta[_EPOCH_KEY].isdigit() or int(meta[_EPOCH_KEY]) < 1:
+        raise CorruptFileError(f"{weights}: no completed epoch made these weights ({meta[_EPOCH_KEY]!r})")
+    return text, weights
 
 
 def load_config(run_dir: str | Path) -> Config:
+    """The configuration of a trained run, checked against the checksum its weights carry."""
     run_dir = Path(run_dir)
-    path = run_dir / CONFIG
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory not found: {run_dir}")
-    if not path.is_file():
-        raise FileNotFoundError(f"not a run directory (no {CONFIG}): {run_dir}")
+    text, _ = _check_run(run_dir)
     try:
-        cfg = Config.load(path)
-        if '"code_prior"' not in path.read_text():  # a run from before the field: its prior is per channel
-            cfg = cfg.override(code_prior="channel")
-        return cfg
-    except ValueError as e:
-        raise CorruptFileError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
+        return Config.from_dict(json.loads(text))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptFileError(f"{run_dir / CONFIG}: {e}") from None
 
 
 def load_weights(model: Autoencoder, path: str | Path, tensors: dict[str, torch.Tensor] | None = None) -> None:
@@ -139,7 +171,16 @@ def load_weights(model: Autoencoder, path: str | Path, tensors: dict[str, torch.
         detail = "; ".join(filter(None, [missing and f"missing {missing[:3]}", extra and f"unexpected {extra[:3]}",
                                          wrong and f"shape {wrong[0]}"]))
         raise CorruptFileError(f"{path} does not match the model its config.json describes ({detail})")
+    check_finite(tensors, path)
     model.load_state_dict(tensors)
+
+
+def check_finite(tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    """A CorruptFileError naming the first tensor with a NaN or infinite value."""
+    for k, v in tensors.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CorruptFileError(f"{path}: {k} holds NaN or infinite values: these weights cannot compute "
+                                   "anything; train the run anew")
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
@@ -157,13 +198,14 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder
     """
     config = load_config(run_dir)
     weights = Path(run_dir) / WEIGHTS
-    if not weights.is_file():
-        raise FileNotFoundError(f"no weights in {run_dir} (missing {WEIGHTS})")
     try:
         model = build_model(config)
     except ValueError as e:
         raise CorruptFileError(f"{Path(run_dir) / CONFIG}: {e}") from None
-    load_weights(model, weights)
+    tensors, meta = load_tensors(weights)
+    if meta.get(_CONFIG_KEY) != hashlib.sha256((Path(run_dir) / CONFIG).read_bytes()).hexdigest():
+        raise CorruptFileError(f"{weights} and {CONFIG} changed while loading: try again")
+    load_weights(model, weights, tensors)
     if config.spec.quantize and (Path(run_dir) / TABLES).is_file():
         model.entropy_tables = load_tables(run_dir)
     return model.to(device).eval()
@@ -252,7 +294,7 @@ def epoch_files(run_dir: str | Path, model: Autoencoder, optimizer: Any, schedul
 
     def write() -> None:
         save_tensors(run_dir / STATE, tensors, {_STATE_KEY: meta})
-        _write_model(run_dir, config_json, weights)
+        _write_model(run_dir, config_json, weights, epoch)
         save_history(run_dir, rows)
 
     return write
@@ -335,13 +377,43 @@ def load_state(run_dir: str | Path) -> dict | None:
                 state.setdefault(int(idx), {})[key] = t
         for idx, entry in info["optim_scalars"].items():
             state.setdefault(int(idx), {}).update(entry)
-        return {
-            "epoch": int(info["epoch"]), "best_val": float(info["best_val"]), "bad_epochs": int(info["bad_epochs"]),
+        out = {
+            "epoch": info["epoch"], "best_val": info["best_val"], "bad_epochs": info["bad_epochs"],
             "best_state": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} if info["has_best"]
             else None,
             "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
             "optimizer": {"state": state, "param_groups": groups}, "scheduler": info["scheduler"],
-            "config": info["config"], "history": list(info["history"]),
+            "config": info["config"], "history": info["history"],
         }
+        _check_state(out)
+        Config.from_dict(out["config"])
     except (KeyError, ValueError, TypeError, AttributeError) as e:
         raise CorruptFileError(f"{path}: malformed training state ({type(e).__name__}: {e})") from None
+    check_finite(out["model"], path)
+    return out
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_state(s: dict) -> None:
+    """A ValueError for a training state whose values are of the wrong type or out of range."""
+    history = s["history"]
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise ValueError("history must be a list of records")
+    for i, r in enumerate(history):
+        if r.get("epoch") != i + 1 or not all(isinstance(k, str) and (isinstance(v, (int, float))
+                                                                       and not isinstance(v, bool))
+                                              for k, v in r.items()):
+            raise ValueError(f"history record {i + 1} must be the numbers of epoch {i + 1}")
+    if not _is_int(s["epoch"]) or not 1 <= s["epoch"] <= len(history):
+        raise ValueError(f"epoch must be an integer from 1 to the {len(history)} epochs of its history, got "
+                         f"{s['epoch']!r}")
+    if not _is_int(s["bad_epochs"]) or not 0 <= s["bad_epochs"] <= s["epoch"]:
+        raise ValueError(f"bad_epochs must be an integer from 0 to the epoch, got {s['bad_epochs']!r}")
+    if not isinstance(s["best_val"], (int, float)) or isinstance(s["best_val"], bool) or s["best_val"] != s["best_val"]:
+        raise ValueError(f"best_val must be a number, got {s['best_val']!r}")
+    if not isinstance(s["config"], dict):
+        raise ValueError("config must be an object")
+    s["best_val"] = float(s["best_val"])

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import limits
 from . import registry as R
 
 
@@ -54,6 +55,14 @@ class ModelConfig:
         _check(all(h >= 1 for h in self.hidden), f"hidden sizes must be >= 1, got {self.hidden}")
         _check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
                f"channels must be a non-empty list of positive ints, got {self.channels}")
+        _check(all(d >= 1 for d in self.input_shape), f"input_shape must hold positive sizes, got {self.input_shape}")
+        for name in ("latent_dim", "hidden", "channels", "rnn_hidden"):
+            limits.check(name, getattr(self, name))
+        for name in ("hidden", "channels"):
+            limits.check(name, len(getattr(self, name)), "layers", f"the number of {name} layers")
+        limits.check("rnn_layers", self.rnn_layers, "layers")
+        limits.check("input_shape", math.prod(self.input_shape), "input_elements",
+                     f"input_shape {self.input_shape}: the number of values per sample")
         for name in ("activation", "code_activation"):
             R.ACTIVATIONS.canonical(getattr(self, name))
         _check(self.output_activation == "auto" or self.output_activation in R.ACTIVATIONS,
@@ -111,6 +120,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _check(0 <= self.seed, f"seed must be >= 0, got {self.seed}")
+        for name in ("epochs", "batch_size", "seed"):
+            limits.check(name, getattr(self, name))
+        limits.check("patience", self.patience, "epochs")
+        limits.check("augment_shift", self.augment_shift, "image_side")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _check(bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device)),
@@ -139,6 +153,13 @@ class DataConfig:
         R.DATASETS.canonical(self.dataset)
         _check(self.window >= 2 and self.stride >= 1, "window must be >= 2 and stride >= 1")
         _check(self.column >= 0, f"column must be >= 0, got {self.column}")
+        _check(self.image_channels in (0, 1, 3), f"image_channels must be 1, 3 or 0, got {self.image_channels}")
+        _check(not self.image_size or (len(self.image_size) == 2 and min(self.image_size) >= 1),
+               f"image_size must be two positive integers H W, got {self.image_size}")
+        limits.check("window", self.window, "steps")
+        limits.check("stride", self.stride, "steps")
+        limits.check("column", self.column)
+        limits.check("image_size", self.image_size, "image_side", "an image_size side")
 
 
 _SECTIONS = {"model": ModelConfig, "loss": LossConfig, "train": TrainConfig, "data": DataConfig}

@@ -195,11 +195,17 @@ def resolve_config(config: Config, sample_shape: tuple[int, ...], data_min: floa
     return dataclasses.replace(config, model=model)
 
 
-def build_model(config: Config) -> Autoencoder:
-    """Build an Autoencoder from a resolved config (``input_shape`` set, ``arch`` not ``auto``)."""
+def build_model(config: Config, checked: bool = True) -> Autoencoder:
+    """Build an Autoencoder from a resolved config (``input_shape`` set, ``arch`` not ``auto``). Unless ``checked``
+    is False, a model too large for this machine's memory is a :class:`aekit.limits.TooLarge` error before any
+    weight is allocated."""
     m = config.model
     if not m.input_shape or "auto" in (m.arch, m.output_activation, m.standardize, m.code_prior):
         raise ValueError("build_model needs a resolved config; call resolve_config(config, sample_shape, lo, hi) first")
+    if checked:
+        from .limits import check_model_memory
+
+        check_model_memory(config)
     spec = config.spec
     enc, feat_dim, dec = ARCHITECTURES.get(m.arch)(m)
     code_act = "sigmoid" if spec.sigmoid_code else m.code_activation

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
+from . import files, limits
 from .config import Config
 from .data import DataSplits, Split, split_off, to_split
 from .model import Autoencoder, build_model, resolve_config
@@ -135,7 +136,9 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     resume : continue the run in ``out_dir`` from its last complete epoch, exactly (the result is bit-identical to an
         uninterrupted run). Only ``epochs``, ``patience`` and ``device`` may differ from the saved configuration
         (``epochs`` only with the constant schedule).
-    overwrite : without it, training into a directory that already holds a run (and not resuming) is refused.
+    overwrite : without it, training into a directory that already holds a run (and not resuming) is refused. With
+        it, the new run trains in a folder beside it, which replaces the old run once its first checkpoint is
+        written: a run that fails or is killed before that leaves the old run as it was.
     on_epoch : called with each epoch's record.
 
     Returns
@@ -162,15 +165,19 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         raise ValueError(f"augment_shift {tc.augment_shift} needs images (N, C, H, W) larger than the shift; the "
                          f"training data has shape {tuple(train.x.shape)}")
 
+    limits.check_model_memory(config, training=True)  # before any file is touched or weight allocated
+    limits.check_batch_memory(config, min(tc.batch_size, len(train)))
     dist_ctx = Distributed.from_env(tc.device)
     device = dist_ctx.device
-    state = None
+    state, staging = None, None
     if out_dir is not None:
+        out_dir = Path(out_dir).resolve() if Path(out_dir).is_symlink() else Path(out_dir)  # the folder, not a link
+        files.sweep(out_dir.parent)  # what a killed run left beside it
         state = ckpt.load_state(out_dir) if resume else None
         if state is not None:
-            _check_resumable(config, Config.from_dict(state["config"]), Path(out_dir))
-        elif not resume and dist_ctx.rank == 0:
-            _prepare_run_dir(Path(out_dir), overwrite)
+            _check_resumable(config, Config.from_dict(state["config"]), out_dir)
+        elif dist_ctx.rank == 0:
+            staging = _prepare_run_dir(out_dir, overwrite)
     torch.manual_seed(tc.seed)  # the same initial weights on every rank
     model = build_model(config)
     if model.standardizer is not None:  # statistics from the training data (a resume loads the saved ones)
@@ -188,7 +195,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     steps = len(batch_starts)
     sched = SCHEDULES.get(tc.schedule)(opt, tc.epochs * steps, tc.lr)
 
-    run_dir = Path(out_dir) if out_dir is not None and dist_ctx.rank == 0 else None  # only rank 0 writes
+    # only rank 0 writes; a run that replaces another writes beside it until its first checkpoint (see overwrite)
+    run_dir = (staging or out_dir) if out_dir is not None and dist_ctx.rank == 0 else None
     history: list[dict] = []
     start_epoch, best_val, bad_epochs, best_state = 0, float("inf"), 0, None
     if state is not None:
@@ -200,10 +208,9 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         start_epoch, best_val, bad_epochs, best_state = (state["epoch"], state["best_val"], state["bad_epochs"],
                                                          state["best_state"])
         history = state["history"][:start_epoch]
-    if run_dir is not None:  # config.json from the start, so a crashed run is still identifiable; on a resume the
-        ckpt.save_model(run_dir, model)  # weights and history files are made whole again from the training state
-        if state is not None:
-            ckpt.save_history(run_dir, history)
+    if run_dir is not None and state is not None:  # the weights and history files made whole again from the state
+        ckpt.save_model(run_dir, model, start_epoch)
+        ckpt.save_history(run_dir, history)
 
     autocast = (lambda: torch.autocast(device.type, torch.bfloat16)) if tc.amp == "bf16" else contextlib.nullcontext
     streamed = not torch.is_tensor(train.x)
@@ -215,8 +222,10 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     model.train()
     written_at, written_epoch = time.perf_counter(), start_epoch  # the last checkpoint: when, and of which epoch
     # The epochs' files are written on a background thread; leaving the block waits for them (and raises a failed
-    # write's error), also when training stops with an exception.
-    with ckpt.BackgroundWriter() if run_dir is not None else contextlib.nullcontext() as writer:
+    # write's error), also when training stops with an exception; a staging folder that never replaced the old run
+    # is removed then.
+    with _removed_if_left(staging), ckpt.BackgroundWriter() if run_dir is not None else contextlib.nullcontext() \
+            as writer:
         for epoch in range(start_epoch, tc.epochs if not stopped_early else start_epoch):
             t0 = time.perf_counter()
             # The order of the epoch depends on (seed, epoch) alone, the same on every rank and after a resume; the
@@ -269,6 +278,9 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                 writer.submit(ckpt.epoch_files(run_dir, model, opt, sched, epoch + 1, history, best_val, bad_epochs,
                                                best_state))
                 written_at, written_epoch = time.perf_counter(), epoch + 1
+                if run_dir == staging:  # the new run has a checkpoint: now it replaces the old one
+                    writer.submit(lambda: files.replace_dir(staging, out_dir))
+                    run_dir = out_dir
             if on_epoch is not None and dist_ctx.rank == 0:
                 on_epoch(record)
             if stop:
@@ -278,7 +290,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     if best_state is not None and tc.patience > 0:
         model.load_state_dict(best_state)  # early stopping keeps the best validation epoch's weights
         if run_dir is not None:
-            ckpt.save_model(run_dir, model)
+            ckpt.save_model(run_dir, model, len(history))
     if run_dir is not None and config.spec.quantize:  # the entropy coder's tables, once, from the final prior
         ckpt.save_tables(run_dir, model)
     model.eval()
@@ -297,19 +309,34 @@ def as_split(data: DataSplits | Split | np.ndarray | torch.Tensor) -> Split:
     raise TypeError(f"data must be DataSplits, a Split, a numpy array or a tensor, not {type(data).__name__}")
 
 
-def _prepare_run_dir(out: Path, overwrite: bool) -> None:
-    """Refuse to train into an existing run unless overwriting, which removes its files first."""
+def _prepare_run_dir(out: Path, overwrite: bool) -> Path | None:
+    """Refuse to train into an existing run unless overwriting. Returns None to train in ``out`` itself (new or
+    without a run), or, to replace a run, a new folder beside it to train in until the first checkpoint."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a directory: choose another run directory")
-    found = [name for name in ckpt.RUN_FILES if (out / name).exists()]
-    if found and not overwrite:
+    found = [name for name in ckpt.RUN_FILES if os.path.lexists(out / name)]
+    if not found:
+        out.mkdir(parents=True, exist_ok=True)
+        return None
+    if not overwrite:
         raise ValueError(f"{out} already holds a run ({', '.join(found[:3])}): resume it (--resume), "
                          "replace it (--overwrite), or choose another directory")
-    for name in found:
-        if (out / name).is_file():
-            (out / name).unlink()
-    if overwrite and (out / "figures").is_dir():
-        shutil.rmtree(out / "figures")
+    others = sorted(p.name for p in out.iterdir() if p.name not in ckpt.RUN_FILES + ckpt.RUN_FOLDERS
+                    and not p.name.startswith("."))
+    if others:
+        raise ValueError(f"{out} holds files that are not part of a run ({', '.join(others[:3])}): --overwrite "
+                         "replaces the whole folder, so move them first, or choose another run directory")
+    return files.staging_folder(out)
+
+
+@contextlib.contextmanager
+def _removed_if_left(folder: Path | None):
+    """Remove ``folder`` (a new run's staging folder) at the end of the block, if it is still there."""
+    try:
+        yield
+    finally:
+        if folder is not None and folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_resumable(new: Config, saved: Config, out: Path) -> None:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import torch
 
+from .. import limits
 from ..model import Autoencoder
 from .infer import decode, encode
 
@@ -48,6 +49,10 @@ def sample(model: Autoencoder, n: int, seed: int = 0) -> np.ndarray:
     """n draws from a VAE's prior through the decoder: (n, *input_shape)."""
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
+    limits.check("n", int(n), "samples", "the number of samples")
+    limits.check_batch_memory(model.config, int(n), "the number of samples", training=False)
+    if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= limits.LIMITS["seed"]:
+        raise ValueError(f"seed must be an integer from 0 to {limits.LIMITS['seed']}, got {seed!r}")
     model.eval()
     with torch.no_grad():
         return model.sample(int(n), torch.Generator().manual_seed(seed)).cpu().numpy()

@@ -26,7 +26,8 @@ from ..data.arrays import ARRAY_SUFFIXES, check_output, read_array, save_array
 from ..files import atomic_write_text
 from ..model import Autoencoder
 from ..registry import CORRUPTIONS, DATASETS
-from .common import at_least_two, positive_int
+from ..limits import LIMITS
+from .common import at_least_two, bounded, positive_int, seed
 
 # --- inputs and outputs -------------------------------------------------------------------------------
 class Inputs(NamedTuple):
@@ -354,8 +355,9 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                    "input images")
 
     p = parser("generate", cmd_generate, "samples from a variational model's prior")
-    p.add_argument("-n", type=positive_int, default=16, help="how many samples (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("-n", type=bounded(positive_int, "samples"), default=16,
+                   help=f"how many samples (default 16, at most {LIMITS['samples']:,})")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a grid of the samples")
     p.add_argument("--png-dir", help="also write one PNG per sample into this new folder")
@@ -364,7 +366,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     input_flag(p)
     p.add_argument("--a", type=int, default=0, help="index of the first input (default 0)")
     p.add_argument("--b", type=int, default=1, help="index of the second input (default 1)")
-    p.add_argument("--steps", type=at_least_two, default=8, help="points on the path, ends included (default 8)")
+    p.add_argument("--steps", type=bounded(at_least_two, "path_steps"), default=8,
+                   help=f"points on the path, ends included (default 8, at most {LIMITS['path_steps']:,})")
     p.add_argument("--method", choices=["linear", "slerp"], default="linear",
                    help="linear, or spherical (slerp: keeps the code's norm, suits a VAE's Gaussian prior)")
     p.add_argument("--out", required=True, help="PNG strip of the decoded path")
@@ -376,7 +379,7 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     input_flag(p)
     p.add_argument("--add-noise", choices=CORRUPTIONS.names(), help="corrupt clean inputs first and report PSNR")
     p.add_argument("--level", type=float, default=0.3, help="noise sigma or probability for --add-noise (0.3)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of --add-noise (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of --add-noise (default 0)")
     p.add_argument("--out", required=True, help="denoised file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write noisy / denoised / clean triplets")
     p.add_argument("--png-dir", help="also write one PNG per denoised image into this new folder, named after the "

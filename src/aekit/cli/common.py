@@ -46,6 +46,32 @@ def at_least_two(text: str) -> int:
     return v
 
 
+def bounded(kind, limit_name: str):
+    """An argument type: ``kind`` (e.g. positive_int), at most ``LIMITS[limit_name]``."""
+    from ..limits import LIMITS
+
+    def parse(text: str) -> int:
+        v = kind(text)
+        if v > LIMITS[limit_name]:
+            raise argparse.ArgumentTypeError(f"{v:,} is too large: the limit is {LIMITS[limit_name]:,}")
+        return v
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def seed(text: str) -> int:
+    from ..limits import LIMITS
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= v <= LIMITS["seed"]:
+        raise argparse.ArgumentTypeError(f"a seed must be from 0 to {LIMITS['seed']}, got {v}")
+    return v
+
+
 def non_negative_float(text: str) -> float:
     try:
         v = float(text)

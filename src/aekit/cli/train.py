@@ -22,7 +22,7 @@ from ..data import Split, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
 from ..train import CHECKPOINT_EVERY, evaluate, fit
-from .common import boolean, int_tuple, non_negative_float, positive_int
+from .common import boolean, bounded, int_tuple, non_negative_float, positive_int, seed
 
 _CHOICES = {
     "arch": lambda: ["auto", *R.ARCHITECTURES.names()],
@@ -241,9 +241,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.resume:
-        if not (out / ckpt.CONFIG).is_file():
-            raise FileNotFoundError(f"nothing to resume in {out} (no {ckpt.CONFIG}); train without --resume")
-        cfg = config_from_args(args, base=ckpt.load_config(out))  # flags that would change the run are refused
+        state = ckpt.load_state(out) if out.is_dir() else None
+        if state is None:
+            raise FileNotFoundError(f"nothing to resume in {out} (no {ckpt.STATE}: no epoch was completed); train "
+                                    "without --resume")
+        cfg = config_from_args(args, base=Config.from_dict(state["config"]))  # flags that would change the run are
+        # refused
         print(f"Resuming {out}")
     else:
         cfg = config_from_args(args)
@@ -302,11 +305,11 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
                    help="auto (default): MNIST if found locally or downloadable, else the embedded digits; or mnist, "
                         "digits, a folder of MNIST IDX files, or a data file")
     d.add_argument("--data-dir", help="folder with MNIST's IDX files")
-    d.add_argument("--epochs", type=positive_int, help="override the recipe's epoch count")
+    d.add_argument("--epochs", type=bounded(positive_int, "epochs"), help="override the recipe's epoch count")
     d.add_argument("--arch", choices=["mlp", "conv"], help="mlp (the reference) or conv (the conv recipe)")
     d.add_argument("--recipe", choices=list(RECIPES), default="seed",
                    help="seed: the reference hyperparameters; best: aekit's recipe for the same MLP; conv")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=seed, default=0)
     d.add_argument("--out", help="run directory (default runs/demo, replaced on each demo)")
     d.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     d.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -51,10 +51,29 @@ class ImageFolder:
         return [str(p.relative_to(self.root)) for p in self.paths]
 
 
+def _files(root: Path):
+    """The files under root, at any depth, skipping hidden files and folders and not following links to folders;
+    a :class:`aekit.limits.TooLarge` after ``LIMITS["files"]`` entries (a folder such as / is not scanned whole)."""
+    from ..limits import LIMITS, TooLarge
+
+    seen = 0
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        seen += len(dirs) + len(names)
+        if seen > LIMITS["files"]:
+            raise TooLarge(f"{root} holds more than {LIMITS['files']:,} files and folders: point at the folder of "
+                           "the images themselves")
+        for name in names:
+            if not name.startswith("."):
+                p = Path(folder) / name
+                if p.is_file():
+                    yield p
+
+
 def is_image_folder(path: str | Path) -> bool:
     """Whether a folder holds at least one image file (at any depth)."""
     path = Path(path)
-    return path.is_dir() and any(p.suffix.lower() in SUFFIXES for p in path.rglob("*") if p.is_file())
+    return path.is_dir() and any(p.suffix.lower() in SUFFIXES for p in _files(path))
 
 
 def scan(root: str | Path) -> ImageFolder:
@@ -63,9 +82,7 @@ def scan(root: str | Path) -> ImageFolder:
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root}")
     paths, skipped = [], []
-    for p in sorted(root.rglob("*"), key=lambda q: q.relative_to(root).as_posix()):
-        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(root).parts):
-            continue
+    for p in sorted(_files(root), key=lambda q: q.relative_to(root).as_posix()):
         (paths if p.suffix.lower() in SUFFIXES else skipped).append(p)
     if skipped:
         warnings.warn(f"{root}: skipped {len(skipped)} file(s) that are not images ({', '.join(SUFFIXES)}), e.g. "

@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import apps
 from .. import checkpoint as ckpt
 from ..data import DataSplits, load_data
-from ..files import atomic_write_bytes, atomic_write_text
+from ..files import atomic_write_bytes, atomic_write_text, subfolder, together
 from ..model import Autoencoder
 from ..train import evaluate
 
@@ -98,12 +98,19 @@ def write_report(run_dir: str | Path, command: str | None = None, model: Autoenc
         cpath = run_dir / "command.txt"
         command = cpath.read_text().strip() if cpath.is_file() else \
             f"aekit train --config {shlex.quote(str(run_dir / 'config.json'))} --out {shlex.quote(str(run_dir))}-again"
-    atomic_write_text(run_dir / "command.txt", command + "\n")
+    figures = [(name, caption, fig.png()) for name, caption, fig in _figures(model, data, history,
+                                                                             metrics.get("test_mse"))]
+    with together():  # the report, its figures and command.txt appear together
+        return _write_page(run_dir, subfolder(run_dir, "figures"), figures, command, cfg, data, history, metrics,
+                           note)
 
+
+def _write_page(run_dir: Path, figures_dir: Path, figures: list[tuple[str, str, bytes]], command: str, cfg,
+                data: DataSplits | None, history: list[dict], metrics: dict, note: str) -> Path:
+    atomic_write_text(run_dir / "command.txt", command + "\n")
     parts = []
-    for name, caption, fig in _figures(model, data, history, metrics.get("test_mse")):
-        png = fig.png()
-        atomic_write_bytes(run_dir / "figures" / name, png)
+    for name, caption, png in figures:
+        atomic_write_bytes(figures_dir / name, png)
         parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
                      f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 

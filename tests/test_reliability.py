@@ -1,0 +1,261 @@
+"""A run directory is a trained run or refused; --overwrite never loses the old run; temporary files and staged
+folders never outlive the command that made them; multi-file outputs appear whole or not at all; nothing is written
+through a link."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit import checkpoint as ckpt
+from aekit import files
+from aekit.cli import main
+from conftest import cli_error, tiny_config
+
+TINY = ["--hidden", "16", "--latent-dim", "3", "--epochs", "1", "--quiet", "--no-report"]
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+# --- a failed or killed --overwrite leaves the old run whole ----------------------------------------------------------
+def test_a_failed_overwrite_leaves_the_old_run_whole(copy, capsys):
+    before = _snapshot(copy)
+    line = cli_error(capsys, ["train", "--data", "digits", "--arch", "mlp", "--lr", "1e30", "--out", str(copy),
+                              "--overwrite", *TINY])
+    assert "training diverged in epoch 1" in line
+    assert _snapshot(copy) == before and _hidden(copy.parent) == []  # no staging folder left beside it
+    assert main(["evaluate", str(copy)]) == 0
+
+
+def test_a_killed_overwrite_leaves_the_old_run_whole_and_its_staging_folder_is_swept(copy, small_digits):
+    before = _snapshot(copy)
+
+    def kill(record):
+        raise Killed
+
+    with pytest.raises(Killed):  # after the first epoch, before its checkpoint (the cadence puts it later)
+        aekit.fit(tiny_config(epochs=3), small_digits, out_dir=copy, overwrite=True, quiet=True, on_epoch=kill,
+                  checkpoint_every=1e9)
+    assert _snapshot(copy) == before
+    # a real kill leaves the staging folder: the next run beside it removes it (its process is gone)
+    stale = copy.parent / ".copy.aekit-999999999-abcd.new"
+    stale.mkdir()
+    (stale / ckpt.STATE).write_bytes(b"half")
+    aekit.fit(tiny_config(epochs=1), small_digits, out_dir=copy.parent / "other", quiet=True)
+    assert not stale.exists() and _snapshot(copy) == before
+
+
+def test_an_overwrite_replaces_the_run_once_it_has_a_checkpoint(copy, small_digits):
+    (copy / "figures").mkdir(exist_ok=True)
+    (copy / "figures" / "old.png").write_bytes(b"stale")
+    res = aekit.fit(tiny_config(epochs=2, latent_dim=5), small_digits, out_dir=copy, overwrite=True, quiet=True)
+    assert not (copy / "figures").exists() and not (copy / ckpt.METRICS).exists()  # the old run's files are gone
+    assert aekit.load(copy).latent_dim == 5 and len(ckpt.read_history(copy)) == 2 and res.run_dir == copy
+    assert _hidden(copy.parent) == []
+
+
+def test_overwrite_refuses_a_folder_with_files_that_are_not_a_run(copy, capsys):
+    (copy / "notes.txt").write_text("mine")
+    line = cli_error(capsys, ["train", "--data", "digits", "--out", str(copy), "--overwrite", *TINY])
+    assert "not part of a run (notes.txt)" in line and (copy / "notes.txt").read_text() == "mine"
+
+
+def test_replacing_a_folder_without_an_atomic_exchange_is_undone_by_the_sweep(tmp_path, monkeypatch):
+    """Without renameat2, the old folder is moved aside first: a kill between the two renames leaves no target,
+    and the next sweep puts the old folder back (and drops the half-placed new one)."""
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "a").write_text("old")
+    new = files.staging_folder(target)
+    (new / "a").write_text("new")
+    monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    real = files.os.rename
+    calls = []
+
+    def rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise Killed
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "rename", rename)
+    with pytest.raises(Killed):
+        files.replace_dir(new, target)
+    monkeypatch.setattr(files.os, "rename", real)
+    assert not target.exists()
+    files._mine.clear()  # as in the next process
+    files.sweep(tmp_path)
+    assert (target / "a").read_text() == "old" and _hidden(tmp_path) == []
+
+
+def test_the_atomic_exchange_swaps_two_folders(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "f").write_text("A")
+    (b / "f").write_text("B")
+    if not files._exchange(a, b):
+        pytest.skip("no renameat2 RENAME_EXCHANGE on this system")
+    assert (a / "f").read_text() == "B" and (b / "f").read_text() == "A"
+
+
+def test_a_temporary_file_of_a_killed_process_is_removed_by_the_next_write(tmp_path):
+    script = textwrap.dedent(f"""
+        import os
+        from aekit import files
+        def write(tmp):
+            open(tmp, "w").write("half")
+            os._exit(9)
+        files.atomic_write({str(tmp_path / 'run' / 'config.json')!r}, write)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+    left = _hidden(tmp_path / "run")
+    assert len(left) == 1 and left[0].startswith(".config.json.aekit-")
+    files.atomic_write_text(tmp_path / "run" / "history.jsonl", "")
+    assert _hidden(tmp_path / "run") == []
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    live = tmp_path / f".x.aekit-{os.getppid()}-abcd.tmp"  # the parent process: alive
+    live.write_text("being written")
+    files.sweep(tmp_path)
+    assert live.exists()
+
+
+# --- integrity: non-finite weights, crafted training states -------------------------------------------------------------
+def test_non_finite_weights_are_refused_even_with_a_valid_checksum(copy, capsys):
+    tensors, meta = ckpt.load_tensors(copy / ckpt.WEIGHTS)
+    name = next(k for k in tensors if k.endswith("weight"))
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    ckpt.save_tensors(copy / ckpt.WEIGHTS, tensors, meta)  # a recomputed checksum
+    for cmd in (["evaluate", str(copy)], ["export", str(copy), "--out", str(copy / "o")]):
+        line = cli_error(capsys, cmd)
+        assert "NaN or infinite" in line and name in line
+    assert not (copy / "o").exists()
+
+
+def _craft_state(run: Path, change) -> None:
+    tensors, meta = ckpt.load_tensors(run / ckpt.STATE)
+    info = json.loads(meta["aekit.train_state"])
+    change(info)
+    meta["aekit.train_state"] = json.dumps(info)
+    ckpt.save_tensors(run / ckpt.STATE, tensors, meta)
+
+
+@pytest.mark.parametrize("change,expect", [
+    (lambda s: s.update(epoch=50), "epoch must be an integer from 1 to the 1 epochs"),
+    (lambda s: s.update(epoch=-3), "epoch must be an integer from 1"),
+    (lambda s: s.update(epoch="1"), "epoch must be an integer"),
+    (lambda s: s["history"].append("loss 0.1"), "history must be a list of records"),
+    (lambda s: s["history"][0].update({"train/loss": "low"}), "history record 1"),
+    (lambda s: s.update(bad_epochs=-1), "bad_epochs"),
+    (lambda s: s.update(best_val="x"), "best_val"),
+    (lambda s: s["config"]["model"].update(latent_dim=10 ** 12), "latent_dim"),
+])
+def test_a_crafted_training_state_is_refused_on_resume(copy, capsys, change, expect):
+    _craft_state(copy, change)
+    line = cli_error(capsys, ["train", "--out", str(copy), "--resume", "--epochs", "3", "--quiet", "--no-report"])
+    assert expect in line and str(copy / ckpt.STATE) in line
+
+
+def test_a_resume_sweeps_the_temporary_files_a_kill_left_in_the_run(copy, small_digits, capsys):
+    (copy / ".model.safetensors.aekit-999999999-abcd.tmp").write_bytes(b"half")
+    assert main(["train", "--out", str(copy), "--resume", "--epochs", "2", "--quiet", "--no-report"]) == 0
+    assert _hidden(copy) == []
+
+
+# --- links ------------------------------------------------------------------------------------------------------------
+def test_the_report_never_writes_through_a_figures_link(copy, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(copy / "figures", ignore_errors=True)
+    (copy / "figures").symlink_to(outside)
+    line = cli_error(capsys, ["report", str(copy)])
+    assert "symbolic link" in line and list(outside.iterdir()) == []
+
+
+# --- sizes have bounds, checked before anything is allocated ------------------------------------------------------------
+@pytest.mark.parametrize("flags,expect", [
+    (["--latent-dim", "1000000000"], "latent_dim 1,000,000,000 is too large"),
+    (["--hidden", "1000000000"], "hidden 1,000,000,000 is too large"),
+    (["--arch", "conv", "--channels", "100000"], "channels 100,000 is too large"),
+    (["--arch", "rnn", "--rnn-layers", "100000"], "rnn_layers 100,000 is too large"),
+    (["--epochs", "1000000000000"], "epochs 1,000,000,000,000 is too large"),
+    (["--seed", str(2 ** 70)], "seed 1,180,591,620,717,411,303,424 is too large"),
+    (["--batch-size", "100000000"], "batch_size 100,000,000 is too large"),
+    (["--arch", "mlp", "--hidden", "60000,60000,60000"], "the model would have 14,"),  # each size allowed, together too many
+])
+def test_sizes_from_flags_have_bounds(tmp_path, capsys, flags, expect):
+    out = tmp_path / "r"
+    line = cli_error(capsys, ["train", "--data", "digits", "--out", str(out), "--quiet", "--no-report", *flags])
+    assert expect in line
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_sizes_from_a_config_file_and_an_image_size_have_bounds(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text('[model]\nlatent_dim = 1000000000\n')
+    line = cli_error(capsys, ["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r")])
+    assert "c.toml" in line and "latent_dim 1,000,000,000 is too large" in line
+    line = cli_error(capsys, ["train", "--data", "digits", "--image-size", "100000", "100000", "--out",
+                              str(tmp_path / "r")])
+    assert "image_size side 100,000 is too large" in line
+
+
+def test_sizes_from_a_received_run_directory_have_bounds(copy, capsys):
+    import hashlib
+
+    cfg = json.loads((copy / ckpt.CONFIG).read_text())
+    cfg["model"]["hidden"] = [2_000_000_000]
+    text = json.dumps(cfg)
+    (copy / ckpt.CONFIG).write_text(text)
+    tensors, meta = ckpt.load_tensors(copy / ckpt.WEIGHTS)
+    meta["aekit.config_sha256"] = hashlib.sha256(text.encode()).hexdigest()  # a consistent, hostile run
+    ckpt.save_tensors(copy / ckpt.WEIGHTS, tensors, meta)
+    line = cli_error(capsys, ["evaluate", str(copy)])
+    assert "hidden 2,000,000,000 is too large" in line and str(copy / ckpt.CONFIG) in line
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["generate", "RUN", "-n", "100000000", "--out", "s.npy"], "100,000,000 is too large"),
+    (["interpolate", "RUN", "--steps", "100000000", "--out", "p.png"], "100,000,000 is too large"),
+    (["generate", "RUN", "--seed", str(2 ** 70), "--out", "s.npy"], "a seed must be from 0"),
+])
+def test_sizes_of_commands_have_bounds(copy, capsys, argv, expect):
+    argv = [str(copy) if a == "RUN" else a for a in argv]
+    assert expect in cli_error(capsys, argv)
+
+
+def test_a_batch_that_would_not_fit_in_memory_names_the_batch_size(small_digits, monkeypatch):
+    monkeypatch.setattr(aekit.limits, "available_memory", lambda: 2 ** 20)
+    cfg = tiny_config(hidden=(256,), batch_size=256)
+    with pytest.raises(aekit.limits.TooLarge, match="batch_size 256 is too large for this model"):
+        aekit.fit(cfg, small_digits)
+
+
+def test_an_image_folder_scan_has_a_bound(tmp_path, monkeypatch, capsys):
+    for i in range(12):
+        (tmp_path / "imgs" / f"d{i}").mkdir(parents=True)
+    monkeypatch.setitem(aekit.limits.LIMITS, "files", 10)
+    line = cli_error(capsys, ["train", "--dataset", "images", "--path", str(tmp_path / "imgs"), "--out",
+                              str(tmp_path / "r")])
+    assert "more than 10 files and folders" in line
