@@ -216,3 +216,114 @@ def test_the_page_in_a_real_browser(models):
         assert page.locator("#error").text_content() == ""
         browser.close()
 
+
+
+def _hostile() -> list[tuple[str, dict, int, str]]:
+    """(path, request kwargs, status, words of the detail): a client's mistakes of every kind the service bounds."""
+    js = {"Content-Type": "application/json"}
+    huge = io.BytesIO()
+    np.lib.format.write_array_header_1_0(huge, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 6, 10 ** 6)})
+    return [
+        ("/score", dict(content=b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}", headers=js), 422, "nested"),
+        ("/score", dict(content=b'{"x": [' + b"1" * 400 + b"]}", headers=js), 422, "400 digits"),
+        ("/score", dict(content=b'{"x": [Infinity]}', headers=js), 422, "Infinity"),
+        ("/score", dict(json={"x": [[1e300] * 64]}), 422, "float32"),
+        ("/score", dict(json={"x": [[1e39] * 64]}), 422, "float32"),
+        ("/score", dict(content=huge.getvalue() + b"\0" * 64, headers={"Content-Type": "application/x-npy"}), 422,
+         "the header claims shape"),
+        ("/generate", dict(json={"n": 2.7}), 422, "n must be an integer"),
+        ("/generate", dict(content=b'{"n": 1e400}', headers=js), 422, "n must be an integer"),
+        ("/generate", dict(content=b'{"n": Infinity}', headers=js), 422, "Infinity"),
+        ("/generate", dict(json={"n": 10 ** 9}), 413, "n must be from 1 to"),
+        ("/generate", dict(json={"seed": 2 ** 70}), 422, "digits"),
+        ("/generate", dict(json={"seed": -1}), 422, "seed must be from 0"),
+        ("/generate", dict(json=[1, 2]), 422, "a JSON object"),
+        ("/interpolate", dict(json={"x": [[0.0] * 64] * 2, "steps": 1e8}), 422, "steps must be an integer"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_hostile())))
+def test_hostile_requests_are_4xx_never_500(models, case):
+    path, kwargs, status, expect = _hostile()[case]
+    c = TestClient(create_app(models["vae"]))
+    r = c.post(path, **kwargs)
+    assert r.status_code == status and expect in r.json()["detail"], r.text
+
+
+@pytest.fixture(scope="module")
+def rnn_model():
+    x = np.random.default_rng(0).random((40, 12, 2), dtype=np.float32)
+    return aekit.fit(tiny_config(arch="rnn", rnn_hidden=8, latent_dim=2, epochs=1), x, quiet=True).model
+
+
+def test_a_recurrent_model_bounds_its_sequences(rnn_model, monkeypatch):
+    c = TestClient(create_app(rnn_model))
+    r = c.post("/encode", json={"x": [[]]})
+    assert r.status_code == 422 and "do not fit" in r.json()["detail"]
+    r = c.post("/encode", content=_npy(np.zeros((1, 0, 2), np.float32)), headers={"Content-Type": "application/x-npy"})
+    assert r.status_code == 422 and "at least one step" in r.json()["detail"]
+    monkeypatch.setattr(aekit.limits, "available_memory", lambda: 2 ** 30)  # a 1 GiB machine
+    long = np.zeros((1, 1_500_000, 2), np.float32)  # 12 MB of .npy: a few GB of recurrent activations
+    r = c.post("/encode", content=_npy(long), headers={"Content-Type": "application/x-npy"})
+    assert r.status_code == 413 and "too large" in r.json()["detail"]
+    ok = c.post("/encode", json={"x": np.zeros((2, 5, 2)).tolist()})
+    assert ok.status_code == 200 and np.asarray(ok.json()["codes"]).shape == (2, 2)
+
+
+def test_the_body_limit_applies_while_reading(models):
+    """A body sent in 1 MiB pieces without a Content-Length gets its 413 as soon as it passes the limit, on a real
+    server: the body is never finished here, so an answer proves that the rest was not waited for."""
+    import aekit.serve as S
+
+    c = TestClient(create_app(models["image"]))
+    r = c.post("/score", content=b"[]", headers={"Content-Type": "application/json",
+                                                 "Content-Length": str(S.MAX_BYTES + 1)})
+    assert r.status_code == 413
+    with _served(create_app(models["image"])) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.putrequest("POST", "/score")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for _ in range(S.MAX_BYTES // 2 ** 20 + 1):  # one piece past the limit, and no end
+            conn.send(b"100000\r\n" + b" " * 2 ** 20 + b"\r\n")
+        r = conn.getresponse()
+        assert r.status == 413 and b"more than" in r.read()
+        conn.close()
+
+
+def test_hostile_and_valid_requests_mixed_on_a_real_server(models, digits):
+    """Four clients send valid /score requests while four others send the hostile ones above, all at once: every
+    valid answer is the in-process result, every hostile one its 4xx, and no answer is a 500."""
+    model, x = models["vae"], digits.test.x.numpy()[:32]
+    want = apps.reconstruction_error(model, x)
+    app = create_app(model)
+    got: dict[int, float] = {}
+    statuses: list[int] = []
+    hostile = [h for h in _hostile() if "content" in h[1] or "json" in h[1]]
+    with _served(app) as port:
+        def valid(k: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for i in range(k, len(x), 4):
+                conn.request("POST", "/score", json.dumps({"x": x[i].tolist()}), {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                assert r.status == 200
+                got[i] = json.loads(r.read())["scores"][0]
+
+        def bad(k: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for path, kw, status, _ in hostile[k::4]:
+                body = kw["content"] if "content" in kw else json.dumps(kw["json"]).encode()
+                conn.request("POST", path, body, kw.get("headers", {"Content-Type": "application/json"}))
+                r = conn.getresponse()
+                r.read()
+                statuses.append(r.status)
+                assert r.status == status
+
+        threads = [threading.Thread(target=f, args=(k,)) for k in range(4) for f in (valid, bad)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(got) == list(range(len(x))) and len(statuses) == len(hostile) and 500 not in statuses
+    np.testing.assert_allclose([got[i] for i in range(len(x))], want, rtol=1e-6)

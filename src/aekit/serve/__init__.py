@@ -3,8 +3,10 @@
 Endpoints: ``GET /healthz``, ``GET /info``, ``POST /encode``, ``/reconstruct``, ``/score``, ``/generate`` (VAEs),
 ``/interpolate``; ``GET /`` the page, ``GET /docs`` the OpenAPI page. Samples come as JSON (``{"x": [...]}``, or the
 array itself) or as ``.npy`` bytes (``Content-Type: application/x-npy``), many per request, processed in the fixed
-chunks of :mod:`aekit.apps`. Bad input is a 4xx whose ``detail`` names the problem: 413 past the size limits, 422
-for what is not an array of finite numbers of the model's sample shape; never a 500.
+chunks of :mod:`aekit.apps`. Bad input is a 4xx whose ``detail`` names the problem: 413 past the size limits (the
+body's, checked while it is read; the samples'; the memory a request would need), 422 for what is not an array of
+finite float32 numbers of the model's sample shape, or JSON nested too deeply, integers of too many digits, NaN and
+Infinity; never a 500.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations (Request, imported inside
@@ -20,10 +22,14 @@ import numpy as np
 
 from .. import apps
 from .. import checkpoint as ckpt
+from .. import limits
+from ..limits import check_batch_memory
 from ..model import Autoencoder
 
 MAX_BYTES = 16 * 2 ** 20  # the largest request body
 MAX_SAMPLES = 10_000  # the most samples in one request
+MAX_DEPTH = 8  # JSON nesting: an object, samples, and at most 5 axes of a sample
+MAX_DIGITS = 20  # digits of a JSON integer (an int64 has 19)
 
 
 def _require():
@@ -41,20 +47,79 @@ class BadInput(ValueError):
         self.status, self.detail = status, detail
 
 
+async def read_body(request) -> bytes:
+    """The request's body, read in pieces: a 413 as soon as it passes MAX_BYTES (or its Content-Length says it
+    will), before the rest is read."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BYTES:
+        raise BadInput(413, f"the body has {int(length)} bytes; the limit is {MAX_BYTES}")
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise BadInput(413, f"the body has more than {MAX_BYTES} bytes; the limit is {MAX_BYTES}")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise BadInput(422, f"an integer of {len(text.lstrip('-'))} digits; at most {MAX_DIGITS} are accepted")
+    return int(text)
+
+
+def _constant(name: str):
+    raise BadInput(422, f"{name} is not a number aekit accepts (the samples must be finite)")
+
+
+def parse_json(raw: bytes, default: Any = None) -> Any:
+    """A request's JSON with bounded nesting and integers, and without NaN or Infinity; BadInput (422) otherwise."""
+    depth = top = 0
+    for ch in raw[:1 << 16].translate(None, b'"0123456789.,-eE \t\n\r:'):  # an early look; strings are rare here
+        depth += 1 if ch in b"[{" else -1 if ch in b"]}" else 0
+        top = max(top, depth)
+    if top > MAX_DEPTH:
+        raise BadInput(422, f"the JSON is nested {top} deep; at most {MAX_DEPTH} levels are accepted")
+    try:
+        return json.loads(raw, parse_int=_int, parse_constant=_constant) if raw.strip() else default
+    except RecursionError:
+        raise BadInput(422, f"the JSON is nested too deeply; at most {MAX_DEPTH} levels are accepted") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        if isinstance(e, BadInput):
+            raise
+        raise BadInput(422, f"the body is not valid JSON ({e})") from None
+
+
+def _load_npy(raw: bytes) -> np.ndarray:
+    """An .npy body, its header checked against the body's length before anything is allocated."""
+    from numpy.lib import format as npy
+
+    buf = io.BytesIO(raw)
+    try:
+        version = npy.read_magic(buf)
+        header = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+        if header is None:
+            raise ValueError(f".npy version {version[0]}.{version[1]} is not accepted (1.0 or 2.0)")
+        shape, _, dtype = header(buf)
+        if dtype.hasobject:
+            raise ValueError("object arrays are not accepted")
+        need = math.prod(shape) * dtype.itemsize
+        if need > len(raw) - buf.tell():
+            raise ValueError(f"the header claims shape {shape} of {dtype} ({need} bytes), the body holds "
+                             f"{len(raw) - buf.tell()}")
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+        raise BadInput(422, f"the body is not a readable .npy array ({' '.join(str(e).split())})") from None
+
+
 def _samples(model: Autoencoder, raw: bytes, content_type: str, key: str = "x") -> np.ndarray:
     """The request's samples as float32 (N, *input_shape), or BadInput naming what is wrong."""
     if len(raw) > MAX_BYTES:
         raise BadInput(413, f"the body has {len(raw)} bytes; the limit is {MAX_BYTES}")
     if "application/x-npy" in content_type:
-        try:
-            arr = np.load(io.BytesIO(raw), allow_pickle=False)
-        except (ValueError, OSError, EOFError, SyntaxError) as e:
-            raise BadInput(422, f"the body is not a readable .npy array ({' '.join(str(e).split())})") from None
+        arr = _load_npy(raw)
     else:
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError as e:
-            raise BadInput(422, f"the body is not valid JSON ({e})") from None
+        body = parse_json(raw)
         if isinstance(body, dict):
             if key not in body:
                 raise BadInput(422, f"the JSON object has no {key!r} field")
@@ -63,7 +128,7 @@ def _samples(model: Autoencoder, raw: bytes, content_type: str, key: str = "x") 
             arr = np.asarray(body, dtype=np.float64)
         except (ValueError, TypeError):
             raise BadInput(422, f"{key!r} must be an array of numbers of one shape (ragged or not numbers)") from None
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
+    if arr.dtype.kind not in "biuf":
         raise BadInput(422, f"{key!r} must hold real numbers, not {arr.dtype}")
     shape, rnn = tuple(model.input_shape), model.config.model.arch == "rnn"
     size = math.prod(shape)
@@ -79,11 +144,32 @@ def _samples(model: Autoencoder, raw: bytes, content_type: str, key: str = "x") 
         raise BadInput(422, f"samples of shape {arr.shape} do not fit this model: expected {want} or one sample")
     if len(arr) == 0:
         raise BadInput(422, "no samples")
+    if rnn and arr.shape[1] == 0:
+        raise BadInput(422, "a sequence needs at least one step; these have 0")
     if len(arr) > MAX_SAMPLES:
         raise BadInput(413, f"{len(arr)} samples; the limit is {MAX_SAMPLES} per request")
-    if not np.isfinite(arr).all():
-        raise BadInput(422, "the samples contain NaN or infinite values")
-    return arr.astype(np.float32)
+    if rnn:  # the memory of one chunk of sequences this long
+        try:
+            check_batch_memory(model.config, min(len(arr), apps.CHUNK), "a request of", arr.shape[1], training=False)
+            limits.check("steps", arr.shape[1], what="steps per sequence")
+        except limits.TooLarge as e:
+            raise BadInput(413, str(e)) from None
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise BadInput(422, "the samples contain NaN or infinite values, or values beyond float32's range "
+                            "(about 3.4e38)")
+    return out
+
+
+def _whole(body: dict, name: str, default: int, low: int, high: int) -> int:
+    """An integer field of a JSON object, from low to high; BadInput otherwise (2.7, "4", true, 1e400...)."""
+    v = body.get(name, default)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise BadInput(422, f"{name} must be an integer, got {v!r}")
+    if not low <= v <= high:
+        raise BadInput(413 if v > high and name == "n" else 422, f"{name} must be from {low} to {high}, got {v}")
+    return v
 
 
 class Coalescer:
@@ -150,8 +236,15 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
     app.state.coalescers = {"encode": encode_rows, "reconstruct": reconstruct_rows, "score": score_rows}
 
     async def read(request: Request, key: str = "x") -> np.ndarray:
-        raw = await request.body()
+        raw = await read_body(request)
         return _samples(model, raw, request.headers.get("content-type", ""), key)
+
+    async def read_object(request: Request, what: str) -> tuple[bytes, dict]:
+        raw = await read_body(request)
+        body = parse_json(raw, {})
+        if not isinstance(body, dict):
+            raise BadInput(422, f"the body must be a JSON object like {what}")
+        return raw, body
 
     example = {"x": np.zeros((1, *model.input_shape)).tolist()}
     body_doc: dict[str, Any] = {"requestBody": {"content": {
@@ -195,30 +288,25 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
     async def generate(request: Request) -> dict:
         if not model.is_variational:
             raise BadInput(422, f"generation needs a variational model; this one is {model.config.variant_name!r}")
+        _, body = await read_object(request, '{"n": 4, "seed": 0}')
+        n = _whole(body, "n", 1, 1, MAX_SAMPLES)
+        seed = _whole(body, "seed", 0, 0, limits.LIMITS["seed"])
         try:
-            body = json.loads(await request.body() or b"{}")
-            n, seed = int(body.get("n", 1)), int(body.get("seed", 0))
-        except (ValueError, TypeError, AttributeError):
-            raise BadInput(422, "the body must be a JSON object like {\"n\": 4, \"seed\": 0}") from None
-        if not 1 <= n <= MAX_SAMPLES:
-            raise BadInput(413 if n > MAX_SAMPLES else 422, f"n must be from 1 to {MAX_SAMPLES}, got {n}")
-        return {"samples": apps.sample(model, n, seed=seed).tolist()}
+            return {"samples": apps.sample(model, n, seed=seed).tolist()}
+        except limits.TooLarge as e:
+            raise BadInput(413, str(e)) from None
 
     @app.post("/interpolate", summary="Decoded points between the codes of two samples",
               openapi_extra={"requestBody": {"content": {"application/json": {"example": {
                   "x": np.zeros((2, *model.input_shape)).tolist(), "steps": 5, "method": "linear"}}}}})
     async def interpolate(request: Request) -> dict:
-        raw = await request.body()
+        raw, body = await read_object(request, '{"x": [two samples], "steps": 5, "method": "linear"}')
         x = _samples(model, raw, "application/json")
-        try:
-            body = json.loads(raw)
-            steps, method = int(body.get("steps", 5)), str(body.get("method", "linear"))
-        except (ValueError, TypeError, AttributeError):
-            raise BadInput(422, "the body must be a JSON object with x (two samples), steps and method") from None
+        steps, method = _whole(body, "steps", 5, 2, 256), body.get("method", "linear")
         if len(x) != 2:
             raise BadInput(422, f"x must hold exactly two samples, got {len(x)}")
-        if not 2 <= steps <= 256 or method not in ("linear", "slerp"):
-            raise BadInput(422, "steps must be from 2 to 256 and method linear or slerp")
+        if method not in ("linear", "slerp"):
+            raise BadInput(422, f"method must be linear or slerp, got {method!r}")
         return {"path": apps.interpolate(model, x[0], x[1], steps, method).tolist()}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
