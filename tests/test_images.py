@@ -225,6 +225,7 @@ def test_png_dir_must_be_new_and_is_written_whole_or_not_at_all(image_run, tmp_p
                  str(tmp_path / "new")]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert not (tmp_path / "new").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".new")]
+    assert not (tmp_path / "r.npy").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".r.npy")]
 
 
 def test_real_photographs(tmp_path, capsys):

@@ -259,3 +259,134 @@ def test_an_image_folder_scan_has_a_bound(tmp_path, monkeypatch, capsys):
     line = cli_error(capsys, ["train", "--dataset", "images", "--path", str(tmp_path / "imgs"), "--out",
                               str(tmp_path / "r")])
     assert "more than 10 files and folders" in line
+
+
+# --- multi-file outputs appear whole or not at all ---------------------------------------------------------------------
+def test_an_array_and_its_pngs_appear_together_or_not_at_all(tmp_path, capsys):
+    """A table model's reconstructions cannot be PNGs: the .npy written before that check failed is not left."""
+    np.save(tmp_path / "t.npy", np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32))
+    run = tmp_path / "tab"
+    assert main(["train", "--data", str(tmp_path / "t.npy"), "--arch", "mlp", "--out", str(run), *TINY]) == 0
+    out = tmp_path / "out"
+    line = cli_error(capsys, ["reconstruct", str(run), "--out", str(out / "r.npy"), "--png-dir", str(out / "pngs")])
+    assert "PNG files hold images" in line
+    assert list(out.iterdir()) == []  # no .npy, no folder, no temporary file
+
+
+def test_files_together_undoes_the_earlier_renames_when_a_later_one_fails(tmp_path, monkeypatch):
+    (tmp_path / "a.txt").write_text("old a")
+    real = files.os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    with pytest.raises(files.WriteError, match="No space left"):
+        with files.together():
+            files.atomic_write_text(tmp_path / "a.txt", "new a")
+            files.atomic_write_text(tmp_path / "b.txt", "new b")
+            monkeypatch.setattr(files.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", real)
+    assert (tmp_path / "a.txt").read_text() == "old a" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_export_is_whole_or_nothing_and_its_parity_check_fails_on_nan(copy, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from aekit.apps.export import ParityError, export_onnx
+
+    model = aekit.load(copy)
+    x = np.random.default_rng(0).random((4, *model.input_shape), dtype=np.float32)
+    with torch.no_grad():
+        next(model.decoder.parameters()).fill_(float("nan"))
+    with pytest.raises(ParityError, match="nan"):
+        export_onnx(model, tmp_path / "onnx", x)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="not a folder of aekit's ONNX files"):
+        export_onnx(aekit.load(copy), tmp_path / "mine", x)
+    res = export_onnx(aekit.load(copy), tmp_path / "onnx", x)
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == ["autoencoder.onnx", "decoder.onnx",
+                                                                     "encoder.onnx"]
+    assert res.max_abs_diff <= 1e-4 and _hidden(tmp_path) == []
+
+
+# --- silent wrong answers are clear errors -------------------------------------------------------------------------------
+def test_denoise_refuses_an_infinite_noise_level(copy, tmp_path, capsys):
+    line = cli_error(capsys, ["denoise", str(copy), "--add-noise", "gaussian", "--level", "inf", "--out",
+                              str(tmp_path / "d.npy")])
+    assert "finite number" in line
+    with pytest.raises(ValueError, match="noise_level must be a finite number"):
+        aekit.Config().override(noise_level=float("inf"))
+
+
+@pytest.mark.parametrize("labels,expect", [
+    (np.full(360, 0.5), "must be 0 (normal) or 1 (anomaly), found 0.5"),
+    (np.zeros(360), "every sample has label 0"),
+    (np.array(["a"] * 360), "must be 0 (normal) or 1"),
+])
+def test_detect_refuses_labels_that_are_not_0_and_1(copy, tmp_path, capsys, labels, expect):
+    np.save(tmp_path / "y.npy", labels)
+    line = cli_error(capsys, ["detect", str(copy), "--labels", str(tmp_path / "y.npy"), "--out",
+                              str(tmp_path / "s.csv")])
+    assert expect in line and not (tmp_path / "s.csv").exists()
+
+
+def test_a_timedelta_array_is_not_numbers(copy, tmp_path, capsys):
+    np.save(tmp_path / "t.npy", np.zeros((3, 64), dtype="timedelta64[s]"))
+    line = cli_error(capsys, ["encode", str(copy), "--input", str(tmp_path / "t.npy"), "--out", str(tmp_path / "z.npy")])
+    assert "is not numeric (dtype timedelta64[s])" in line
+
+
+def test_an_aek_file_of_zero_samples_is_refused(tmp_path, digits):
+    import struct
+    import zlib
+
+    from aekit.apps import codec as C
+
+    model = aekit.fit(tiny_config(variant="rate", latent_dim=3), digits, quiet=True).model
+    data = bytearray(C.compress(model, digits.test.x.numpy()[:2]))
+    assert data[13] == 2  # the count's varint, after b"AEKC", the version and the 8-byte model digest
+    data[13] = 0
+    body = bytes(data[:-4])
+    crafted = body + struct.pack("<I", zlib.crc32(body))  # a consistent file that says 0 samples
+    with pytest.raises(C.CompressedFileError, match="holds 0 samples"):
+        C.decompress(model, crafted)
+
+
+def test_a_recurrent_models_encode_checks_lengths(tmp_path, capsys):
+    x = np.random.default_rng(0).random((30, 6, 2), dtype=np.float32)
+    np.savez(tmp_path / "seq.npz", x=x, lengths=np.full(30, 6))
+    run = tmp_path / "rnn"
+    assert main(["train", "--data", str(tmp_path / "seq.npz"), "--arch", "rnn", "--rnn-hidden", "4",
+                 "--latent-dim", "2", "--out", str(run), *TINY[4:]]) == 0
+    for lengths, expect in ((np.full(30, 9), "lengths must be in [1, T=6]"), (np.full(30, 2.5), "whole numbers"),
+                            (np.full(30, 3), "this command reads whole sequences")):
+        np.savez(tmp_path / "bad.npz", x=x, lengths=lengths)
+        line = cli_error(capsys, ["encode", str(run), "--input", str(tmp_path / "bad.npz"), "--out",
+                                  str(tmp_path / "z.npy")])
+        assert expect in line
+
+
+def test_image_files_with_nan_pixels_or_too_many_pixels_are_clear_errors(copy, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    img_dir = tmp_path / "imgs"
+    img_dir.mkdir()
+    a = np.ones((8, 8), np.float32)
+    a[2, 3] = np.nan
+    Image.fromarray(a, "F").save(img_dir / "nan.tif")
+    from aekit.data.images import load_image_split
+
+    with pytest.raises(ValueError, match="nan.tif holds NaN or infinite pixel values"):
+        load_image_split(img_dir, 1)
+    (img_dir / "nan.tif").unlink()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(img_dir / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 64 pixels: more than twice the limit, a "bomb"
+    for cmd in ("reconstruct", "detect"):
+        out = str(tmp_path / ("r.npy" if cmd == "reconstruct" else "s.csv"))
+        line = cli_error(capsys, [cmd, str(copy), "--input", str(img_dir), "--out", out])
+        assert "cannot read image" in line and "big.png" in line and "decompression bomb" in line

@@ -94,7 +94,8 @@ class LossConfig:
         _check(self.train_quantization in ("noise", "ste"),
                f"train_quantization must be noise or ste, got {self.train_quantization!r}")
         for name in ("sparsity_beta", "kl_beta", "contractive_lambda", "noise_level", "rate_lambda"):
-            _check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+            v = getattr(self, name)
+            _check(v >= 0 and math.isfinite(v), f"{name} must be a finite number >= 0, got {v}")
         if R.CORRUPTIONS.canonical(self.noise) != "gaussian":
             _check(self.noise_level <= 1, f"noise_level is a probability for {self.noise} noise: it must be in "
                                           f"[0, 1], got {self.noise_level}")

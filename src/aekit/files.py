@@ -215,21 +215,26 @@ def staging_folder(target: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def new_folder(target: str | Path) -> Iterator[Path]:
-    """Make a folder of files that appears whole at ``target`` (which must not exist, or be an empty folder): the
-    block writes into the yielded temporary folder, which then replaces ``target`` (at the end of an enclosing
-    :func:`together`, if any). On an error the temporary folder is removed and ``target`` stays as it was."""
+def new_folder(target: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Make a folder of files that appears whole at ``target``: the block writes into the yielded temporary folder
+    (its files directly, whatever encloses it), which then takes ``target``'s place (at the end of an enclosing
+    :func:`together`, if any). ``target`` must not exist or be an empty folder, unless ``replace`` (the caller has
+    checked that replacing it loses nothing). On an error the temporary folder is removed and ``target`` stays as it
+    was."""
     target = Path(target)
-    if target.is_symlink() or (target.exists() and (not target.is_dir() or any(target.iterdir()))):
+    if not replace and (target.is_symlink() or (target.exists() and (not target.is_dir() or any(target.iterdir())))):
         raise ValueError(f"{target} exists and is not an empty folder: choose a new one")
     tmp = staging_folder(target)
+    group = _together.get()
+    token = _together.set(None)  # the files inside are written in place: the folder is what appears later
     try:
         yield tmp
     except BaseException:
         _remove(tmp, True)
         raise
+    finally:
+        _together.reset(token)
     try:
-        group = _together.get()
         if group is not None:
             group.moves.append((tmp, target, True))
         else:

@@ -187,6 +187,8 @@ def decompress_codes(tables: EntropyTables, data: bytes, digest: bytes | None) -
     if L not in (f.code_shape[0], size):
         raise CompressedFileError(f"it holds codes of shape {f.code_shape}, which this model's {L} entropy tables "
                                   "do not fit")
+    if f.count < 1:
+        raise CompressedFileError(f"its header says it holds {f.count} samples: a compressed file holds at least one")
     rows = f.count * size // L
     from ..data.stream import available_memory
 

@@ -8,6 +8,7 @@ encoder up to the quantised (rounded) code. Needs the ``export`` extra (onnx, on
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,21 +56,44 @@ class Exported:
     max_abs_diff: float  # onnxruntime against PyTorch on the check samples, over every output
 
 
+FILES = ("encoder.onnx", "decoder.onnx", "autoencoder.onnx")
+
+
+class ParityError(ValueError):
+    """onnxruntime's outputs differ from PyTorch's by more than the tolerance (or are not finite)."""
+
+
 def export_onnx(model: Autoencoder, out_dir: str | Path, sample: np.ndarray, threshold: float | None = None,
-                opset: int = 17) -> Exported:
-    """Write the three ONNX files into ``out_dir`` (atomically), then run them with onnxruntime on ``sample``
-    (N, *input_shape) and compare with PyTorch.
+                opset: int = 17, tolerance: float = PARITY_TOLERANCE) -> Exported:
+    """Write the three ONNX files into ``out_dir`` together: they are written into a new folder beside it, run with
+    onnxruntime on ``sample`` (N, *input_shape) and compared with PyTorch, and only when every output is finite and
+    within ``tolerance`` does that folder replace ``out_dir`` (which must be new, empty, or hold only these three
+    files). Otherwise :class:`ParityError`, and ``out_dir`` is left as it was.
 
     Returns
     -------
     :class:`Exported`: the paths and the largest absolute difference from PyTorch over every output.
     """
+    from .. import files
+
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink() or (out_dir.exists() and (not out_dir.is_dir() or
+                                                      set(os.listdir(out_dir)) - set(FILES))):
+        raise ValueError(f"{out_dir} is not a folder of aekit's ONNX files: give a new folder for the export")
+    with files.new_folder(out_dir, replace=True) as tmp:
+        res = _export(model, tmp, sample, threshold, opset)
+        if not res.max_abs_diff <= tolerance:  # NaN included
+            raise ParityError(f"ONNX parity check failed: onnxruntime differs from PyTorch by {res.max_abs_diff:.3g} "
+                              f"(> {tolerance:g}) on {len(sample)} samples; nothing was written")
+    return Exported({k: out_dir / p.name for k, p in res.paths.items()}, res.max_abs_diff)
+
+
+def _export(model: Autoencoder, out_dir: Path, sample: np.ndarray, threshold: float | None, opset: int) -> Exported:
     onnx, ort = _require()
     from .. import __version__
     from ..files import atomic_write_bytes
 
     model = model.cpu().eval()
-    out_dir = Path(out_dir)
     x = torch.as_tensor(np.asarray(sample, dtype=np.float32))
     model.check_input(x)
     rnn = model.config.model.arch == "rnn"
@@ -110,7 +134,8 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, sample: np.ndarray, thr
             want = module(*args)
         want = want if isinstance(want, tuple) else (want,)
         for g, w in zip(got, want):
-            worst = max(worst, float(np.abs(g - w.numpy()).max()))
+            diff = float(np.abs(g - w.numpy()).max())
+            worst = diff if not diff <= worst else worst  # a NaN difference stays NaN (max() would drop it)
     return Exported(paths, worst)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import gc
 import os
 import sys
@@ -13,6 +14,7 @@ import threading
 import warnings
 from typing import NoReturn, Sequence
 
+from .. import files
 from .apps import add_app_commands
 from .common import Parser
 from .train import add_train_commands
@@ -41,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     formatwarning, warnings.formatwarning = warnings.formatwarning, _warning_line
     try:
-        return args.func(args)
+        with files.together() if getattr(args, "together", False) else contextlib.nullcontext():
+            return args.func(args)
     except (ValueError, OSError, ConnectionError, MemoryError, ImportError) as e:  # OSError: missing files, full
         # disk, read-only; ImportError: an optional extra that is not installed (the message names it)
         msg = " ".join(str(e).split()) or type(e).__name__  # one line

@@ -22,12 +22,12 @@ from .. import apps
 from .. import checkpoint as ckpt
 from ..config import DataConfig, LossConfig
 from ..data import check_array, load_data
-from ..data.arrays import ARRAY_SUFFIXES, check_output, read_array, save_array
+from ..data.arrays import ARRAY_SUFFIXES, check_lengths, check_output, read_array, save_array
 from ..files import atomic_write_text
 from ..model import Autoencoder
 from ..registry import CORRUPTIONS, DATASETS
 from ..limits import LIMITS
-from .common import at_least_two, bounded, positive_int, seed
+from .common import at_least_two, bounded, non_negative_float, positive_int, seed
 
 # --- inputs and outputs -------------------------------------------------------------------------------
 class Inputs(NamedTuple):
@@ -56,7 +56,13 @@ def read_inputs(model: Autoencoder, path: str | None, split: str = "test") -> In
         s, folder = load_image_split(path, shape[0], shape[1:])
         return Inputs(s.x.numpy(), s.y, s.names, folder.classes or None)
     arr = read_array(path)
-    return Inputs(_fit_shape(model, check_array(np.asarray(arr.x), path), path), arr.y)
+    x = _fit_shape(model, check_array(np.asarray(arr.x), path), path)
+    if arr.lengths is not None:  # checked as training checks them; and not silently dropped
+        lengths = check_lengths(arr.lengths, x.shape, path)
+        if (lengths != x.shape[1]).any():
+            raise ValueError(f"{path}: sequences shorter than T={x.shape[1]} ('lengths'): this command reads whole "
+                             "sequences; give each sequence without padding, or drop 'lengths'")
+    return Inputs(x, arr.y)
 
 
 def _fit_shape(model: Autoencoder, x: np.ndarray, what: str) -> np.ndarray:
@@ -203,9 +209,16 @@ def cmd_detect(args: argparse.Namespace) -> int:
     elif args.labels:
         if inp.classes is not None and not Path(args.labels).exists():
             raise ValueError(f"--labels {args.labels}: not a file, nor one of the folder's classes {inp.classes}")
-        labels = np.asarray(read_array(args.labels).x).reshape(-1).astype(int)
-        if len(labels) != len(x):
-            raise ValueError(f"{args.labels}: {len(labels)} labels for {len(x)} samples")
+        raw = np.asarray(read_array(args.labels).x).reshape(-1)
+        if len(raw) != len(x):
+            raise ValueError(f"{args.labels}: {len(raw)} labels for {len(x)} samples")
+        if raw.dtype.kind not in "biuf" or not np.isin(raw, (0, 1)).all():
+            bad = raw[~np.isin(raw, (0, 1))][:1] if raw.dtype.kind in "biuf" else [raw.dtype]
+            raise ValueError(f"{args.labels}: labels must be 0 (normal) or 1 (anomaly), found {bad[0]}")
+        labels = raw.astype(int)
+    if labels is not None and len(np.unique(labels)) < 2:
+        raise ValueError(f"--labels {args.labels}: every sample has label {labels[0]}; the AUROC needs both normal "
+                         "(0) and anomalous (1) samples")
     method = apps.default_score(model.input_shape) if args.score == "auto" else args.score
     det = apps.detect(model, train_x, x, method, contamination, args.error_window, args.neighbors,
                       args.max_reference)
@@ -290,11 +303,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     train_x = read_inputs(model, None, "train").x
     threshold = apps.error_threshold(apps.AnomalyScorer(model, train_x).reference_scores)  # as aekit detect's auto
     res = export_onnx(model, out, x, threshold)
-    if not res.max_abs_diff <= PARITY_TOLERANCE:
-        for p in res.paths.values():
-            p.unlink(missing_ok=True)
-        raise ValueError(f"ONNX parity check failed: onnxruntime differs from PyTorch by {res.max_abs_diff:.3g} "
-                         f"(> {PARITY_TOLERANCE:g}) on {len(x)} samples; the files were removed")
     print(f"Wrote {', '.join(str(p) for p in res.paths.values())}; onnxruntime vs PyTorch on {len(x)} samples: "
           f"largest absolute difference {res.max_abs_diff:.3g} (limit {PARITY_TOLERANCE:g}); anomaly threshold "
           f"{threshold:.6g} in the metadata")
@@ -336,7 +344,7 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     def parser(name: str, fn, help: str, desc: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=desc or help)
         p.add_argument("run", type=Path, help="trained run directory (from aekit train or aekit demo)")
-        p.set_defaults(func=fn)
+        p.set_defaults(func=fn, together=True)  # its output files appear together or not at all
         return p
 
     def input_flag(p: argparse.ArgumentParser) -> None:
@@ -378,7 +386,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                "the PSNR before and after is printed.")
     input_flag(p)
     p.add_argument("--add-noise", choices=CORRUPTIONS.names(), help="corrupt clean inputs first and report PSNR")
-    p.add_argument("--level", type=float, default=0.3, help="noise sigma or probability for --add-noise (0.3)")
+    p.add_argument("--level", type=non_negative_float, default=0.3,
+                   help="noise sigma or probability for --add-noise (0.3)")
     p.add_argument("--seed", type=seed, default=0, help="random seed of --add-noise (default 0)")
     p.add_argument("--out", required=True, help="denoised file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write noisy / denoised / clean triplets")
@@ -424,7 +433,7 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="decoded samples: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a grid of the first 32 decoded samples")
     p.add_argument("--png-dir", help="also write one PNG per decoded image into this new folder")
-    p.set_defaults(func=cmd_decompress)
+    p.set_defaults(func=cmd_decompress, together=True)
 
     p = parser("export", cmd_export, "ONNX files of the model, checked against PyTorch (needs aekit[export])",
                "Write encoder.onnx, decoder.onnx and autoencoder.onnx (input -> reconstruction and per-sample "

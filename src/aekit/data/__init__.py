@@ -75,7 +75,7 @@ def check_array(x: np.ndarray, what: str) -> np.ndarray:
     if np.iscomplexobj(x):
         raise ValueError(f"{what} holds complex numbers (dtype {x.dtype}); aekit trains on real values: pass the "
                          "real and imaginary parts as separate features")
-    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+    if x.dtype.kind not in "biuf":  # numbers; not timedelta64, datetime64, strings or objects
         raise ValueError(f"{what} is not numeric (dtype {x.dtype})")
     x = as_float32(x)
     bad = ~np.isfinite(x)

@@ -131,15 +131,22 @@ def save_array(path: str | Path, arr: np.ndarray) -> Path:
 def _split(a: Arrays, what: str) -> Split:
     split = to_split(a.x, a.y, what)
     if a.lengths is not None:
-        lengths = np.asarray(a.lengths).astype(np.int64)
-        if split.x.ndim != 3 or lengths.shape != (len(split),):
-            raise ValueError(f"{what}: 'lengths' must be (N,) for sequences (N, T, F); got lengths {lengths.shape} "
-                             f"for data {tuple(split.x.shape)}")
-        if lengths.min() < 1 or lengths.max() > split.x.shape[1]:
-            raise ValueError(f"{what}: lengths must be in [1, T={split.x.shape[1]}], got [{lengths.min()}, "
-                             f"{lengths.max()}]")
-        split.lengths = torch.from_numpy(lengths)
+        split.lengths = torch.from_numpy(check_lengths(a.lengths, tuple(split.x.shape), what))
     return split
+
+
+def check_lengths(lengths: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Sequence lengths (N,) as int64, each in [1, T] for sequences of ``shape`` (N, T, F); else a ValueError."""
+    raw = np.asarray(lengths)
+    if raw.dtype.kind not in "iu" and not (raw.dtype.kind == "f" and np.all(np.mod(raw, 1) == 0)):
+        raise ValueError(f"{what}: 'lengths' must be whole numbers, got dtype {raw.dtype}")
+    lengths = raw.astype(np.int64)
+    if len(shape) != 3 or lengths.shape != (shape[0],):
+        raise ValueError(f"{what}: 'lengths' must be (N,) for sequences (N, T, F); got lengths {lengths.shape} "
+                         f"for data {tuple(shape)}")
+    if lengths.min() < 1 or lengths.max() > shape[1]:
+        raise ValueError(f"{what}: lengths must be in [1, T={shape[1]}], got [{lengths.min()}, {lengths.max()}]")
+    return lengths
 
 
 @DATASETS.register("file", options=("path", "test_path", "stream"))

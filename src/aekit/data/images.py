@@ -105,7 +105,7 @@ def _open(path: Path):
         img = Image.open(path)
         img.load()  # decode now: a truncated or damaged file fails here, not later
         return img
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise DataFileError(f"cannot read image {path}: {' '.join(str(e).split()) or type(e).__name__}") from None
 
 
@@ -130,6 +130,8 @@ def decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarra
     img = _open(path)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float grayscale: scale to 8 bits
         a = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise DataFileError(f"image {path} holds NaN or infinite pixel values")
         top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
         img = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     img = img.convert("L" if channels == 1 else "RGB")
@@ -279,36 +281,27 @@ def load_image_split(root: str | Path, channels: int = 0, size: tuple[int, ...] 
 
 def write_images(images: np.ndarray, names: list[str], out: str | Path) -> Path:
     """Write images (N, C, H, W) with values in [0, 1] (C = 1 or 3) as PNG files ``out/<name>``, all at once: they are
-    written into a temporary folder beside ``out`` that is then renamed to ``out`` (which must not exist, or be an
-    empty folder), so a failure leaves no partial folder."""
-    import shutil
-    import tempfile
-
+    written into a temporary folder beside ``out`` that then replaces ``out`` (which must not exist, or be an empty
+    folder), so a failure leaves no partial folder (see :func:`aekit.files.new_folder`)."""
     from PIL import Image
+
+    from ..files import WriteError, new_folder
 
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"PNG files hold images (N, 1 or 3, H, W); these samples have shape {images.shape[1:]}")
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out} exists and is not an empty folder: choose a new one")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with new_folder(out) as tmp:
         for img, name in zip(images, names):
             a = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
             target = tmp / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)).save(target, format="PNG")
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(tmp, out)
-        tmp = None
-    except OSError as e:
-        raise OSError(e.errno, f"cannot write {out}: {e.strerror or e}", str(out)) from e
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if not target.resolve().is_relative_to(tmp.resolve()):
+                raise ValueError(f"an output name leaves {out}: {name!r}")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)).save(target, format="PNG")
+            except OSError as e:
+                raise WriteError(f"cannot write {out / name}: {e.strerror or e}") from e
     return out
 
 
