@@ -390,3 +390,13 @@ def test_image_files_with_nan_pixels_or_too_many_pixels_are_clear_errors(copy, t
         out = str(tmp_path / ("r.npy" if cmd == "reconstruct" else "s.csv"))
         line = cli_error(capsys, [cmd, str(copy), "--input", str(img_dir), "--out", out])
         assert "cannot read image" in line and "big.png" in line and "decompression bomb" in line
+
+
+def test_an_overwrite_never_follows_a_figures_link_out_of_the_run(copy, tmp_path, small_digits):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.png").write_bytes(b"mine")
+    shutil.rmtree(copy / "figures", ignore_errors=True)
+    (copy / "figures").symlink_to(outside)
+    aekit.fit(tiny_config(epochs=1), small_digits, out_dir=copy, overwrite=True, quiet=True)
+    assert (outside / "keep.png").read_bytes() == b"mine" and not (copy / "figures").exists()
