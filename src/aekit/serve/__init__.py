@@ -162,6 +162,14 @@ def _samples(model: Autoencoder, raw: bytes, content_type: str, key: str = "x") 
     return out
 
 
+def finite(result: np.ndarray) -> np.ndarray:
+    """The model's answer, or a 422 when finite inputs drove it out of float32's range (values like 1e38)."""
+    if not np.isfinite(result).all():
+        raise BadInput(422, "the samples are too large for this model: its results overflow float32 (NaN or "
+                            "infinite); send values on the scale of its training data")
+    return result
+
+
 def _whole(body: dict, name: str, default: int, low: int, high: int) -> int:
     """An integer field of a JSON object, from low to high; BadInput otherwise (2.7, "4", true, 1e400...)."""
     v = body.get(name, default)
@@ -266,11 +274,11 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
 
     @app.post("/encode", summary="Codes of the samples", openapi_extra=body_doc)
     async def encode(request: Request) -> dict:
-        return {"codes": (await encode_rows(await read(request))).tolist()}
+        return {"codes": finite(await encode_rows(await read(request))).tolist()}
 
     @app.post("/reconstruct", summary="Reconstructions of the samples", openapi_extra=body_doc)
     async def reconstruct(request: Request) -> dict:
-        return {"reconstructions": (await reconstruct_rows(await read(request))).tolist()}
+        return {"reconstructions": finite(await reconstruct_rows(await read(request))).tolist()}
 
     @app.post("/score", summary="Anomaly scores (mean squared reconstruction error) and outlier flags",
               description="`?threshold=T` overrides the stored threshold.", openapi_extra=body_doc)
@@ -280,7 +288,7 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         t = threshold if threshold_override is None else threshold_override
         if t is not None and not math.isfinite(t):
             raise BadInput(422, "threshold must be a finite number")
-        s = (await score_rows(x)).astype(float)
+        s = finite(await score_rows(x)).astype(float)
         return {"scores": s.tolist(), "threshold": t, "outlier": None if t is None else (s > t).tolist()}
 
     @app.post("/generate", summary="Samples from a VAE's prior",
@@ -307,7 +315,7 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
             raise BadInput(422, f"x must hold exactly two samples, got {len(x)}")
         if method not in ("linear", "slerp"):
             raise BadInput(422, f"method must be linear or slerp, got {method!r}")
-        return {"path": apps.interpolate(model, x[0], x[1], steps, method).tolist()}
+        return {"path": finite(apps.interpolate(model, x[0], x[1], steps, method)).tolist()}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
