@@ -239,6 +239,7 @@ def test_sizes_from_a_received_run_directory_have_bounds(copy, capsys):
     (["generate", "RUN", "-n", "100000000", "--out", "s.npy"], "100,000,000 is too large"),
     (["interpolate", "RUN", "--steps", "100000000", "--out", "p.png"], "100,000,000 is too large"),
     (["generate", "RUN", "--seed", str(2 ** 70), "--out", "s.npy"], "a seed must be from 0"),
+    (["serve", "RUN", "--port", "70000"], "a port is from 1 to 65535"),
 ])
 def test_sizes_of_commands_have_bounds(copy, capsys, argv, expect):
     argv = [str(copy) if a == "RUN" else a for a in argv]
@@ -400,3 +401,15 @@ def test_an_overwrite_never_follows_a_figures_link_out_of_the_run(copy, tmp_path
     (copy / "figures").symlink_to(outside)
     aekit.fit(tiny_config(epochs=1), small_digits, out_dir=copy, overwrite=True, quiet=True)
     assert (outside / "keep.png").read_bytes() == b"mine" and not (copy / "figures").exists()
+
+
+def test_entropy_tables_of_another_run_are_refused(tmp_path, small_digits):
+    runs = []
+    for seed in (0, 1):
+        cfg = tiny_config(variant="rate", latent_dim=3, epochs=1, seed=seed)
+        aekit.fit(cfg, small_digits, out_dir=tmp_path / f"r{seed}", quiet=True)
+        runs.append(tmp_path / f"r{seed}")
+    assert aekit.load(runs[0]).entropy_tables is not None
+    shutil.copy(runs[1] / ckpt.TABLES, runs[0] / ckpt.TABLES)  # valid tables, checksum and all, of another run
+    with pytest.raises(ckpt.CorruptFileError, match="not computed from this run's weights"):
+        aekit.load(runs[0])

@@ -38,6 +38,7 @@ CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES = (
     "entropy_tables.safetensors")
 LEGACY_STATE = "train_state.pt"  # written by aekit 0.1 as a pickle: never loaded
 _SHA_KEY, _STATE_KEY, _CONFIG_KEY, _EPOCH_KEY = "aekit.sha256", "aekit.train_state", "aekit.config_sha256", "aekit.epoch"
+_WEIGHTS_KEY = "aekit.weights_sha256"
 RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, LEGACY_STATE, "report.html", "command.txt",
              "reconstructions.png", "interpolation.png")
 RUN_FOLDERS = ("figures", "onnx")  # what aekit writes into a run directory as folders
@@ -207,7 +208,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder
         raise CorruptFileError(f"{weights} and {CONFIG} changed while loading: try again")
     load_weights(model, weights, tensors)
     if config.spec.quantize and (Path(run_dir) / TABLES).is_file():
-        model.entropy_tables = load_tables(run_dir)
+        model.entropy_tables = load_tables(run_dir, model)
     return model.to(device).eval()
 
 
@@ -216,14 +217,19 @@ def save_tables(run_dir: str | Path, model: Autoencoder) -> None:
     tables = model.bottleneck.integer_tables()
     model.entropy_tables = tables
     save_tensors(Path(run_dir) / TABLES, {"offset": torch.from_numpy(tables.offset),
-                                          "counts": torch.from_numpy(tables.counts)})
+                                          "counts": torch.from_numpy(tables.counts)},
+                 {_WEIGHTS_KEY: tensor_digest(model.state_dict())})  # the weights they were computed from
 
 
-def load_tables(run_dir: str | Path):
+def load_tables(run_dir: str | Path, model: Autoencoder | None = None):
+    """The entropy tables of a run; with ``model``, refused unless they were computed from its weights."""
     from .bottleneck import EntropyTables
 
     path = Path(run_dir) / TABLES
-    t, _ = load_tensors(path)
+    t, meta = load_tensors(path)
+    if model is not None and meta.get(_WEIGHTS_KEY) != tensor_digest(model.state_dict()):
+        raise CorruptFileError(f"{path} was not computed from this run's weights ({WEIGHTS}): it belongs to another "
+                               "run or to earlier weights")
     if set(t) != {"offset", "counts"} or t["counts"].ndim != 2 or t["offset"].shape != t["counts"].shape[:1]:
         raise CorruptFileError(f"{path} does not hold entropy tables")
     return EntropyTables(t["offset"].numpy().astype(np.int64), t["counts"].numpy().astype(np.int64))

@@ -27,7 +27,7 @@ from ..files import atomic_write_text
 from ..model import Autoencoder
 from ..registry import CORRUPTIONS, DATASETS
 from ..limits import LIMITS
-from .common import at_least_two, bounded, non_negative_float, positive_int, seed
+from .common import at_least_two, bounded, non_negative_float, port, positive_int, seed
 
 # --- inputs and outputs -------------------------------------------------------------------------------
 class Inputs(NamedTuple):
@@ -448,7 +448,7 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                "Serve the run over HTTP (FastAPI on uvicorn): /encode, /reconstruct, /score, /generate, "
                "/interpolate, /info, /healthz, a page to try it at / and the API's documentation at /docs.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=positive_int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=port, default=8000, help="port (default 8000)")
 
     parser("probe", cmd_probe, "linear-probe accuracy on the codes vs PCA codes vs raw inputs (needs labels)")
 

@@ -80,3 +80,10 @@ def non_negative_float(text: str) -> float:
     if not v >= 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return v
+
+
+def port(text: str) -> int:
+    v = positive_int(text)
+    if v > 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 1 to 65535, got {v}")
+    return v
