@@ -84,9 +84,19 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
     page = write_report(runs["image"])
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'ud'}"]
-    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60).stdout
-    sizes = json.loads(re.search(r'id="aekit-check">([^<]*)<', dom).group(1))
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        tab = browser.new_page()
+        errors: list[str] = []
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.goto(page.as_uri())
+        tab.wait_for_load_state("load")
+        sizes = tab.evaluate("[...document.images].map(e => [e.naturalWidth, e.naturalHeight])")
+        footer = tab.inner_text("body").strip().splitlines()[-1]
+        browser.close()
     assert len(sizes) == len(_images(page.read_text())) and all(w > 0 and h > 0 for w, h in sizes)
+    assert errors == [] and footer.startswith("Written by aekit") and "[[" not in footer  # no debug string
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()], capture_output=True,
                    timeout=60)

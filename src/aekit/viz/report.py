@@ -8,7 +8,7 @@ import json
 import shlex
 from pathlib import Path
 
-from .. import apps
+from .. import __version__, apps
 from .. import checkpoint as ckpt
 from ..data import DataSplits, load_data
 from ..files import atomic_write_bytes, atomic_write_text, subfolder, together
@@ -61,11 +61,6 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
 h1{margin-bottom:.2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}pre{background:#f6f6f6;padding:.8em;overflow:auto}
 .muted{color:#666}"""
-
-# Reports, on load, how many figures decoded (used by the headless-browser test; harmless elsewhere).
-_CHECK_JS = """window.addEventListener('load',()=>{const i=[...document.images];
-document.getElementById('aekit-check').textContent=JSON.stringify(i.map(e=>[e.naturalWidth,e.naturalHeight]));});"""
-
 
 def write_report(run_dir: str | Path, command: str | None = None, model: Autoencoder | None = None,
                  data: DataSplits | None = None) -> Path:
@@ -131,8 +126,7 @@ def _write_page(run_dir: Path, figures_dir: Path, figures: list[tuple[str, str, 
 <h2>Figures</h2>{''.join(parts)}
 <h2>Reproduce</h2><pre>{html.escape(command)}</pre>
 <h2>Configuration</h2><pre>{html.escape(cfg.to_json())}</pre>
-<p class="muted">aekit report; <span id="aekit-check"></span></p>
-<script>{_CHECK_JS}</script></body></html>"""
+<p class="muted">Written by aekit {html.escape(__version__)}.</p></body></html>"""
     return atomic_write_text(run_dir / "report.html", page)
 
 
