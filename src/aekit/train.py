@@ -179,7 +179,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         elif dist_ctx.rank == 0:
             staging = _prepare_run_dir(out_dir, overwrite)
     torch.manual_seed(tc.seed)  # the same initial weights on every rank
-    model = build_model(config)
+    model = build_model(config, checked=False)  # (checked above, for training)
     if model.standardizer is not None:  # statistics from the training data (a resume loads the saved ones)
         model.standardizer.fit(train.x)
     model = model.to(device)
