@@ -306,7 +306,7 @@ def test_bad_data_files(tmp_path, capsys, run, make, expect, how):
 @pytest.mark.parametrize("argv,expect", [
     (["generate", "{run}", "-n", "0", "--out", "{tmp}/s.npy"], "positive integer"),
     (["generate", "{run}", "-n", "-3", "--out", "{tmp}/s.npy"], "positive integer"),
-    (["generate", "{run}", "--out", "{tmp}/s.npy"], "sampling needs a variational model"),
+    (["generate", "{run}", "--sampler", "normal", "--out", "{tmp}/s.npy"], "needs a variational model"),
     (["encode", "{run}", "--out", "{tmp}"], "is a directory"),
     (["encode", "{run}", "--out", "{tmp}/z.txt"], "use a .npy, .npz or .csv name"),
     (["reconstruct", "{run}", "--out", "{tmp}/r.npy", "--png", "{tmp}/r.jpg"], "use a .png name"),

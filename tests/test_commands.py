@@ -57,12 +57,12 @@ def test_generate_and_interpolate(vae_run, tmp_path, capsys):
     assert np.allclose(path[-1], apps.reconstruct(model, x[3:4])[0], atol=1e-5)  # and ends at input b
 
 
-def test_generate_needs_a_vae(tmp_path, capsys):
+def test_generate_needs_a_sampler_or_a_vae(tmp_path, capsys):
     out = tmp_path / "plain"
     main(["train", "--dataset", "digits", "--arch", "mlp", "--epochs", "1", "--out", str(out), "--quiet",
-          "--no-report"])
+          "--no-report", "--sampler", "none"])
     assert main(["generate", str(out), "--out", str(tmp_path / "s.npy")]) == 2
-    assert "variant 'vae'" in capsys.readouterr().err
+    assert "no sampler to generate from" in capsys.readouterr().err
     assert not (tmp_path / "s.npy").exists()
 
 

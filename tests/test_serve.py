@@ -64,9 +64,21 @@ def test_every_endpoint(client, models, digits):
     assert flat["scores"] == sc["scores"]
     path = client.post("/interpolate", json={"x": x[:2].tolist(), "steps": 4}).json()["path"]
     assert np.asarray(path).shape == (4, 1, 8, 8)
-    assert client.post("/generate", json={"n": 2}).status_code == 422  # not a VAE
+    # a plain autoencoder generates from its fitted mixture, not from N(0, I)
+    gen = client.post("/generate", json={"n": 3, "seed": 2}).json()["samples"]
+    np.testing.assert_array_equal(np.asarray(gen, dtype=np.float32), apps.sample(model, 3, seed=2))
+    r = client.post("/generate", json={"n": 2, "sampler": "normal"})
+    assert r.status_code == 422 and "variational" in r.json()["detail"]
+    assert client.post("/generate", json={"sampler": "flow"}).status_code == 422
+    assert client.get("/info").json()["sampler"] == "gmm"
     vae = TestClient(create_app(models["vae"]))
     assert np.asarray(vae.post("/generate", json={"n": 3, "seed": 1}).json()["samples"]).shape == (3, 1, 8, 8)
+    normal = vae.post("/generate", json={"n": 3, "seed": 1, "sampler": "normal"}).json()["samples"]
+    np.testing.assert_array_equal(np.asarray(normal, dtype=np.float32), apps.sample(models["vae"], 3, 1, "normal"))
+    table = TestClient(create_app(aekit.fit(tiny_config(epochs=1, sampler="none"), np.random.default_rng(0).random(
+        (50, 5), dtype=np.float32), quiet=True).model))
+    assert table.post("/generate", json={"n": 2}).status_code == 422  # no sampler, not a VAE
+    assert table.get("/info").json()["sampler"] is None
     assert vae.post("/score", json={"x": x.tolist()}).json()["outlier"] is None  # no threshold stored
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text and "src=\"http" not in page.text  # offline page

@@ -14,6 +14,9 @@ A run directory holds:
   epoch, the optimizer's and the scheduler's settings, the early-stopping counters, the configuration and the
   history. A kill between any two file writes leaves this file whole, from one epoch, so a resume is always
   consistent; ``model.safetensors`` and ``history.jsonl`` are rewritten from it.
+- ``sampler.safetensors``: the density over the training codes that generation draws from (:mod:`aekit.sampler`),
+  and ``entropy_tables.safetensors`` (rate models): each records the digest of the weights it was computed from and
+  is refused with other weights;
 - ``metrics.json``, ``report.html``, ``figures/``.
 """
 
@@ -33,13 +36,13 @@ from .config import Config
 from .files import atomic_write_bytes, atomic_write_text
 from .model import Autoencoder, build_model
 
-CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES = (
+CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, SAMPLER = (
     "config.json", "model.safetensors", "train_state.safetensors", "history.jsonl", "metrics.json",
-    "entropy_tables.safetensors")
+    "entropy_tables.safetensors", "sampler.safetensors")
 LEGACY_STATE = "train_state.pt"  # written by aekit 0.1 as a pickle: never loaded
 _SHA_KEY, _STATE_KEY, _CONFIG_KEY, _EPOCH_KEY = "aekit.sha256", "aekit.train_state", "aekit.config_sha256", "aekit.epoch"
 _WEIGHTS_KEY = "aekit.weights_sha256"
-RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, LEGACY_STATE, "report.html", "command.txt",
+RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, SAMPLER, LEGACY_STATE, "report.html", "command.txt",
              "reconstructions.png", "interpolation.png")
 RUN_FOLDERS = ("figures", "onnx")  # what aekit writes into a run directory as folders
 
@@ -209,16 +212,31 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder
     load_weights(model, weights, tensors)
     if config.spec.quantize and (Path(run_dir) / TABLES).is_file():
         model.entropy_tables = load_tables(run_dir, model)
+    if (Path(run_dir) / SAMPLER).is_file():
+        model.sampler = load_sampler(run_dir, model)
     return model.to(device).eval()
+
+
+def _save_bound(path: Path, tensors: dict[str, torch.Tensor], model: Autoencoder) -> None:
+    """Tensors computed from a model's weights, with the digest of those weights."""
+    save_tensors(path, tensors, {_WEIGHTS_KEY: tensor_digest(model.state_dict())})
+
+
+def _load_bound(path: Path, model: Autoencoder | None) -> dict[str, torch.Tensor]:
+    """What :func:`_save_bound` wrote; with ``model``, refused unless computed from its weights."""
+    t, meta = load_tensors(path)
+    if model is not None and meta.get(_WEIGHTS_KEY) != tensor_digest(model.state_dict()):
+        raise CorruptFileError(f"{path} was not computed from this run's weights ({WEIGHTS}): it belongs to another "
+                               "run or to earlier weights")
+    return t
 
 
 def save_tables(run_dir: str | Path, model: Autoencoder) -> None:
     """entropy_tables.safetensors: the entropy coder's integer tables, computed once from the model's prior."""
     tables = model.bottleneck.integer_tables()
     model.entropy_tables = tables
-    save_tensors(Path(run_dir) / TABLES, {"offset": torch.from_numpy(tables.offset),
-                                          "counts": torch.from_numpy(tables.counts)},
-                 {_WEIGHTS_KEY: tensor_digest(model.state_dict())})  # the weights they were computed from
+    _save_bound(Path(run_dir) / TABLES, {"offset": torch.from_numpy(tables.offset),
+                                         "counts": torch.from_numpy(tables.counts)}, model)
 
 
 def load_tables(run_dir: str | Path, model: Autoencoder | None = None):
@@ -226,13 +244,33 @@ def load_tables(run_dir: str | Path, model: Autoencoder | None = None):
     from .bottleneck import EntropyTables
 
     path = Path(run_dir) / TABLES
-    t, meta = load_tensors(path)
-    if model is not None and meta.get(_WEIGHTS_KEY) != tensor_digest(model.state_dict()):
-        raise CorruptFileError(f"{path} was not computed from this run's weights ({WEIGHTS}): it belongs to another "
-                               "run or to earlier weights")
+    t = _load_bound(path, model)
     if set(t) != {"offset", "counts"} or t["counts"].ndim != 2 or t["offset"].shape != t["counts"].shape[:1]:
         raise CorruptFileError(f"{path} does not hold entropy tables")
     return EntropyTables(t["offset"].numpy().astype(np.int64), t["counts"].numpy().astype(np.int64))
+
+
+def save_sampler(run_dir: str | Path, model: Autoencoder) -> None:
+    """sampler.safetensors: the density fitted to the training codes (``model.sampler``)."""
+    _save_bound(Path(run_dir) / SAMPLER, model.sampler.tensors(), model)
+
+
+def load_sampler(run_dir: str | Path, model: Autoencoder | None = None):
+    """The sampler of a run (a GaussianMixture); with ``model``, refused unless fitted with its weights and codes."""
+    from .sampler import GaussianMixture
+
+    path = Path(run_dir) / SAMPLER
+    t = _load_bound(path, model)
+    if set(t) != {"weights", "means", "scale"}:
+        raise CorruptFileError(f"{path} does not hold a sampler (weights, means, scale)")
+    try:
+        gm = GaussianMixture(t["weights"], t["means"], t["scale"])
+    except ValueError as e:
+        raise CorruptFileError(f"{path}: {e}") from None
+    if model is not None and gm.dim != math.prod(model.code_shape):
+        raise CorruptFileError(f"{path}: a sampler of {gm.dim}-d codes for a model whose codes have "
+                               f"{math.prod(model.code_shape)} values")
+    return gm
 
 
 # --- history and metrics --------------------------------------------------------------------------------------

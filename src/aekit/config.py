@@ -117,6 +117,10 @@ class TrainConfig:
     # images: translate every training image by a random -s..s pixels in each direction (zeros fill in), a new draw
     # at every step; the model learns to reconstruct the shifted image (0: off)
     augment_shift: int = 0
+    # after training: a density over the training codes to generate from (aekit.sampler): gmm (a Gaussian mixture
+    # of sampler_components components, for any bottleneck) | none
+    sampler: str = "gmm"
+    sampler_components: int = 10
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -135,6 +139,11 @@ class TrainConfig:
         R.SCHEDULES.canonical(self.schedule)
         _check(self.amp in ("none", "bf16"), f"amp must be none or bf16, got {self.amp!r}")
         _check(self.augment_shift >= 0, f"augment_shift must be >= 0, got {self.augment_shift}")
+        _check(self.sampler == "none" or self.sampler in R.SAMPLERS and R.SAMPLERS.canonical(self.sampler) != "normal",
+               f"sampler must be gmm or none, got {self.sampler!r} (N(0, I) needs no fitting: generate --sampler "
+               "normal)")
+        _check(self.sampler_components >= 1, f"sampler_components must be >= 1, got {self.sampler_components}")
+        limits.check("sampler_components", self.sampler_components, "components")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from torch import nn
 from .bottleneck import Deterministic, Gaussian, Quantizing
 from .config import Config, ModelConfig
 from .nets import activation, choose_arch
-from .registry import ARCHITECTURES
+from .registry import ARCHITECTURES, SAMPLERS
+from .sampler import GaussianMixture
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Autoencoder(nn.Module):
 
         self.code_shape: tuple[int, ...] = code_shape(config.model) if config.model.arch == "conv" else \
             (self.latent_dim,)  # (L,), or (L, h, w) for a spatial code
+        self.sampler: GaussianMixture | None = None  # a density over the codes, fitted after training (aekit.sampler)
 
     @property
     def is_variational(self) -> bool:
@@ -163,13 +165,33 @@ class Autoencoder(nn.Module):
     def _steps(self, x: torch.Tensor) -> int | None:
         return x.shape[1] if self.config.model.arch == "rnn" else None
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw n samples from the prior N(0, I) through the decoder: (n, *input_shape)."""
-        if not self.is_variational:
-            raise ValueError(f"sampling needs a variational model (variant 'vae', e.g. --variant vae); "
-                             f"this one is {self.config.variant_name!r}")
-        z = torch.randn(n, self.latent_dim, generator=generator, device="cpu").to(self.device)
-        return self.decode(self.bottleneck.act(z))
+    def default_sampler(self) -> str | None:
+        """The sampler :meth:`sample` uses by default: ``gmm`` where one was fitted, else ``normal`` for a VAE, else
+        None (this model cannot generate)."""
+        return "gmm" if self.sampler is not None else "normal" if self.is_variational else None
+
+    def sample(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None) -> torch.Tensor:
+        """Draw n codes from a sampler and decode them: (n, *input_shape).
+
+        ``sampler``: ``gmm`` (the mixture fitted to the training codes), ``normal`` (the prior N(0, I), variational
+        models only), or None for :meth:`default_sampler`. Codes are drawn on the CPU from ``generator``."""
+        name = SAMPLERS.canonical(sampler) if sampler is not None else self.default_sampler()
+        if name is None:
+            raise ValueError(f"this {self.config.variant_name!r} model has no sampler to generate from: train it with "
+                             "sampler gmm (the default), or fit one with aekit.sampler.fit_sampler(model, x)")
+        if name == "gmm":
+            if self.sampler is None:
+                raise ValueError("this model has no fitted sampler (gmm): train it with sampler gmm (the default), "
+                                 "fit one with aekit.sampler.fit_sampler(model, x), or use sampler normal (VAEs)")
+            z = self.sampler.sample(n, generator).view(n, *self.code_shape)  # (n, D) -> (n, *code_shape)
+        else:
+            if not self.is_variational:
+                raise ValueError(f"the normal sampler (the prior N(0, I)) needs a variational model (variant 'vae'); "
+                                 f"this one is {self.config.variant_name!r}: use sampler gmm")
+            z = self.bottleneck.act(torch.randn(n, self.latent_dim, generator=generator, device="cpu"))
+        if self.config.spec.quantize:
+            z = torch.round(z)  # a rate model's decoder knows integer codes
+        return self.decode(z.to(self.device))
 
 
 def resolve_config(config: Config, sample_shape: tuple[int, ...], data_min: float, data_max: float) -> Config:

@@ -101,6 +101,9 @@ RECON_LOSSES: Registry[Callable] = Registry("reconstruction loss")
 ACTIVATIONS: Registry[Callable] = Registry("activation")
 SCHEDULES: Registry[Callable] = Registry("schedule")
 DATASETS: Registry[Callable] = Registry("dataset")
+SAMPLERS: Registry[str] = Registry("sampler")  # name -> what it draws from (see aekit.sampler)
+SAMPLERS.add("gmm", "a Gaussian mixture fitted to the training codes (the default where a run has one)")
+SAMPLERS.add("normal", "the prior N(0, I), through the code activation (variational models only)")
 
 
 def parse_variant(text: str) -> tuple[str, ...]:

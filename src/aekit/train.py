@@ -27,6 +27,7 @@ from .data import DataSplits, Split, split_off, to_split
 from .model import Autoencoder, build_model, resolve_config
 from .optim import make_optimizer
 from .registry import SCHEDULES
+from .sampler import fit_sampler
 from .terms import compute_loss, per_sample_error
 
 
@@ -294,6 +295,10 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     if run_dir is not None and config.spec.quantize:  # the entropy coder's tables, once, from the final prior
         ckpt.save_tables(run_dir, model)
     model.eval()
+    if tc.sampler != "none" and dist_ctx.rank == 0:  # a density over the training codes, to generate from
+        fit_sampler(model, train.x, lengths=train.lengths)
+        if run_dir is not None:
+            ckpt.save_sampler(run_dir, model)
     dist_ctx.close()
     return TrainResult(model, history, run_dir, stopped_early)
 

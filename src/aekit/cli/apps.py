@@ -25,7 +25,8 @@ from ..data import check_array, load_data
 from ..data.arrays import ARRAY_SUFFIXES, check_lengths, check_output, read_array, save_array
 from ..files import atomic_write_text
 from ..model import Autoencoder
-from ..registry import CORRUPTIONS, DATASETS
+from ..registry import CORRUPTIONS, DATASETS, SAMPLERS
+from ..sampler import describe
 from ..limits import LIMITS
 from .common import at_least_two, bounded, non_negative_float, port, positive_int, seed
 
@@ -135,12 +136,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     _check_outputs(args)
     model = ckpt.load(args.run)
-    s = apps.sample(model, args.n, seed=args.seed)
-    print(f"Sampled {args.n} from the prior; wrote {save_array(args.out, s)}")
+    s = apps.sample(model, args.n, seed=args.seed, sampler=args.sampler)
+    print(f"Sampled {args.n} from {describe(model, args.sampler)}; wrote "
+          f"{save_array(args.out, s)}")
     if args.png_dir:
         _png_dir(s, None, args.png_dir, prefix="sample")
     if args.png:
-        _png(viz.samples_view(model, args.n, args.seed), args.png)
+        _png(viz.samples_view(model, args.n, args.seed, args.sampler), args.png)
     return 0
 
 
@@ -362,10 +364,12 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png-dir", help="also write one PNG per reconstruction into this new folder, named after the "
                    "input images")
 
-    p = parser("generate", cmd_generate, "samples from a variational model's prior")
+    p = parser("generate", cmd_generate, "new samples: codes drawn from the run's sampler, decoded")
     p.add_argument("-n", type=bounded(positive_int, "samples"), default=16,
                    help=f"how many samples (default 16, at most {LIMITS['samples']:,})")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    p.add_argument("--sampler", choices=SAMPLERS.names(), help="gmm: the Gaussian mixture fitted to the training "
+                   "codes (the default where the run has one); normal: the prior N(0, I) (VAEs)")
     p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a grid of the samples")
     p.add_argument("--png-dir", help="also write one PNG per sample into this new folder")

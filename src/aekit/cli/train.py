@@ -38,6 +38,7 @@ _CHOICES = {
     "train_quantization": lambda: ["noise", "ste"],
     "standardize": lambda: ["auto", "robust", "none"],
     "code_prior": lambda: ["auto", "channel", "position"],
+    "sampler": lambda: [n for n in R.SAMPLERS.names() if n != "normal"] + ["none"],
 }
 _HELP = {
     "arch": "network: mlp (vectors, flattened images), conv (images), rnn (sequences); auto picks by data shape",
@@ -56,6 +57,9 @@ _HELP = {
     "spatial_code": "conv: a code of --latent-dim channels at every position of the last stage (L x h x w)",
     "rate_lambda": "rate: weight of the rate (bits per input element) against the distortion",
     "train_quantization": "rate: noise (z + U(-1/2, 1/2)) or ste (rounding, gradient straight through)",
+    "sampler": "after training, fit a density to the training codes to generate from: gmm (a Gaussian mixture; any "
+               "bottleneck) or none",
+    "sampler_components": "the sampler's mixture components",
     "augment_shift": "images: translate each training image by a random -S..S pixels at every step, zeros filling "
                      "in (0: off)",
     "code_prior": "rate: the prior's densities: channel (one per code channel), position (one per channel and "

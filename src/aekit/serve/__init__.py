@@ -1,7 +1,7 @@
 """An HTTP service over a trained model (FastAPI on uvicorn; the ``serve`` extra), and its web page.
 
-Endpoints: ``GET /healthz``, ``GET /info``, ``POST /encode``, ``/reconstruct``, ``/score``, ``/generate`` (VAEs),
-``/interpolate``; ``GET /`` the page, ``GET /docs`` the OpenAPI page. Samples come as JSON (``{"x": [...]}``, or the
+Endpoints: ``GET /healthz``, ``GET /info``, ``POST /encode``, ``/reconstruct``, ``/score``, ``/generate`` (runs with a
+sampler, and VAEs), ``/interpolate``; ``GET /`` the page, ``GET /docs`` the OpenAPI page. Samples come as JSON (``{"x": [...]}``, or the
 array itself) or as ``.npy`` bytes (``Content-Type: application/x-npy``), many per request, processed in the fixed
 chunks of :mod:`aekit.apps`. Bad input is a 4xx whose ``detail`` names the problem: 413 past the size limits (the
 body's, checked while it is read; the samples'; the memory a request would need), 422 for what is not an array of
@@ -25,6 +25,7 @@ from .. import checkpoint as ckpt
 from .. import limits
 from ..limits import check_batch_memory
 from ..model import Autoencoder
+from ..registry import SAMPLERS
 
 MAX_BYTES = 16 * 2 ** 20  # the largest request body
 MAX_SAMPLES = 10_000  # the most samples in one request
@@ -269,7 +270,7 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         m = model.config.model
         return {"arch": m.arch, "variant": model.config.variant_name, "input_shape": list(model.input_shape),
                 "latent_dim": model.latent_dim, "code_shape": list(model.code_shape), "threshold": threshold,
-                "variational": model.is_variational, "image": len(model.input_shape) == 3
+                "variational": model.is_variational, "sampler": model.default_sampler(), "image": len(model.input_shape) == 3
                 and model.input_shape[0] in (1, 3)}
 
     @app.post("/encode", summary="Codes of the samples", openapi_extra=body_doc)
@@ -291,18 +292,23 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         s = finite(await score_rows(x)).astype(float)
         return {"scores": s.tolist(), "threshold": t, "outlier": None if t is None else (s > t).tolist()}
 
-    @app.post("/generate", summary="Samples from a VAE's prior",
+    @app.post("/generate", summary="New samples: codes from the run's sampler, decoded",
+              description="`sampler`: gmm (the mixture fitted to the training codes) or normal (N(0, I), VAEs); "
+                          "the run's default when omitted.",
               openapi_extra={"requestBody": {"content": {"application/json": {"example": {"n": 4, "seed": 0}}}}})
     async def generate(request: Request) -> dict:
-        if not model.is_variational:
-            raise BadInput(422, f"generation needs a variational model; this one is {model.config.variant_name!r}")
         _, body = await read_object(request, '{"n": 4, "seed": 0}')
         n = _whole(body, "n", 1, 1, MAX_SAMPLES)
         seed = _whole(body, "seed", 0, 0, limits.LIMITS["seed"])
+        sampler = body.get("sampler")
+        if sampler is not None and (not isinstance(sampler, str) or sampler not in SAMPLERS):
+            raise BadInput(422, f"sampler must be one of {', '.join(SAMPLERS.names())}, got {sampler!r}")
         try:
-            return {"samples": apps.sample(model, n, seed=seed).tolist()}
+            return {"samples": finite(apps.sample(model, n, seed=seed, sampler=sampler)).tolist()}
         except limits.TooLarge as e:
             raise BadInput(413, str(e)) from None
+        except ValueError as e:  # no such sampler for this model
+            raise BadInput(422, str(e)) from None
 
     @app.post("/interpolate", summary="Decoded points between the codes of two samples",
               openapi_extra={"requestBody": {"content": {"application/json": {"example": {

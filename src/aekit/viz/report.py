@@ -35,8 +35,11 @@ def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
     if len(x) >= 2:
         figs.append(("interpolation.png", "Decoded points on the line between the codes of two test inputs.",
                      V.interpolation_view(model, x, labels)))
-    if model.is_variational:
-        figs.append(("samples.png", "Samples drawn from the prior N(0, I) through the decoder.", V.samples_view(model)))
+    if model.default_sampler() is not None:
+        from ..sampler import describe
+
+        figs.append(("samples.png", f"New samples: codes drawn from {describe(model)}, decoded.",
+                     V.samples_view(model)))
     figs.append(("code_map.png", "The test codes projected to 2-D by PCA" +
                  (", coloured by label." if labels is not None else "."), V.code_map_view(model, x, labels)))
     if "sparsity" in cfg.spec.terms:

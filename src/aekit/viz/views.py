@@ -38,9 +38,12 @@ def interpolation_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | N
     return F.interpolation_strip(strip, title=f"{method.capitalize()} interpolation between two codes ({what})")
 
 
-def samples_view(model: Autoencoder, n: int = 16, seed: int = 0) -> Figure:
-    """``n`` samples from a VAE's prior."""
-    return F.sample_grid(apps.sample(model, n, seed=seed)[:32])
+def samples_view(model: Autoencoder, n: int = 16, seed: int = 0, sampler: str | None = None) -> Figure:
+    """``n`` new samples (at most 32 shown) from ``sampler`` (the model's default when None)."""
+    from ..sampler import describe
+
+    return F.sample_grid(apps.sample(model, n, seed=seed, sampler=sampler)[:32],
+                         title=f"Samples from {describe(model, sampler)}")
 
 
 def code_map_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | None = None) -> Figure:

@@ -1,0 +1,215 @@
+"""Samplers: densities over a model's codes, to generate new samples through the decoder.
+
+A VAE's prior N(0, I) is one sampler, and a poor one: the codes of the training data (the aggregate posterior) do not
+fill N(0, I), so many of its draws decode to shapes unlike the data. A density fitted to the training codes after
+training draws where the data is, and it makes any autoencoder a generator, a deterministic one too (Ghosh et al.
+2020, "From variational to deterministic autoencoders"). aekit fits a Gaussian mixture to the codes the decoder
+reads (``model.encode``: the posterior mean for a VAE), stores it with the run (``sampler.safetensors``, bound to the
+weights it was fitted with) and attaches it at load.
+
+Names (``SAMPLERS``): ``gmm``, the fitted mixture (the default wherever a run has one); ``normal``, N(0, I) through
+the code activation (variational models only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .registry import SAMPLERS
+
+FULL_COVARIANCE_MAX_DIM = 64  # codes up to this size get full covariances; larger (spatial) codes diagonal ones
+MAX_ROWS = 20_000  # codes the mixture is fitted on (evenly spaced rows of the training set)
+
+
+@dataclass
+class GaussianMixture:
+    """A mixture of K Gaussians over D-dimensional codes.
+
+    weights (K,) summing to 1; means (K, D); scale (K, D, D) lower-triangular Cholesky factors of the covariances,
+    or (K, D) standard deviations for diagonal covariances.
+    """
+
+    weights: torch.Tensor
+    means: torch.Tensor
+    scale: torch.Tensor
+
+    def __post_init__(self) -> None:
+        k, d = self.means.shape
+        if self.weights.shape != (k,) or self.scale.shape not in ((k, d), (k, d, d)):
+            raise ValueError(f"a mixture needs weights (K,), means (K, D) and scale (K, D) or (K, D, D); got "
+                             f"{tuple(self.weights.shape)}, {tuple(self.means.shape)}, {tuple(self.scale.shape)}")
+        if not all(bool(torch.isfinite(t).all()) for t in (self.weights, self.means, self.scale)):
+            raise ValueError("a mixture's parameters must be finite")
+        if bool((self.weights < 0).any()) or abs(float(self.weights.double().sum()) - 1.0) > 1e-4:
+            raise ValueError("a mixture's weights must be >= 0 and sum to 1")
+        diag = self.scale if self.scale.ndim == 2 else torch.diagonal(self.scale, dim1=1, dim2=2)
+        if not bool((diag > 0).all()):
+            raise ValueError("a mixture's scales must be positive (Cholesky factors with a positive diagonal)")
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def components(self) -> int:
+        return self.means.shape[0]
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n codes (n, D), drawn on the CPU: the same codes for the same generator state on any machine's torch."""
+        comp = torch.multinomial(self.weights.double(), n, replacement=True, generator=generator)  # (n,)
+        eps = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)  # (n, D)
+        s = self.scale.double()[comp]  # (n, D) or (n, D, D)
+        spread = s * eps if s.ndim == 2 else (s @ eps[:, :, None])[:, :, 0]
+        return (self.means.double()[comp] + spread).float()
+
+    def log_joint(self, z: torch.Tensor) -> torch.Tensor:
+        """log w_k + log N(z | mean_k, cov_k) for codes (N, D) -> (N, K), in nats (float64)."""
+        z, s, means = z.double(), self.scale.double(), self.means.double()
+        out = torch.empty(len(z), self.components, dtype=torch.float64)
+        for j in range(self.components):
+            if s.ndim == 2:
+                maha = ((z - means[j]) / s[j]).pow(2).sum(1)  # (N,)
+                log_det = s[j].log().sum()  # log sqrt(det covariance)
+            else:
+                y = torch.linalg.solve_triangular(s[j], (z - means[j]).T, upper=False)  # (D, N): L^-1 (z - mean)
+                maha = y.pow(2).sum(0)
+                log_det = torch.diagonal(s[j]).log().sum()
+            out[:, j] = self.weights[j].double().clamp_min(1e-300).log() - log_det \
+                - 0.5 * (maha + self.dim * math.log(2 * math.pi))
+        return out
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log density of codes (N, D) -> (N,), in nats."""
+        return torch.logsumexp(self.log_joint(z), dim=1)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"weights": self.weights.float(), "means": self.means.float(), "scale": self.scale.float()}
+
+
+def describe(model, name: str | None = None) -> str:
+    """Words for what ``model.sample(..., sampler=name)`` draws from, for messages and captions."""
+    name = SAMPLERS.canonical(name) if name is not None else model.default_sampler()
+    if name == "gmm" and model.sampler is not None:
+        k = model.sampler.components
+        return f"a Gaussian mixture ({k} component{'s' * (k != 1)}) fitted to the training codes"
+    return "the prior N(0, I)" if name == "normal" else "no sampler"
+
+
+def spread_rows(n: int, most: int = MAX_ROWS) -> np.ndarray:
+    """At most ``most`` evenly spaced row indices of n rows (all of them when n <= most)."""
+    return np.unique(np.linspace(0, n - 1, min(n, most)).astype(np.int64))
+
+
+def fit_sampler(model, x, components: int | None = None, seed: int | None = None,
+                lengths: torch.Tensor | None = None) -> GaussianMixture:
+    """Fit a Gaussian mixture to the codes of training data and attach it as ``model.sampler``.
+
+    Parameters
+    ----------
+    model : a trained Autoencoder.
+    x : (N, *input_shape) training inputs (a tensor, an array or a streamed array); at most 20,000 evenly spaced rows
+        are encoded.
+    components : mixture components (default: the config's ``sampler_components``).
+    seed : the k-means initialisation's seed (default: the config's seed).
+    lengths : (N,) valid steps of padded sequences (rnn).
+
+    Returns
+    -------
+    The fitted GaussianMixture over the flattened codes (D = prod(model.code_shape)).
+    """
+    from .apps.infer import encode
+
+    rows = spread_rows(len(x))
+    sub = x[torch.from_numpy(rows)] if torch.is_tensor(x) else x[rows]
+    sub = torch.as_tensor(np.asarray(sub, dtype=np.float32)) if not torch.is_tensor(sub) else sub.float()
+    if lengths is None:
+        codes = encode(model, sub)  # (n, *code_shape)
+    else:  # padded sequences: the encoder reads only the valid steps
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            lens = torch.as_tensor(lengths)[torch.from_numpy(rows)]
+            codes = torch.cat([model.encode(sub[i:i + 256].to(model.device), lens[i:i + 256].to(model.device)).cpu()
+                               for i in range(0, len(sub), 256)]).numpy()
+        model.train(was)
+    tc = model.config.train
+    model.sampler = fit_gmm(codes.reshape(len(codes), -1), components or tc.sampler_components,
+                            tc.seed if seed is None else seed)
+    return model.sampler
+
+
+def fit_gmm(codes: np.ndarray | torch.Tensor, components: int, seed: int = 0, covariance: str = "auto",
+            max_iter: int = 200, tol: float = 1e-3) -> GaussianMixture:
+    """Fit a Gaussian mixture to codes (N, D) by expectation-maximisation, in float64.
+
+    Initialisation: k-means++ seeds (``seed``) refined by 10 Lloyd steps; EM stops when the mean log-likelihood gains
+    less than ``tol`` nats or after ``max_iter`` steps. ``covariance``: full, diag, or auto (full up to D = 64,
+    diagonal beyond). At most 20,000 evenly spaced rows are used; with fewer codes than ``components``, there are as
+    many components as codes. A covariance floor of 1e-6 times the codes' mean variance keeps a component on a few
+    identical codes a density."""
+    z = torch.as_tensor(np.asarray(codes.detach().cpu() if torch.is_tensor(codes) else codes), dtype=torch.float64)
+    z = z.reshape(len(z), -1)
+    if len(z) < 2:
+        raise ValueError(f"a mixture needs at least 2 codes to fit, got {len(z)}")
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError("the codes hold NaN or infinite values: no sampler can be fitted to them")
+    if not isinstance(components, (int, np.integer)) or components < 1:
+        raise ValueError(f"components must be a positive integer, got {components!r}")
+    if covariance == "auto":
+        covariance = "full" if z.shape[1] <= FULL_COVARIANCE_MAX_DIM else "diag"
+    if covariance not in ("full", "diag"):
+        raise ValueError(f"covariance must be full, diag or auto, got {covariance!r}")
+    z = z[torch.from_numpy(spread_rows(len(z)))]
+    n, d = z.shape
+    k = min(int(components), n)
+    g = torch.Generator().manual_seed(seed)
+    means = _kmeans(z, k, g)  # (K, D)
+    resp = torch.nn.functional.one_hot(torch.cdist(z, means).argmin(1), k).double()  # (N, K) hard assignments
+    floor = 1e-6 * max(float(z.var(0).mean()), 1e-12)
+    prev = -math.inf
+    for _ in range(max_iter):
+        gm = _m_step(z, resp, covariance, floor)
+        log_joint = gm.log_joint(z)  # (N, K): log w_k + log N(z | k)
+        ll = torch.logsumexp(log_joint, 1, keepdim=True)  # (N, 1)
+        resp = torch.exp(log_joint - ll)
+        if float(ll.mean()) - prev < tol:
+            break
+        prev = float(ll.mean())
+    gm = _m_step(z, resp, covariance, floor)
+    return GaussianMixture(*gm.tensors().values())  # float32, as stored: the same draws before and after a save
+
+
+def _kmeans(z: torch.Tensor, k: int, g: torch.Generator, steps: int = 10) -> torch.Tensor:
+    """k-means++ seeding (each next centre drawn with probability proportional to its squared distance to the
+    nearest centre) and ``steps`` Lloyd steps: (K, D) centres."""
+    centres = [z[int(torch.randint(len(z), (1,), generator=g))]]
+    d2 = (z - centres[0]).pow(2).sum(1)  # (N,)
+    for _ in range(1, k):
+        i = int(torch.multinomial(d2 / d2.sum(), 1, generator=g)) if float(d2.sum()) > 0 else \
+            int(torch.randint(len(z), (1,), generator=g))
+        centres.append(z[i])
+        d2 = torch.minimum(d2, (z - z[i]).pow(2).sum(1))
+    c = torch.stack(centres)
+    for _ in range(steps):
+        hard = torch.nn.functional.one_hot(torch.cdist(z, c).argmin(1), k).double()  # (N, K)
+        count = hard.sum(0)
+        c = torch.where(count[:, None] > 0, hard.T @ z / count.clamp_min(1)[:, None], c)  # an empty cluster stays
+    return c
+
+
+def _m_step(z: torch.Tensor, resp: torch.Tensor, covariance: str, floor: float) -> GaussianMixture:
+    """The mixture that maximises the expected log-likelihood for responsibilities ``resp`` (N, K)."""
+    nk = resp.sum(0) + 1e-10  # (K,)
+    means = resp.T @ z / nk[:, None]  # (K, D)
+    if covariance == "diag":
+        var = resp.T @ z.pow(2) / nk[:, None] - means.pow(2)  # (K, D): E[z^2] - E[z]^2
+        scale = (var.clamp_min(0) + floor).sqrt()
+    else:
+        eye = torch.eye(z.shape[1], dtype=z.dtype)
+        scale = torch.stack([torch.linalg.cholesky((resp[:, j:j + 1] * (z - means[j])).T @ (z - means[j]) / nk[j]
+                                                   + floor * eye) for j in range(len(nk))])  # (K, D, D)
+    return GaussianMixture(nk / nk.sum(), means, scale)
