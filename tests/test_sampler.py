@@ -89,14 +89,17 @@ def test_fit_gmm_bad_input():
     with pytest.raises(ValueError, match="positive integer"):
         fit_gmm(np.zeros((5, 2)), 0)
     gm = fit_gmm(np.zeros((3, 2)), 8)  # identical codes, more components than codes: still a density
-    assert gm.components == 3 and bool(torch.isfinite(gm.log_prob(torch.zeros(1, 2))).all())
+    assert gm.components == 1 and bool(torch.isfinite(gm.log_prob(torch.zeros(1, 2))).all())  # 3 // (2 + 1)
+    assert fit_gmm(np.random.default_rng(0).normal(size=(40, 3)), 30).components == 10  # 40 // (3 + 1)
+    assert fit_gmm(np.random.default_rng(0).normal(size=(40, 3)), 30, covariance="diag").components == 20
 
 
 def test_a_plain_autoencoder_generates_and_the_sampler_round_trips(small_digits, tmp_path):
     out = tmp_path / "run"
     res = aekit.fit(tiny_config(epochs=2, sampler_components=3), small_digits, out_dir=out)
     model = res.model
-    assert model.sampler is not None and model.sampler.components == 3 and model.default_sampler() == "gmm"
+    # labelled digits: ceil(3 / 10) = 1 component for each of the ten classes
+    assert model.sampler is not None and model.sampler.components == 10 and model.default_sampler() == "gmm"
     s = apps.sample(model, 6, seed=5)
     assert s.shape == (6, 1, 8, 8) and np.isfinite(s).all()
     loaded = ckpt.load(out)
@@ -163,3 +166,56 @@ def test_sampler_on_spatial_and_sequence_codes():
     r = aekit.fit(aekit.Config().override(arch="rnn", rnn_hidden=8, latent_dim=3, epochs=1, val_fraction=0.0,
                                           sampler_components=2), data, quiet=True).model
     assert r.sampler.dim == 3 and r.sample(2).shape == (2, 12, 2)
+
+
+# --- generation by class ----------------------------------------------------------------------------------------
+def test_a_labelled_mixture_draws_from_one_class():
+    gm = GaussianMixture(torch.tensor([0.2, 0.3, 0.5]), torch.tensor([[0.0], [100.0], [200.0]]),
+                         torch.tensor([[1.0], [1.0], [1.0]]), torch.tensor([7, 7, 2]))
+    assert gm.classes == [2, 7]
+    z = gm.sample(2000, torch.Generator().manual_seed(0), label=7)
+    assert bool((z < 150).all())  # only the two components of class 7
+    assert float((z > 50).double().mean()) == pytest.approx(0.6, abs=0.04)  # 0.3 / (0.2 + 0.3)
+    assert bool((gm.sample(100, torch.Generator().manual_seed(0), label=2) > 150).all())
+    with pytest.raises(ValueError, match=r"choose one of \[2, 7\]"):
+        gm.sample(1, label=3)
+    plain = GaussianMixture(torch.tensor([1.0]), torch.tensor([[0.0]]), torch.tensor([[1.0]]))
+    with pytest.raises(ValueError, match="fitted without labels"):
+        plain.sample(1, label=0)
+    with pytest.raises(ValueError, match="labels must be"):
+        GaussianMixture(torch.tensor([1.0]), torch.tensor([[0.0]]), torch.tensor([[1.0]]), torch.tensor([0.5]))
+
+
+def test_fit_by_class_weights_each_class_by_its_share(small_digits):
+    model = aekit.fit(tiny_config(epochs=1, sampler="none"), small_digits).model
+    y = small_digits.train.y.copy()
+    y[::3] = -1  # unknown labels are left out
+    gm = fit_sampler(model, small_digits.train.x, components=20, y=y)
+    known = y[y != -1]
+    assert gm.classes == sorted(set(known.tolist()))
+    for c in gm.classes:
+        mine = gm.labels == c
+        assert int(mine.sum()) == 2  # ceil(20 / 10) components per class
+        assert float(gm.weights[mine].sum()) == pytest.approx(float((known == c).mean()), abs=1e-6)
+    # EM keeps the mean of each class's mixture at the mean of that class's codes (the responsibilities sum to 1)
+    codes = apps.encode(model, small_digits.train.x)
+    for c in (4, 7):
+        mine = gm.labels == c
+        mix_mean = (gm.weights[mine, None] * gm.means[mine]).sum(0) / gm.weights[mine].sum()
+        np.testing.assert_allclose(mix_mean.numpy(), codes[y == c].mean(0), atol=1e-4)
+        drawn = gm.sample(20_000, torch.Generator().manual_seed(0), label=c).numpy()
+        np.testing.assert_allclose(drawn.mean(0), codes[y == c].mean(0), atol=0.05 * codes.std(0).max())
+    assert fit_sampler(model, small_digits.train.x, components=3, y=np.full(len(y), 1.5)).labels is None  # not classes
+
+
+def test_generate_by_class_everywhere(run, tmp_path, capsys):
+    model = ckpt.load(run)  # trained on the digits, labelled 0-9
+    assert model.sampler.classes == list(range(10))
+    assert main(["generate", str(run), "-n", "5", "--label", "3", "--out", str(tmp_path / "s.npy"), "--png",
+                 str(tmp_path / "s.png")]) == 0
+    assert "of class 3" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), apps.sample(model, 5, seed=0, label=3))
+    err = cli_error(capsys, ["generate", str(run), "--label", "12", "--out", str(tmp_path / "t.npy")])
+    assert "label 12 is not a class" in err and not (tmp_path / "t.npy").exists()
+    with pytest.raises(ValueError, match="needs the gmm sampler"):
+        model.sample(2, sampler="normal", label=1)

@@ -225,6 +225,13 @@ def test_the_page_in_a_real_browser(models):
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s / (d.length / 4); }""")
         assert pixels > 1  # the reconstruction was painted (not an empty black canvas)
+        # the digits model's sampler was fitted by class: pick a class and sample it
+        page.wait_for_selector("#class-row:not(.hidden)")
+        assert page.locator("#class-pick option").count() == 11  # "any" and the ten digits
+        page.select_option("#class-pick", "3")
+        with page.expect_response(lambda r: r.url.endswith("/generate")) as resp:
+            page.click("#sample-btn")
+        assert resp.value.status == 200 and resp.value.request.post_data_json["label"] == 3
         assert page.locator("#error").text_content() == ""
         browser.close()
 

@@ -261,10 +261,10 @@ def load_sampler(run_dir: str | Path, model: Autoencoder | None = None):
 
     path = Path(run_dir) / SAMPLER
     t = _load_bound(path, model)
-    if set(t) != {"weights", "means", "scale"}:
+    if set(t) - {"labels"} != {"weights", "means", "scale"}:
         raise CorruptFileError(f"{path} does not hold a sampler (weights, means, scale)")
     try:
-        gm = GaussianMixture(t["weights"], t["means"], t["scale"])
+        gm = GaussianMixture(t["weights"], t["means"], t["scale"], t.get("labels"))
     except ValueError as e:
         raise CorruptFileError(f"{path}: {e}") from None
     if model is not None and gm.dim != math.prod(model.code_shape):

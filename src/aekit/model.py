@@ -170,12 +170,16 @@ class Autoencoder(nn.Module):
         None (this model cannot generate)."""
         return "gmm" if self.sampler is not None else "normal" if self.is_variational else None
 
-    def sample(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
+               label: int | None = None) -> torch.Tensor:
         """Draw n codes from a sampler and decode them: (n, *input_shape).
 
         ``sampler``: ``gmm`` (the mixture fitted to the training codes), ``normal`` (the prior N(0, I), variational
-        models only), or None for :meth:`default_sampler`. Codes are drawn on the CPU from ``generator``."""
+        models only), or None for :meth:`default_sampler`. ``label``: draw from one class (a gmm sampler fitted to
+        labelled data). Codes are drawn on the CPU from ``generator``."""
         name = SAMPLERS.canonical(sampler) if sampler is not None else self.default_sampler()
+        if label is not None and name != "gmm":
+            raise ValueError("generation by class (label) needs the gmm sampler fitted to labelled training data")
         if name is None:
             raise ValueError(f"this {self.config.variant_name!r} model has no sampler to generate from: train it with "
                              "sampler gmm (the default), or fit one with aekit.sampler.fit_sampler(model, x)")
@@ -183,7 +187,7 @@ class Autoencoder(nn.Module):
             if self.sampler is None:
                 raise ValueError("this model has no fitted sampler (gmm): train it with sampler gmm (the default), "
                                  "fit one with aekit.sampler.fit_sampler(model, x), or use sampler normal (VAEs)")
-            z = self.sampler.sample(n, generator).view(n, *self.code_shape)  # (n, D) -> (n, *code_shape)
+            z = self.sampler.sample(n, generator, label).view(n, *self.code_shape)  # (n, D) -> (n, *code_shape)
         else:
             if not self.is_variational:
                 raise ValueError(f"the normal sampler (the prior N(0, I)) needs a variational model (variant 'vae'); "

@@ -22,6 +22,7 @@ import torch
 from .registry import SAMPLERS
 
 FULL_COVARIANCE_MAX_DIM = 64  # codes up to this size get full covariances; larger (spatial) codes diagonal ones
+MAX_CLASSES = 1000  # labels from 0 to 999 condition a sampler; other labels are not classes
 MAX_ROWS = 20_000  # codes the mixture is fitted on (evenly spaced rows of the training set)
 
 
@@ -30,18 +31,24 @@ class GaussianMixture:
     """A mixture of K Gaussians over D-dimensional codes.
 
     weights (K,) summing to 1; means (K, D); scale (K, D, D) lower-triangular Cholesky factors of the covariances,
-    or (K, D) standard deviations for diagonal covariances.
+    or (K, D) standard deviations for diagonal covariances; labels (K,) int64, the class each component was fitted
+    to (labelled training data), or None. With labels, the mixture is p(z) = sum_y p(y) p(z | y), each p(z | y) a
+    mixture of its class's components, and :meth:`sample` can draw from one class.
     """
 
     weights: torch.Tensor
     means: torch.Tensor
     scale: torch.Tensor
+    labels: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         k, d = self.means.shape
         if self.weights.shape != (k,) or self.scale.shape not in ((k, d), (k, d, d)):
             raise ValueError(f"a mixture needs weights (K,), means (K, D) and scale (K, D) or (K, D, D); got "
                              f"{tuple(self.weights.shape)}, {tuple(self.means.shape)}, {tuple(self.scale.shape)}")
+        if self.labels is not None and (self.labels.shape != (k,) or self.labels.dtype != torch.int64):
+            raise ValueError(f"a mixture's labels must be (K,) = ({k},) integers, got {tuple(self.labels.shape)} "
+                             f"{self.labels.dtype}")
         if not all(bool(torch.isfinite(t).all()) for t in (self.weights, self.means, self.scale)):
             raise ValueError("a mixture's parameters must be finite")
         if bool((self.weights < 0).any()) or abs(float(self.weights.double().sum()) - 1.0) > 1e-4:
@@ -58,9 +65,22 @@ class GaussianMixture:
     def components(self) -> int:
         return self.means.shape[0]
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n codes (n, D), drawn on the CPU: the same codes for the same generator state on any machine's torch."""
-        comp = torch.multinomial(self.weights.double(), n, replacement=True, generator=generator)  # (n,)
+    @property
+    def classes(self) -> list[int]:
+        """The class labels it can draw from (empty without labels)."""
+        return [] if self.labels is None else sorted(set(self.labels.tolist()))
+
+    def sample(self, n: int, generator: torch.Generator | None = None, label: int | None = None) -> torch.Tensor:
+        """n codes (n, D), drawn on the CPU: the same codes for the same generator state on any machine's torch.
+        ``label``: draw from p(z | y = label) (a mixture fitted to labelled codes)."""
+        w = self.weights.double()
+        if label is not None:
+            if label not in self.classes:
+                raise ValueError(f"label {label!r} is not a class of this sampler: "
+                                 + (f"choose one of {self.classes}" if self.classes else
+                                    "it was fitted without labels (train on labelled data to generate by class)"))
+            w = torch.where(self.labels == label, w, torch.zeros_like(w))
+        comp = torch.multinomial(w, n, replacement=True, generator=generator)  # (n,)
         eps = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)  # (n, D)
         s = self.scale.double()[comp]  # (n, D) or (n, D, D)
         spread = s * eps if s.ndim == 2 else (s @ eps[:, :, None])[:, :, 0]
@@ -69,25 +89,31 @@ class GaussianMixture:
     def log_joint(self, z: torch.Tensor) -> torch.Tensor:
         """log w_k + log N(z | mean_k, cov_k) for codes (N, D) -> (N, K), in nats (float64)."""
         z, s, means = z.double(), self.scale.double(), self.means.double()
-        out = torch.empty(len(z), self.components, dtype=torch.float64)
-        for j in range(self.components):
-            if s.ndim == 2:
-                maha = ((z - means[j]) / s[j]).pow(2).sum(1)  # (N,)
-                log_det = s[j].log().sum()  # log sqrt(det covariance)
-            else:
-                y = torch.linalg.solve_triangular(s[j], (z - means[j]).T, upper=False)  # (D, N): L^-1 (z - mean)
-                maha = y.pow(2).sum(0)
-                log_det = torch.diagonal(s[j]).log().sum()
-            out[:, j] = self.weights[j].double().clamp_min(1e-300).log() - log_det \
-                - 0.5 * (maha + self.dim * math.log(2 * math.pi))
-        return out
+        if s.ndim == 2:
+            log_det = s.log().sum(1)  # (K,): log sqrt(det covariance)
+        else:
+            log_det = torch.diagonal(s, dim1=1, dim2=2).log().sum(1)
+            s = torch.linalg.solve_triangular(s, torch.eye(self.dim, dtype=s.dtype).expand_as(s), upper=False)  # L^-1
+        out = []
+        step = max(1, 2 ** 22 // max(1, len(z) * self.dim))  # components per chunk: (c, N, D) stays ~32 MB
+        for j in range(0, self.components, step):
+            if s.ndim == 2:  # (c, N, D): (z - mean) / sd
+                y = (z[None] - means[j:j + step, None]) / s[j:j + step, None]
+            else:  # (c, N, D): L^-1 (z - mean), as z L^-T - mean L^-T
+                pt = s[j:j + step].transpose(1, 2)
+                y = z @ pt - means[j:j + step, None] @ pt
+            out.append(y.pow(2).sum(-1).T)  # (N, c): the squared Mahalanobis distances
+        maha = torch.cat(out, 1)  # (N, K)
+        return self.weights.double().clamp_min(1e-300).log() - log_det - 0.5 * (maha + self.dim * math.log(2 * math.pi))
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log density of codes (N, D) -> (N,), in nats."""
         return torch.logsumexp(self.log_joint(z), dim=1)
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"weights": self.weights.float(), "means": self.means.float(), "scale": self.scale.float()}
+        """What a file stores: float32 parameters, and the labels when there are some."""
+        out = {"weights": self.weights.float(), "means": self.means.float(), "scale": self.scale.float()}
+        return out if self.labels is None else {**out, "labels": self.labels}
 
 
 def describe(model, name: str | None = None) -> str:
@@ -105,7 +131,7 @@ def spread_rows(n: int, most: int = MAX_ROWS) -> np.ndarray:
 
 
 def fit_sampler(model, x, components: int | None = None, seed: int | None = None,
-                lengths: torch.Tensor | None = None) -> GaussianMixture:
+                lengths: torch.Tensor | None = None, y: np.ndarray | None = None) -> GaussianMixture:
     """Fit a Gaussian mixture to the codes of training data and attach it as ``model.sampler``.
 
     Parameters
@@ -116,6 +142,9 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     components : mixture components (default: the config's ``sampler_components``).
     seed : the k-means initialisation's seed (default: the config's seed).
     lengths : (N,) valid steps of padded sequences (rnn).
+    y : (N,) integer class labels (-1: unknown). With labels, each class gets its own mixture of
+        ceil(components / classes) components, weighted by the class's share of the labelled rows, and the sampler
+        can generate by class; unlabelled rows are left out.
 
     Returns
     -------
@@ -137,9 +166,38 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
                                for i in range(0, len(sub), 256)]).numpy()
         model.train(was)
     tc = model.config.train
-    model.sampler = fit_gmm(codes.reshape(len(codes), -1), components or tc.sampler_components,
-                            tc.seed if seed is None else seed)
+    k, seed = components or tc.sampler_components, tc.seed if seed is None else seed
+    codes = torch.from_numpy(codes.reshape(len(codes), -1))
+    labels = class_labels(y, len(x))
+    if labels is None:
+        model.sampler = fit_gmm(codes, k, seed)
+        return model.sampler
+    labels = labels[rows]
+    counts = np.bincount(labels[labels != -1])
+    classes = [int(c) for c in np.flatnonzero(counts >= 2)]  # a class of one code has no spread to fit
+    parts = []  # (weights, means, scale, labels) of each class's mixture
+    for c in classes:
+        gm = fit_gmm(codes[torch.from_numpy(labels == c)], -(-k // len(classes)), seed)
+        share = float(counts[c]) / float(counts.sum())  # p(y = c) among the labelled codes
+        parts.append((gm.weights * share, gm.means, gm.scale, torch.full((gm.components,), c, dtype=torch.int64)))
+    w, means, scale, labs = (torch.cat(t) for t in zip(*parts))
+    model.sampler = GaussianMixture(w / w.sum(), means, scale, labs)
     return model.sampler
+
+
+def class_labels(y, n: int) -> np.ndarray | None:
+    """Labels a sampler can condition on: (n,) int64 with -1 for unknown, or None when there are none to use (no
+    labels, labels that are not integers, or fewer than 2 rows in every class)."""
+    if y is None:
+        return None
+    a = np.asarray(y)
+    if a.shape != (n,) or a.dtype.kind not in "iub":
+        return None
+    a = a.astype(np.int64)
+    known = a[a != -1]
+    if len(known) == 0 or (known < -1).any() or known.max() >= MAX_CLASSES or np.bincount(known).max() < 2:
+        return None
+    return a
 
 
 def fit_gmm(codes: np.ndarray | torch.Tensor, components: int, seed: int = 0, covariance: str = "auto",
@@ -148,8 +206,8 @@ def fit_gmm(codes: np.ndarray | torch.Tensor, components: int, seed: int = 0, co
 
     Initialisation: k-means++ seeds (``seed``) refined by 10 Lloyd steps; EM stops when the mean log-likelihood gains
     less than ``tol`` nats or after ``max_iter`` steps. ``covariance``: full, diag, or auto (full up to D = 64,
-    diagonal beyond). At most 20,000 evenly spaced rows are used; with fewer codes than ``components``, there are as
-    many components as codes. A covariance floor of 1e-6 times the codes' mean variance keeps a component on a few
+    diagonal beyond). At most 20,000 evenly spaced rows are used. There are at most N / (D + 1) components with full
+    covariances (N / 2 with diagonal ones), so that each has codes enough to estimate one. A covariance floor of 1e-6 times the codes' mean variance keeps a component on a few
     identical codes a density."""
     z = torch.as_tensor(np.asarray(codes.detach().cpu() if torch.is_tensor(codes) else codes), dtype=torch.float64)
     z = z.reshape(len(z), -1)
@@ -165,7 +223,7 @@ def fit_gmm(codes: np.ndarray | torch.Tensor, components: int, seed: int = 0, co
         raise ValueError(f"covariance must be full, diag or auto, got {covariance!r}")
     z = z[torch.from_numpy(spread_rows(len(z)))]
     n, d = z.shape
-    k = min(int(components), n)
+    k = min(int(components), max(1, n // (d + 1) if covariance == "full" else n // 2))
     g = torch.Generator().manual_seed(seed)
     means = _kmeans(z, k, g)  # (K, D)
     resp = torch.nn.functional.one_hot(torch.cdist(z, means).argmin(1), k).double()  # (N, K) hard assignments
@@ -207,9 +265,11 @@ def _m_step(z: torch.Tensor, resp: torch.Tensor, covariance: str, floor: float) 
     means = resp.T @ z / nk[:, None]  # (K, D)
     if covariance == "diag":
         var = resp.T @ z.pow(2) / nk[:, None] - means.pow(2)  # (K, D): E[z^2] - E[z]^2
-        scale = (var.clamp_min(0) + floor).sqrt()
-    else:
-        eye = torch.eye(z.shape[1], dtype=z.dtype)
-        scale = torch.stack([torch.linalg.cholesky((resp[:, j:j + 1] * (z - means[j])).T @ (z - means[j]) / nk[j]
-                                                   + floor * eye) for j in range(len(nk))])  # (K, D, D)
-    return GaussianMixture(nk / nk.sum(), means, scale)
+        return GaussianMixture(nk / nk.sum(), means, (var.clamp_min(0) + floor).sqrt())
+    eye = torch.eye(z.shape[1], dtype=z.dtype)
+    cov = []
+    for j in range(len(nk)):
+        rows = torch.nonzero(resp[:, j] > 1e-12)[:, 0]  # the codes that move it (most have ~0 responsibility)
+        d = z[rows] - means[j]  # (n_j, D)
+        cov.append((resp[rows, j:j + 1] * d).T @ d / nk[j] + floor * eye)  # (D, D)
+    return GaussianMixture(nk / nk.sum(), means, torch.linalg.cholesky(torch.stack(cov)))

@@ -296,7 +296,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         ckpt.save_tables(run_dir, model)
     model.eval()
     if tc.sampler != "none" and dist_ctx.rank == 0:  # a density over the training codes, to generate from
-        fit_sampler(model, train.x, lengths=train.lengths)
+        fit_sampler(model, train.x, lengths=train.lengths, y=train.y)
         if run_dir is not None:
             ckpt.save_sampler(run_dir, model)
     dist_ctx.close()

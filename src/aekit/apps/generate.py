@@ -45,11 +45,13 @@ def interpolate(model: Autoencoder, xa: np.ndarray, xb: np.ndarray, steps: int =
     return decode(model, path.reshape(steps, *model.code_shape))
 
 
-def sample(model: Autoencoder, n: int, seed: int = 0, sampler: str | None = None) -> np.ndarray:
+def sample(model: Autoencoder, n: int, seed: int = 0, sampler: str | None = None,
+           label: int | None = None) -> np.ndarray:
     """n new samples: codes drawn from ``sampler`` through the decoder, (n, *input_shape).
 
     ``sampler``: ``gmm`` (the mixture fitted to the training codes: any model trained with sampler gmm), ``normal``
-    (the prior N(0, I): variational models), or None for the model's default (gmm where it has one)."""
+    (the prior N(0, I): variational models), or None for the model's default (gmm where it has one). ``label``: only
+    samples of that class (a gmm sampler fitted to labelled data: ``model.sampler.classes``)."""
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
     limits.check("n", int(n), "samples", "the number of samples")
@@ -58,7 +60,7 @@ def sample(model: Autoencoder, n: int, seed: int = 0, sampler: str | None = None
         raise ValueError(f"seed must be an integer from 0 to {limits.LIMITS['seed']}, got {seed!r}")
     model.eval()
     with torch.no_grad():
-        return model.sample(int(n), torch.Generator().manual_seed(seed), sampler).cpu().numpy()
+        return model.sample(int(n), torch.Generator().manual_seed(seed), sampler, label).cpu().numpy()
 
 
 def log_likelihood(model: Autoencoder, x: np.ndarray | torch.Tensor, k: int = 1000, batch_size: int = 50,

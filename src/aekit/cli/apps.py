@@ -136,13 +136,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     _check_outputs(args)
     model = ckpt.load(args.run)
-    s = apps.sample(model, args.n, seed=args.seed, sampler=args.sampler)
-    print(f"Sampled {args.n} from {describe(model, args.sampler)}; wrote "
-          f"{save_array(args.out, s)}")
+    s = apps.sample(model, args.n, seed=args.seed, sampler=args.sampler, label=args.label)
+    of = f" of class {args.label}" if args.label is not None else ""
+    print(f"Sampled {args.n}{of} from {describe(model, args.sampler)}; wrote {save_array(args.out, s)}")
     if args.png_dir:
         _png_dir(s, None, args.png_dir, prefix="sample")
     if args.png:
-        _png(viz.samples_view(model, args.n, args.seed, args.sampler), args.png)
+        _png(viz.samples_view(model, args.n, args.seed, args.sampler, args.label), args.png)
     return 0
 
 
@@ -370,6 +370,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--sampler", choices=SAMPLERS.names(), help="gmm: the Gaussian mixture fitted to the training "
                    "codes (the default where the run has one); normal: the prior N(0, I) (VAEs)")
+    p.add_argument("--label", type=int, help="only samples of this class (runs trained on labelled data: MNIST, "
+                   "digits, class subfolders of images, an .npz with y)")
     p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a grid of the samples")
     p.add_argument("--png-dir", help="also write one PNG per sample into this new folder")

@@ -270,7 +270,8 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         m = model.config.model
         return {"arch": m.arch, "variant": model.config.variant_name, "input_shape": list(model.input_shape),
                 "latent_dim": model.latent_dim, "code_shape": list(model.code_shape), "threshold": threshold,
-                "variational": model.is_variational, "sampler": model.default_sampler(), "image": len(model.input_shape) == 3
+                "variational": model.is_variational, "sampler": model.default_sampler(),
+                "classes": model.sampler.classes if model.sampler is not None else [], "image": len(model.input_shape) == 3
                 and model.input_shape[0] in (1, 3)}
 
     @app.post("/encode", summary="Codes of the samples", openapi_extra=body_doc)
@@ -294,7 +295,8 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
 
     @app.post("/generate", summary="New samples: codes from the run's sampler, decoded",
               description="`sampler`: gmm (the mixture fitted to the training codes) or normal (N(0, I), VAEs); "
-                          "the run's default when omitted.",
+                          "the run's default when omitted. `label`: only samples of that class (`/info`'s "
+                          "`classes`).",
               openapi_extra={"requestBody": {"content": {"application/json": {"example": {"n": 4, "seed": 0}}}}})
     async def generate(request: Request) -> dict:
         _, body = await read_object(request, '{"n": 4, "seed": 0}')
@@ -303,8 +305,11 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         sampler = body.get("sampler")
         if sampler is not None and (not isinstance(sampler, str) or sampler not in SAMPLERS):
             raise BadInput(422, f"sampler must be one of {', '.join(SAMPLERS.names())}, got {sampler!r}")
+        label = body.get("label")
+        if label is not None and (isinstance(label, bool) or not isinstance(label, int)):
+            raise BadInput(422, f"label must be an integer class, got {label!r}")
         try:
-            return {"samples": finite(apps.sample(model, n, seed=seed, sampler=sampler)).tolist()}
+            return {"samples": finite(apps.sample(model, n, seed=seed, sampler=sampler, label=label)).tolist()}
         except limits.TooLarge as e:
             raise BadInput(413, str(e)) from None
         except ValueError as e:  # no such sampler for this model

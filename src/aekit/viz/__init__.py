@@ -27,6 +27,7 @@ from .figures import (  # noqa: F401
     sparsity_histogram,
 )
 from .views import (  # noqa: F401
+    class_samples_view,
     code_map_view,
     denoising_view,
     detection_view,

@@ -40,6 +40,9 @@ def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
 
         figs.append(("samples.png", f"New samples: codes drawn from {describe(model)}, decoded.",
                      V.samples_view(model)))
+        if model.default_sampler() == "gmm" and model.sampler.classes:
+            figs.append(("class_samples.png", "Samples by class: codes drawn from the mixture of each class's "
+                         "training codes, decoded.", V.class_samples_view(model)))
     figs.append(("code_map.png", "The test codes projected to 2-D by PCA" +
                  (", coloured by label." if labels is not None else "."), V.code_map_view(model, x, labels)))
     if "sparsity" in cfg.spec.terms:

@@ -38,12 +38,25 @@ def interpolation_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | N
     return F.interpolation_strip(strip, title=f"{method.capitalize()} interpolation between two codes ({what})")
 
 
-def samples_view(model: Autoencoder, n: int = 16, seed: int = 0, sampler: str | None = None) -> Figure:
-    """``n`` new samples (at most 32 shown) from ``sampler`` (the model's default when None)."""
+def samples_view(model: Autoencoder, n: int = 16, seed: int = 0, sampler: str | None = None,
+                 label: int | None = None) -> Figure:
+    """``n`` new samples (at most 32 shown) from ``sampler`` (the model's default when None), of one class with
+    ``label``."""
     from ..sampler import describe
 
-    return F.sample_grid(apps.sample(model, n, seed=seed, sampler=sampler)[:32],
-                         title=f"Samples from {describe(model, sampler)}")
+    of = f" of class {label}" if label is not None else ""
+    return F.sample_grid(apps.sample(model, n, seed=seed, sampler=sampler, label=label)[:32],
+                         title=f"Samples{of} from {describe(model, sampler)}")
+
+
+def class_samples_view(model: Autoencoder, per_class: int = 8, seed: int = 0) -> Figure:
+    """A row of ``per_class`` samples for each class of a sampler fitted to labelled codes (at most 20 classes)."""
+    classes = model.sampler.classes[:20]
+    rows = [apps.sample(model, per_class, seed=seed, label=c) for c in classes]
+    title = "Samples by class (one row per class)"
+    if not F.is_image(rows[0].shape[1:]):
+        return F.sample_grid(np.concatenate(rows), title)
+    return F.image_grid(rows, [f"class {c}" for c in classes], None, title)
 
 
 def code_map_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | None = None) -> Figure:
