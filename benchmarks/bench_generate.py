@@ -149,6 +149,11 @@ def agreement(h: "Harness", model) -> float:
 
 def pythae_vae(x: torch.Tensor, epochs: int, seed: int = 0):
     """pythae 0.1.2's VAE on the same network, and its two samplers."""
+    import logging
+    import os
+
+    os.environ["TQDM_DISABLE"] = "1"  # pythae's per-batch bars
+    logging.getLogger("pythae").setLevel(logging.WARNING)
     from pythae.models import VAE, VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
