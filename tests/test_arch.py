@@ -7,6 +7,7 @@ import torch
 
 import aekit
 from aekit.registry import ARCHITECTURES, VARIANTS
+from aekit.data import Batch
 from aekit.terms import compute_loss
 
 
@@ -43,8 +44,8 @@ def test_padding_does_not_change_the_loss(cell):
     x2 = x.clone()
     for i, L in enumerate(lengths):  # change only the padding
         x2[i, L:] = torch.randn(10 - L, 2) * 100
-    a, _ = compute_loss(model, x, cfg, lengths)
-    b, _ = compute_loss(model, x2, cfg, lengths)
+    a, _ = compute_loss(model, Batch(x, lengths=lengths), cfg)
+    b, _ = compute_loss(model, Batch(x2, lengths=lengths), cfg)
     assert a["loss"].item() == pytest.approx(b["loss"].item(), rel=1e-6)
     # and the padded steps are not counted: the loss equals the mean over the valid steps alone
     out = model(x, lengths).x_hat
@@ -59,11 +60,13 @@ SHAPES = {"mlp": (12,), "conv": (1, 9, 7), "rnn": (6, 2)}
 @pytest.mark.parametrize("variant", [*VARIANTS.names(), "sparse+denoising+contractive", "vae+denoising+contractive"])
 def test_every_variant_on_every_architecture_trains_a_step(arch, variant):
     torch.manual_seed(0)
-    model, cfg = build(SHAPES[arch], arch, variant)
+    classify = "classifier" in variant
+    model, cfg = build(SHAPES[arch], arch, variant, classes=3 if classify else 0)
     x = torch.rand(6, *SHAPES[arch])
     lengths = torch.tensor([6, 4, 6, 2, 5, 6]) if arch == "rnn" else None
+    y = torch.tensor([0, 1, -1, 2, -1, 0]) if classify else None  # -1: unknown
     opt = torch.optim.Adam(model.parameters(), 1e-2)
-    parts, _ = compute_loss(model, x, cfg, lengths)
+    parts, _ = compute_loss(model, Batch(x, y, lengths), cfg)
     parts["loss"].backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)

@@ -49,7 +49,8 @@ def reference(tmp_path_factory, digits):
 def test_the_training_state_is_written_before_the_files_made_from_it(reference):
     _, _, writes = reference
     assert writes[:4] == [ckpt.STATE, ckpt.CONFIG, ckpt.WEIGHTS, ckpt.HISTORY]  # nothing before the first epoch
-    assert len(writes) == 3 * 4 + 2  # 3 epochs; then the best epoch's weights (config + weights)
+    # 3 epochs; then the best epoch's weights (config + weights), and the sampler fitted to those weights' codes
+    assert len(writes) == 3 * 4 + 2 + 1 and writes[-1] == ckpt.SAMPLER
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

@@ -9,16 +9,48 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from aekit.sklearn import AutoencoderOutlierDetector, AutoencoderTransformer
+from aekit.sklearn import AutoencoderClassifier, AutoencoderOutlierDetector, AutoencoderTransformer
 
 FAST = dict(epochs=3, latent_dim=2, hidden=(8,), batch_size=32)
 
 
 # Every check applies; two are skipped by sklearn itself when their optional dependency is missing
 # (check_array_api_input without SCIPY_ARRAY_API, the pandas input checks without pandas).
-@parametrize_with_checks([AutoencoderTransformer(**FAST), AutoencoderOutlierDetector(**FAST)])
+FAST_CLASSIFIER = dict(epochs=10, latent_dim=4, hidden=(16,), batch_size=64, label_batch=8, lr=0.01)
+
+
+def _expected_failures(estimator) -> dict[str, str]:
+    # sklearn exempts its own semi-supervised classifiers from the labels -1 / 1 of this check by name
+    # (_choose_check_classifiers_labels): -1 marks an unlabelled sample, as it does here
+    if isinstance(estimator, AutoencoderClassifier):
+        return {"check_classifiers_classes": "-1 marks an unlabelled sample (sklearn.semi_supervised's convention)"}
+    return {}
+
+
+@parametrize_with_checks([AutoencoderTransformer(**FAST), AutoencoderOutlierDetector(**FAST),
+                          AutoencoderClassifier(**FAST_CLASSIFIER)], expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_classifier_learns_from_few_labels_and_ignores_unlabelled_ones():
+    """Two classes in two well separated blobs, 4 labels of 200 (strings, the rest "-1"): the unlabelled samples
+    are classified right, and the labels given to unlabelled rows never enter the cross-entropy."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(-3, 0.5, size=(100, 4)), rng.normal(3, 0.5, size=(100, 4))])
+    truth = np.repeat(np.array(["ant", "bee"]), 100)
+    y = np.full(200, "-1", dtype=object)
+    y[[0, 1, 100, 101]] = truth[[0, 1, 100, 101]]
+    clf = AutoencoderClassifier(random_state=0, **FAST_CLASSIFIER).fit(X, y)
+    assert list(clf.classes_) == ["ant", "bee"]
+    assert (clf.predict(X) == truth).mean() == 1.0
+    p = clf.predict_proba(X)
+    assert p.shape == (200, 2) and np.allclose(p.sum(1), 1, atol=1e-6)
+    assert clf.score(X, truth) == 1.0  # ClassifierMixin's accuracy, not the reconstruction error
+    with pytest.raises(ValueError, match="no labelled sample"):
+        AutoencoderClassifier(**FAST_CLASSIFIER).fit(X, np.full(200, -1))
+    with pytest.raises(ValueError, match="one class"):
+        AutoencoderClassifier(**FAST_CLASSIFIER).fit(X, np.where(np.arange(200) < 3, 1, -1))
 
 
 def test_transformer_in_a_pipeline_and_grid_search(digits):

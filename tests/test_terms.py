@@ -128,9 +128,9 @@ def test_loss_terms_are_registered_with_their_weights():
 
     weights = {f.name for f in dataclasses.fields(LossConfig)}
     named = {t for v in VARIANTS for t in VARIANTS.get(v).terms}
-    assert named == set(TERMS.names()) == {"sparsity", "kl", "contractive", "rate"}
+    assert named == set(TERMS.names()) == {"sparsity", "kl", "contractive", "rate", "classify", "consistency"}
     assert all(TERMS.get(t).weight in weights for t in TERMS)
-    fields = weights | {f.name for f in dataclasses.fields(ModelConfig)}
+    fields = weights | {f.name for f in dataclasses.fields(ModelConfig)} | {"label_batch"}
     for v in VARIANTS:  # the options each variant reads are config fields (rate's code_prior is the model's)
         assert set(VARIANTS.options(v)) <= fields
 
@@ -144,3 +144,44 @@ def test_a_term_weight_scales_its_part_in_the_loss(small_digits):
         with torch.no_grad():
             parts, _ = compute_loss(model, x, model.config)
         assert float(parts["loss"]) == pytest.approx(float(parts["recon"]) + beta * float(parts["sparsity"]), rel=1e-6)
+
+
+# --- the classifier variant's parts ---------------------------------------------------------------------------
+def test_class_cross_entropy_by_hand_and_unknown_labels_never_enter():
+    from aekit.terms import class_cross_entropy
+
+    logits = torch.tensor([[2.0, 0.0, 0.0], [5.0, -5.0, 1.0], [0.0, 1.0, 3.0]], requires_grad=True)
+    y = torch.tensor([0, -1, 2])
+    ce = class_cross_entropy(logits, y)
+    lse = lambda r: math.log(sum(math.exp(v) for v in r))  # noqa: E731
+    want = ((lse([2, 0, 0]) - 2) + (lse([0, 1, 3]) - 3)) / 2  # rows 0 and 2 only
+    assert ce.item() == pytest.approx(want, abs=1e-6)
+    ce.backward()
+    assert torch.equal(logits.grad[1], torch.zeros(3))  # the unlabelled row gets no gradient from it
+    none = class_cross_entropy(logits, torch.full((3,), -1))
+    assert none.item() == 0.0 and none.requires_grad
+
+
+def test_classifier_parts_and_views(small_digits):
+    from aekit.data import Batch
+    from aekit.terms import view
+
+    cfg = tiny_config(variant="classifier", classes=10)
+    torch.manual_seed(0)
+    model = aekit.build_model(aekit.resolve_config(cfg, (1, 8, 8), 0.0, 1.0))
+    x, y = small_digits.train.x[:16], torch.as_tensor(small_digits.train.y[:16])
+    parts, out = compute_loss(model, Batch(x, y), model.config)
+    assert set(parts) == {"loss", "recon", "classify", "consistency"} and out.logits.shape == (16, 10)
+    lc = model.config.loss
+    assert parts["loss"].item() == pytest.approx(parts["recon"].item() + lc.classify_weight * parts["classify"].item()
+                                                 + lc.consistency_weight * parts["consistency"].item(), rel=1e-5)
+    assert parts["consistency"].item() > 0  # two different random views disagree a little
+    model.eval()
+    parts, _ = compute_loss(model, Batch(x, y), model.config, corrupt_input=False)
+    assert parts["consistency"].item() == 0.0  # evaluation has one view
+    v = view(model, torch.full((2000, 5), 0.5))  # no standardizer here: noise 0.1 on the data's scale
+    assert v.std().item() == pytest.approx(0.1, rel=0.05)
+    img = torch.zeros(1, 1, 12, 12)
+    img[0, 0, 6, 6] = 1.0
+    moved = {tuple(torch.nonzero((view(model, img, sigma=0.0)[0, 0] == 1))[0].tolist()) for _ in range(60)}
+    assert len(moved) > 5 and all(abs(r - 6) <= 2 and abs(c - 6) <= 2 for r, c in moved)  # shifts of up to 2 px

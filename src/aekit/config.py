@@ -47,6 +47,8 @@ class ModelConfig:
     # rate: the learned prior's densities: channel (one per code channel, shared by a spatial code's positions),
     # position (one per channel and position of a spatial code) or auto (position for a spatial code, else channel)
     code_prior: str = "auto"
+    # classifier: the number of classes of its head on the code (0: taken from the training labels)
+    classes: int = 0
 
     def __post_init__(self) -> None:
         _check(self.arch == "auto" or self.arch in R.ARCHITECTURES,
@@ -73,6 +75,8 @@ class ModelConfig:
                f"standardize must be auto, robust or none, got {self.standardize!r}")
         _check(self.code_prior in ("auto", "channel", "position"),
                f"code_prior must be auto, channel or position, got {self.code_prior!r}")
+        _check(self.classes >= 0, f"classes must be >= 0, got {self.classes}")
+        limits.check("classes", self.classes)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,10 @@ class LossConfig:
     noise_level: float = 0.3  # sigma for gaussian, p for masking and salt_pepper
     rate_lambda: float = 0.01  # rate: weight of the rate (bits per input element) against the distortion
     train_quantization: str = "noise"  # rate: noise (z + U(-1/2, 1/2)) or ste (rounding, straight-through)
+    classify_weight: float = 1.0  # classifier: weight of the cross-entropy on the labelled rows
+    # classifier: weight of the consistency, the squared difference between the class probabilities of two random
+    # views of each sample (shifted by up to 2 pixels for images, and noised), over all rows, labelled or not
+    consistency_weight: float = 100.0
 
     def __post_init__(self) -> None:
         R.RECON_LOSSES.canonical(self.recon)
@@ -93,7 +101,8 @@ class LossConfig:
         _check(0.0 < self.rho < 1.0, f"rho must be in (0, 1), got {self.rho}")
         _check(self.train_quantization in ("noise", "ste"),
                f"train_quantization must be noise or ste, got {self.train_quantization!r}")
-        for name in ("sparsity_beta", "kl_beta", "contractive_lambda", "noise_level", "rate_lambda"):
+        for name in ("sparsity_beta", "kl_beta", "contractive_lambda", "noise_level", "rate_lambda", "classify_weight",
+                     "consistency_weight"):
             v = getattr(self, name)
             _check(v >= 0 and math.isfinite(v), f"{name} must be a finite number >= 0, got {v}")
         if R.CORRUPTIONS.canonical(self.noise) != "gaussian":
@@ -122,6 +131,9 @@ class TrainConfig:
     # best FID_clf on a validation split of MNIST (benchmarks/bench_generate.py --choose)
     sampler: str = "gmm"
     sampler_components: int = 200
+    # classifier: labelled rows added to every step (drawn at random from the labelled ones), so that a few labels
+    # among many unlabelled samples are seen at every step
+    label_batch: int = 64
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -145,6 +157,8 @@ class TrainConfig:
                "normal)")
         _check(self.sampler_components >= 1, f"sampler_components must be >= 1, got {self.sampler_components}")
         limits.check("sampler_components", self.sampler_components, "components")
+        _check(self.label_batch >= 0, f"label_batch must be >= 0, got {self.label_batch}")
+        limits.check("label_batch", self.label_batch, "batch_size")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ LIMITS: dict[str, int] = {
     "path_steps": 10_000,  # aekit interpolate --steps
     "files": 1_000_000,  # entries scanned under an image folder
     "components": 10_000,  # a sampler's mixture components
+    "classes": 10_000,  # a classifier's classes
 }
 PARAMETERS = 2 ** 31  # 8 GiB of float32 weights
 

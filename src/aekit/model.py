@@ -24,6 +24,11 @@ class AutoencoderOutput:
     mu: torch.Tensor | None = None  # (B, L) Gaussian bottleneck only
     logvar: torch.Tensor | None = None  # (B, L) Gaussian bottleneck only
     bits: torch.Tensor | None = None  # (B,) quantising bottleneck only: the code's cost in bits under its prior
+    logits: torch.Tensor | None = None  # (B, C) classifier only: class scores from the code
+
+
+NO_CLASSIFIER = ("this {!r} model has no classifier: train one with the classifier variant (--variant classifier) on "
+                 "data with labels")
 
 
 class Standardizer(nn.Module):
@@ -80,9 +85,11 @@ class Autoencoder(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module,
-                 output_activation: str, config: Config, standardizer: Standardizer | None = None) -> None:
+                 output_activation: str, config: Config, standardizer: Standardizer | None = None,
+                 classifier: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
+        self.classifier = classifier  # (B, code values) -> (B, C) class scores (the classifier variant)
         self.standardizer = standardizer  # inputs are standardised before the encoder, outputs restored after
         self.out_act = activation(output_activation)
         self.config = config
@@ -129,7 +136,16 @@ class Autoencoder(nn.Module):
         ``lengths`` (B,): valid steps of padded sequences (rnn)."""
         b = self.bottleneck(self._features(x, lengths))  # (B, *shape) -> (B, F) -> (B, L)
         x_hat = self.decode(b.z, self._steps(x))
-        return AutoencoderOutput(x_hat, b.z, b.mu, b.logvar, b.bits)
+        logits = None
+        if self.classifier is not None:  # from the deterministic code (a VAE's mean), as at inference
+            logits = self.classifier((b.z if b.mu is None else self.bottleneck.act(b.mu)).flatten(1))
+        return AutoencoderOutput(x_hat, b.z, b.mu, b.logvar, b.bits, logits)
+
+    def classify(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, *input_shape) -> (B, C) class scores (logits) of a classifier-variant model."""
+        if self.classifier is None:
+            raise ValueError(NO_CLASSIFIER.format(self.config.variant_name))
+        return self.classifier(self.encode(x, lengths).flatten(1))
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, *input_shape) -> (B, L): the deterministic code (the mean for a VAE, with the code activation)."""
@@ -249,4 +265,12 @@ def build_model(config: Config, checked: bool = True) -> Autoencoder:
     else:
         bn = Deterministic(feat_dim, m.latent_dim, code_act, m.spatial_code)
     scaler = Standardizer(stat_shape(m)) if m.standardize == "robust" else None
-    return Autoencoder(enc, bn, dec, m.output_activation, config, scaler)
+    head = None
+    if spec.classify:
+        if m.classes < 2:
+            raise ValueError(f"the classifier variant needs classes >= 2 (taken from the training labels), got "
+                             f"{m.classes}")
+        from .nets.conv import code_shape
+
+        head = nn.Linear(math.prod(code_shape(m)) if m.arch == "conv" else m.latent_dim, m.classes)
+    return Autoencoder(enc, bn, dec, m.output_activation, config, scaler, head)

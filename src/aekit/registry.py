@@ -71,6 +71,7 @@ class VariantSpec:
     terms: tuple[str, ...] = ()  # names in TERMS
     corrupt: bool = False  # corrupt the input in training (denoising)
     quantize: bool = False  # an integer code with a learned prior (rate)
+    classify: bool = False  # a classifier head on the code, trained on the labelled rows (classifier)
 
 
 VARIANTS: Registry[VariantSpec] = Registry("variant")
@@ -81,6 +82,8 @@ VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",)), "variational", op
 VARIANTS.add("contractive", VariantSpec(terms=("contractive",)), options=("contractive_lambda",))
 VARIANTS.add("rate", VariantSpec(quantize=True, terms=("rate",)), "compression",
              options=("rate_lambda", "train_quantization", "code_prior"))
+VARIANTS.add("classifier", VariantSpec(classify=True, terms=("classify", "consistency")), "semisupervised",
+             options=("classes", "classify_weight", "consistency_weight", "label_batch"))
 
 
 @dataclass(frozen=True)
@@ -129,4 +132,5 @@ def combine_variants(names: tuple[str, ...]) -> VariantSpec:
         terms=tuple(t for s in specs for t in s.terms),
         corrupt=any(s.corrupt for s in specs),
         quantize=any(s.quantize for s in specs),
+        classify=any(s.classify for s in specs),
     )

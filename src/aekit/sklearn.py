@@ -1,4 +1,6 @@
-"""scikit-learn estimators over aekit's models.
+"""scikit-learn estimators over aekit's models: :class:`AutoencoderTransformer` (codes as features),
+:class:`AutoencoderOutlierDetector` and :class:`AutoencoderClassifier` (semi-supervised: -1 marks an unlabelled
+sample, as in ``sklearn.semi_supervised``).
 
 They follow scikit-learn's rules: ``__init__`` stores its (flat) parameters and nothing else; validation, seeding
 and device choice happen in ``fit``; fitted attributes end in ``_``; ``fit`` returns ``self``. The outlier
@@ -11,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
+from sklearn.base import (BaseEstimator, ClassifierMixin, ClassNamePrefixFeaturesOutMixin, OutlierMixin,
+                          TransformerMixin)
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import apps
@@ -20,11 +24,17 @@ from .config import Config, LossConfig, ModelConfig, TrainConfig
 from .data import Split
 from .train import fit as _fit
 
-def config_params() -> tuple[str, ...]:
+CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "label_batch")  # only AutoencoderClassifier's
+_NOT_PARAMS = ("input_shape", "seed", "classes", "sampler", "sampler_components", *CLASSIFIER_PARAMS)
+
+
+def config_params(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The config fields an estimator exposes as parameters: every model, loss and training field, except the input
-    shape (taken from X) and the seed (``random_state``, sklearn's way)."""
+    shape (taken from X), the seed (``random_state``, sklearn's way), the class count (from y), the sampler (not
+    fitted: estimators do not generate) and the classifier's own fields, which only ``extra`` adds."""
     secs = (ModelConfig, LossConfig, TrainConfig)
-    return tuple(f.name for sec in secs for f in dataclasses.fields(sec) if f.name not in ("input_shape", "seed"))
+    return tuple(f.name for sec in secs for f in dataclasses.fields(sec)
+                 if f.name not in _NOT_PARAMS or f.name in extra)
 
 
 class _AutoencoderBase(BaseEstimator):
@@ -103,14 +113,16 @@ class _AutoencoderBase(BaseEstimator):
         return validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
                              ensure_min_samples=1).astype(np.float32, copy=False)
 
-    def _fit_model(self, X) -> np.ndarray:
-        X = self._validate(X, reset=True)
+    def _fit_model(self, X, y: np.ndarray | None = None, variant: str | None = None,
+                   extra: tuple[str, ...] = ()) -> np.ndarray:
+        if y is None:
+            X = self._validate(X, reset=True)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        params = {k: getattr(self, k) for k in config_params()}
+        params = {k: getattr(self, k) for k in config_params(extra)}
         auto = apps.detector_recipe(len(X), X.shape[1:])
         params.update({k: v for k, v in auto.items() if isinstance(params[k], str) and params[k] == "auto"})
-        cfg = Config().override(variant=self.variant, seed=seed, **params)
-        res = _fit(cfg, Split(_torch_tensor(X)), quiet=not self.verbose,
+        cfg = Config().override(variant=variant or self.variant, seed=seed, sampler="none", **params)
+        res = _fit(cfg, Split(_torch_tensor(X), y), quiet=not self.verbose,
                    on_epoch=(lambda r: print(r)) if self.verbose else None)
         self.model_ = res.model.cpu().eval()
         self.config_ = res.model.config
@@ -247,3 +259,83 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
     def predict(self, X) -> np.ndarray:
         """+1 for inliers, -1 for outliers."""
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+
+class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
+    """Semi-supervised classification: an autoencoder with a classifier head on its code (the classifier variant),
+    trained on every sample's reconstruction, the labelled samples' cross-entropy and the agreement of two random
+    views of every sample (see :mod:`aekit.terms`). In ``y``, -1 marks an unlabelled sample, as in
+    ``sklearn.semi_supervised``; labels may be any values sklearn accepts (``classes_``).
+
+    Parameters: those of :class:`AutoencoderTransformer`, and ``classify_weight`` (of the cross-entropy),
+    ``consistency_weight`` (of the views' agreement) and ``label_batch`` (labelled rows added to every step).
+    ``variant`` may add variants to the classifier (``"denoising"``, ``"vae"``).
+
+    Fitted attributes: ``classes_``, ``model_``, ``config_``, ``history_``, ``n_features_in_``.
+    """
+
+    def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int = 8,
+                 hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
+                 code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
+                 cell: str = "gru", rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto",
+                 recon: str = "mse", rho: float = 0.05,
+                 sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
+                 noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
+                 train_quantization: str = "noise", code_prior: str = "auto", epochs: int = 50, batch_size: int = 64,
+                 lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
+                 patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
+                 augment_shift: int = 0,
+                 random_state: int | np.random.RandomState | None = None, verbose: bool = False,
+                 classify_weight: float = 1.0, consistency_weight: float = 100.0, label_batch: int = 64) -> None:
+        super().__init__(
+            arch=arch, variant=variant, latent_dim=latent_dim, hidden=hidden, activation=activation,
+            output_activation=output_activation, code_activation=code_activation, channels=channels,
+            spatial_code=spatial_code, cell=cell,
+            rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, standardize=standardize, recon=recon, rho=rho,
+            sparsity_beta=sparsity_beta,
+            kl_beta=kl_beta, contractive_lambda=contractive_lambda, noise=noise, noise_level=noise_level,
+            rate_lambda=rate_lambda, train_quantization=train_quantization, code_prior=code_prior,
+            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
+            val_fraction=val_fraction, patience=patience, device=device, amp=amp, compile=compile,
+            augment_shift=augment_shift,
+            random_state=random_state, verbose=verbose)
+        self.classify_weight = classify_weight
+        self.consistency_weight = consistency_weight
+        self.label_batch = label_batch
+
+    def fit(self, X, y) -> "AutoencoderClassifier":
+        """Train on X (n_samples, ...) and y (n_samples,): class labels, -1 for the unlabelled samples. Returns
+        self."""
+        X, y = validate_data(self, X, y, allow_nd=True, dtype=[np.float32, np.float64], ensure_min_samples=1,
+                             y_numeric=False)
+        X = X.astype(np.float32, copy=False)
+        check_classification_targets(y)
+        known = ~_unlabelled(y)
+        if not known.any():
+            raise ValueError("y has no labelled sample (every label is -1): the classifier needs some labels")
+        self.classes_ = np.unique(y[known])
+        if len(self.classes_) < 2:
+            raise ValueError(f"y has one class ({self.classes_[0]!r}) among its labelled samples: a classifier "
+                             "needs at least 2")
+        idx = np.full(len(y), -1, dtype=np.int64)
+        idx[known] = np.searchsorted(self.classes_, y[known])
+        variant = "+".join(sorted({*self.variant.replace(",", "+").split("+"), "classifier"} - {"vanilla"}))
+        self._fit_model(X, idx, variant, CLASSIFIER_PARAMS)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        return apps.predict_proba(self.model_, self._validate(X, reset=False)).astype(np.float64)
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each sample, as a label of ``classes_``."""
+        proba = self.predict_proba(X)  # (first: it raises NotFittedError before fit)
+        return self.classes_[proba.argmax(1)]
+
+
+def _unlabelled(y: np.ndarray) -> np.ndarray:
+    """Where y is -1 (numbers) or "-1" (strings): sklearn's mark of an unlabelled sample."""
+    if y.dtype.kind in "iuf":
+        return y == -1
+    return np.asarray(y).astype(str) == "-1"

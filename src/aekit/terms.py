@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from .config import Config
 from .corruption import corrupt
+from .data import Batch
 from .registry import RECON_LOSSES, TERMS, Term
 
 _EPS = 1e-7
@@ -93,14 +94,47 @@ def contractive(z: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> 
 
 @dataclass
 class TermInputs:
-    """What a loss term may read: the model, its (possibly corrupted) input, the clean target, the forward pass's
-    output and the config."""
+    """What a loss term may read: the model, its (possibly corrupted) input, the batch (the clean target x, labels
+    y, lengths), the forward pass's output and the config."""
 
     model: torch.nn.Module
     x_in: torch.Tensor  # (B, *shape) what the encoder saw
-    x: torch.Tensor  # (B, *shape) the clean target
+    batch: Batch
     out: object  # AutoencoderOutput
     config: Config
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.batch.x  # (B, *shape) the clean target
+
+
+def view(ae: torch.nn.Module, x: torch.Tensor, shift: int = 2, sigma: float = 0.1) -> torch.Tensor:
+    """A random view of each sample (a new draw at every call): images shifted by up to ``shift`` pixels in each
+    direction (zeros fill in), then Gaussian noise of ``sigma`` on the standardised scale. (B, *shape)."""
+    if x.ndim == 4 and min(x.shape[2:]) > 4 * shift:
+        from .train import random_shift
+
+        x = random_shift(x, shift)
+    return ae.denormalize(ae.normalize(x) + sigma * torch.randn_like(x))
+
+
+def class_cross_entropy(logits: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Mean cross-entropy over the rows whose label is known (y >= 0); 0 when there are none. logits (B, C), y (B,)."""
+    if y is None or not bool((y >= 0).any()):
+        return logits.sum() * 0.0  # keeps the graph (and DDP's gradient hooks) whole
+    known = y >= 0
+    return F.cross_entropy(logits[known], y[known])
+
+
+def _consistency_term(t: TermInputs) -> torch.Tensor:
+    """Mean squared difference between the class probabilities of this pass's view and of a second random view
+    (no gradient through the second), over every row: unlabelled rows teach the classifier to agree with itself."""
+    if not t.model.training:
+        return t.out.logits.sum() * 0.0  # evaluation has one view
+    ae = getattr(t.model, "module", t.model)
+    with torch.no_grad():
+        other = F.softmax(ae.classify(view(ae, t.x), t.batch.lengths), 1)
+    return F.mse_loss(F.softmax(t.out.logits, 1), other)
 
 
 def _contractive_term(t: TermInputs) -> torch.Tensor:
@@ -114,24 +148,33 @@ TERMS.add("kl", Term(lambda t: kl_gaussian(t.out.mu, t.out.logvar), "kl_beta"))
 TERMS.add("contractive", Term(_contractive_term, "contractive_lambda", input_grad=True))
 # The rate in bits per input element (bits per pixel for one-channel images): -log2 p(code) / D, batch mean.
 TERMS.add("rate", Term(lambda t: t.out.bits.mean() / t.x[0].numel(), "rate_lambda"))
+# classifier: the cross-entropy of the labelled rows (-1 = unknown never enters it), and the two views' agreement
+TERMS.add("classify", Term(lambda t: class_cross_entropy(t.out.logits, t.batch.y), "classify_weight"))
+TERMS.add("consistency", Term(_consistency_term, "consistency_weight"))
 
 
-def compute_loss(model: torch.nn.Module, x: torch.Tensor, config: Config, lengths: torch.Tensor | None = None,
+def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Config,
                  corrupt_input: bool = True) -> tuple[dict[str, torch.Tensor], object]:
     """Forward pass and the objective's named parts: ``{"recon", <each term of the variant>, "loss"}``.
 
+    ``batch``: a :class:`aekit.data.Batch` (x, and labels and lengths where there are some), or x itself.
     Reconstruction is measured on the model's standardised scale (:meth:`Autoencoder.normalize`): the mean over
     elements for deterministic models, and the per-sample sum over elements
     (averaged over the batch) for variational ones, so that ``loss`` is the negative ELBO. The target is always the
-    clean x; the input is corrupted for denoising variants when ``corrupt_input``. Each term of the variant comes
-    from the TERMS registry and adds ``weight * value`` to the loss.
+    clean x; the input is corrupted for denoising variants when ``corrupt_input``, and is a random view of x for the
+    classifier variant in training. Each term of the variant comes from the TERMS registry and adds
+    ``weight * value`` to the loss.
     """
+    batch = batch if isinstance(batch, Batch) else Batch(batch)
+    x, lengths = batch.x, batch.lengths
     spec, lc = config.spec, config.loss
     terms = [(name, TERMS.get(name)) for name in spec.terms]
     ae = getattr(model, "module", model)  # the Autoencoder itself under DDP
     x_in = x
+    if spec.classify and corrupt_input and model.training:  # the first of the consistency's two views
+        x_in = view(ae, x)
     if spec.corrupt and corrupt_input:  # noise on the standardised scale, where noise_level has one meaning
-        x_in = ae.denormalize(corrupt(ae.normalize(x), lc.noise, lc.noise_level))
+        x_in = ae.denormalize(corrupt(ae.normalize(x_in), lc.noise, lc.noise_level))
     input_grad = any(term.input_grad for _, term in terms)
     if input_grad:
         x_in = x_in.detach().requires_grad_(True)
@@ -141,7 +184,7 @@ def compute_loss(model: torch.nn.Module, x: torch.Tensor, config: Config, length
                                     per_sample_sum=spec.gaussian)
         parts = {"recon": recon}
         total = recon
-        inputs = TermInputs(model, x_in, x, out, config)
+        inputs = TermInputs(model, x_in, batch, out, config)
         for name, term in terms:
             parts[name] = term.fn(inputs)
             total = total + getattr(lc, term.weight) * parts[name]

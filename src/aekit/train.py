@@ -7,6 +7,7 @@ In-memory data lives as one tensor on the training device; each epoch slices bat
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from . import files, limits
 from .config import Config
-from .data import DataSplits, Split, split_off, to_split
+from .data import Batch, DataSplits, Split, split_off, to_split
 from .model import Autoencoder, build_model, resolve_config
 from .optim import make_optimizer
 from .registry import SCHEDULES
@@ -100,10 +101,14 @@ def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch
     dev = next(model.parameters()).device
     sums: dict[str, float] = {}
     n = len(split)
+    y = None  # labels count where the split has known ones
+    if model.classifier is not None and split.y is not None and (np.asarray(split.y) != -1).any():
+        y = class_labels(split.y, model.config.model.classes)
     for i in range(0, n, batch_size):
         xb = split.x[i:i + batch_size].to(dev)
         lb = None if split.lengths is None else split.lengths[i:i + batch_size].to(dev)
-        parts, out = compute_loss(model, xb, model.config, lb, corrupt_input=False)
+        yb = None if y is None else y[i:i + batch_size].to(dev)
+        parts, out = compute_loss(model, Batch(xb, yb, lb), model.config, corrupt_input=False)
         parts["mse"] = per_sample_error(model.normalize(out.x_hat), model.normalize(xb), "mse", lb).mean()
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(xb)
@@ -160,6 +165,13 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     if tc.val_fraction > 0:
         train, val = split_off(train, tc.val_fraction, tc.seed)
     config = resolve_config(config, tuple(train.x.shape[1:]), float(train.x.min()), float(train.x.max()))
+    if config.spec.classify:  # the class count from the labels, unless given
+        y_all = class_labels(train.y, config.model.classes, "the training data")
+        if len(y_all) != len(train):
+            raise ValueError(f"the training data has {len(train)} samples but {len(y_all)} labels")
+        known = y_all[y_all >= 0]
+        classes = config.model.classes or int(known.max()) + 1
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, classes=classes))
     if config.model.arch == "rnn" and train.x.ndim != 3:
         raise ValueError(f"rnn needs sequences (N, T, F), got {tuple(train.x.shape)}")
     if tc.augment_shift and (train.x.ndim != 4 or tc.augment_shift >= min(train.x.shape[2:])):
@@ -217,6 +229,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     streamed = not torch.is_tensor(train.x)
     x = train.x if streamed else train.x.to(device)  # in memory: the whole training set, resident on the device
     lengths = None if train.lengths is None else train.lengths.to(device)
+    ys = y_all.to(device) if config.spec.classify else None
+    labelled = None if ys is None or not tc.label_batch else torch.nonzero(ys >= 0)[:, 0]  # (K,) rows with a label
     show = not quiet and sys.stderr.isatty() and dist_ctx.rank == 0
     bar = tqdm(total=max(0, tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
     stopped_early = tc.patience > 0 and bad_epochs >= tc.patience  # a resumed run that had already stopped
@@ -234,12 +248,17 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(tc.seed, epoch))).to(device)
             torch.manual_seed(_mix(tc.seed, epoch, dist_ctx.rank + 1))
             shards = [perm[i:i + bs][dist_ctx.rank::dist_ctx.world] for i in batch_starts]  # this rank's part
+            if labelled is not None:  # + label_batch labelled rows at every step, drawn anew (seed, epoch, rank)
+                g = torch.Generator().manual_seed(_mix(tc.seed, epoch, dist_ctx.rank + 1, 0x1ABE1))
+                shards = [torch.cat([s, labelled[torch.randint(len(labelled), (tc.label_batch,), generator=g)
+                                                 .to(device)]]) for s in shards]
             rows: list[torch.Tensor] = []  # one (P,) row of loss parts per step; stays on the device, no sync
             for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
                 if tc.augment_shift:
                     xb = random_shift(xb, tc.augment_shift)
+                batch = Batch(xb, None if ys is None else ys[idx], None if lengths is None else lengths[idx])
                 with autocast():
-                    parts, _ = compute_loss(net, xb, config, None if lengths is None else lengths[idx])
+                    parts, _ = compute_loss(net, batch, config)
                 zero_grad()
                 parts["loss"].backward()
                 opt.step()
@@ -301,6 +320,28 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
             ckpt.save_sampler(run_dir, model)
     dist_ctx.close()
     return TrainResult(model, history, run_dir, stopped_early)
+
+
+def class_labels(y: np.ndarray | None, classes: int = 0, what: str = "the data") -> torch.Tensor:
+    """Labels for the classifier variant: (N,) int64, class indices 0..C-1 and -1 where unknown; a ValueError naming
+    what is wrong (none, not whole numbers, below -1, not below ``classes`` when it is given, no known label)."""
+    if y is None:
+        raise ValueError(f"the classifier variant needs labels: {what} has none (MNIST, digits, class subfolders of "
+                         "images, an .npz with y; -1 marks an unknown label)")
+    a = np.asarray(y)
+    if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():
+        a = a.astype(np.int64)
+    if a.dtype.kind not in "iub":
+        raise ValueError(f"labels of {what} must be whole numbers (class indices 0, 1, ..., -1 for unknown), got "
+                         f"{a.dtype}")
+    a = a.astype(np.int64)
+    if (a < -1).any():
+        raise ValueError(f"labels of {what} must be class indices 0, 1, ... or -1 for unknown; found {int(a.min())}")
+    if not (a >= 0).any():
+        raise ValueError(f"{what} has no known label (all -1): the classifier needs some labelled samples")
+    if classes and int(a.max()) >= classes:
+        raise ValueError(f"label {int(a.max())} of {what} is not a class of this model (classes 0..{classes - 1})")
+    return torch.from_numpy(a)
 
 
 def as_split(data: DataSplits | Split | np.ndarray | torch.Tensor) -> Split:

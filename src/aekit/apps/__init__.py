@@ -6,7 +6,8 @@
 - :mod:`.anomaly`: ``detect``, ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``,
   ``detector_recipe``, ``NEIGHBORS``, ``MAX_REFERENCE``;
 - :mod:`.probe`: ``probe``, ``linear_probe``;
-- :mod:`.codec`: ``compress``, ``decompress`` (files of bits from a model trained with the rate variant).
+- :mod:`.codec`: ``compress``, ``decompress`` (files of bits from a model trained with the rate variant);
+- :mod:`.classify`: ``classify``, ``predict_proba`` (a model trained with the classifier variant).
 
 A new application is a new module here, exported below, with its command in :mod:`aekit.cli`.
 """
@@ -25,6 +26,7 @@ from .anomaly import (
            error_threshold,
            local_error,
 )
+from .classify import classify, predict_proba
 from .codec import compress, decompress
 from .denoise import Denoised, denoise, psnr
 from .generate import interpolate, interpolate_codes, log_likelihood, sample, slerp
@@ -32,7 +34,7 @@ from .infer import CHUNK, batched, decode, encode, reconstruct, reconstruction_e
 from .probe import linear_probe, probe
 
 __all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "Detection", "batched",
-           "check_error_window", "compress", "decode", "default_score", "decompress", "denoise", "detect",
+           "check_error_window", "classify", "compress", "decode", "default_score", "decompress", "denoise", "detect",
            "detector_recipe", "encode",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
-           "probe", "psnr", "reconstruct", "reconstruction_error", "sample", "slerp"]
+           "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "sample", "slerp"]

@@ -1,4 +1,4 @@
-"""The application commands: encode, reconstruct, generate, interpolate, denoise, detect, probe, report.
+"""The application commands: encode, reconstruct, generate, interpolate, denoise, detect, classify, probe, report.
 
 Each takes a trained run directory. Inputs come from ``--input FILE`` (IDX, .npy, .npz, .csv, or a data set name), or
 by default from the run's own data set (its test split). Outputs are arrays (.npy / .npz / .csv by suffix), CSV tables
@@ -24,7 +24,7 @@ from ..config import DataConfig, LossConfig
 from ..data import check_array, load_data
 from ..data.arrays import ARRAY_SUFFIXES, check_lengths, check_output, read_array, save_array
 from ..files import atomic_write_text
-from ..model import Autoencoder
+from ..model import NO_CLASSIFIER, Autoencoder
 from ..registry import CORRUPTIONS, DATASETS, SAMPLERS
 from ..sampler import describe
 from ..limits import LIMITS
@@ -241,6 +241,29 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Predicted classes of a classifier-variant run; the accuracy where the input has labels."""
+    _check_outputs(args, arrays=(), csvs=("out",))
+    model = ckpt.load(args.run)
+    if model.classifier is None:
+        raise ValueError(NO_CLASSIFIER.format(model.config.variant_name))
+    inp = read_inputs(model, args.input)
+    proba = apps.predict_proba(model, inp.x)
+    pred = proba.argmax(1)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["index", *(["file"] if inp.names else []), "label", "probability"])
+    for i, (c, p) in enumerate(zip(pred, proba.max(1))):
+        w.writerow([i, *([inp.names[i]] if inp.names else []), int(c), f"{p:.6g}"])
+    atomic_write_text(args.out, buf.getvalue())
+    print(f"Classified {len(pred)} samples into {proba.shape[1]} classes; wrote {args.out}")
+    y = np.asarray(inp.y) if inp.y is not None else None
+    if y is not None and y.dtype.kind in "iu" and (y >= 0).any():
+        known = y >= 0
+        print(f"accuracy {np.mean(pred[known] == y[known]):.4f} on the {int(known.sum())} labelled samples")
+    return 0
+
+
 def _pixels(shape: tuple[int, ...]) -> int | None:
     """Pixels per sample of an image shape (C, H, W), for bits per pixel; None for other data."""
     return shape[1] * shape[2] if len(shape) == 3 and shape[0] in (1, 3) else None
@@ -375,6 +398,12 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a grid of the samples")
     p.add_argument("--png-dir", help="also write one PNG per sample into this new folder")
+
+    p = parser("classify", cmd_classify, "predicted classes (a run trained with the classifier variant)",
+               "Write index, label (the most probable class) and its probability for each input as CSV (and the "
+               "input file for a folder of images); print the accuracy where the input has labels.")
+    input_flag(p)
+    p.add_argument("--out", required=True, help="labels file: .csv")
 
     p = parser("interpolate", cmd_interpolate, "decode a path between the codes of two inputs")
     input_flag(p)

@@ -33,6 +33,19 @@ class Split:
 
 
 @dataclass
+class Batch:
+    """One step's samples and what travels with them, from the data to the model and the loss."""
+
+    x: torch.Tensor  # (B, *sample_shape)
+    y: torch.Tensor | None = None  # (B,) int64 class labels, -1 where unknown
+    lengths: torch.Tensor | None = None  # (B,) valid steps of padded sequences
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(self.x.to(device), None if self.y is None else self.y.to(device),
+                     None if self.lengths is None else self.lengths.to(device))
+
+
+@dataclass
 class DataSplits:
     """A training and a test :class:`Split`, and a name saying what was loaded."""
 

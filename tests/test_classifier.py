@@ -1,0 +1,70 @@
+"""The classifier variant: semi-supervised training (labels of -1 are unknown), the classify command, and its bad
+input."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+import aekit
+from aekit import apps
+from aekit import checkpoint as ckpt
+from aekit.cli import main
+from conftest import cli_error, tiny_config
+
+
+def _few_labels(y: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in np.unique(y)])
+    out = np.full(len(y), -1)
+    out[keep] = y[keep]
+    return out
+
+
+def test_few_labels_and_many_unlabelled_samples_train_a_classifier(small_digits):
+    partial = _few_labels(small_digits.train.y, 5)  # 50 of 300 labelled
+    cfg = tiny_config(variant="classifier", hidden=(64,), latent_dim=16, epochs=20, lr=3e-3, label_batch=32)
+    res = aekit.fit(cfg, aekit.Split(small_digits.train.x, partial))
+    model = res.model
+    assert model.config.model.classes == 10  # from the labels
+    assert {"train/recon", "train/classify", "train/consistency"} <= set(res.history[-1])
+    acc = np.mean(apps.classify(model, small_digits.test.x) == small_digits.test.y)
+    assert acc > 0.7  # 10 classes from 5 labels each
+    p = apps.predict_proba(model, small_digits.test.x[:5])
+    assert p.shape == (5, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+def test_classify_command(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--variant", "classifier", "--arch", "mlp", "--hidden", "32",
+                 "--epochs", "3", "--out", str(out), "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["classify", str(out), "--out", str(tmp_path / "labels.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "Classified" in printed and "accuracy" in printed  # the digits' test set has labels
+    rows = list(csv.reader((tmp_path / "labels.csv").open()))
+    assert rows[0] == ["index", "label", "probability"]
+    model = ckpt.load(out)
+    data = aekit.load_data(model.config.data, seed=model.config.train.seed)
+    assert [int(r[1]) for r in rows[1:]] == apps.classify(model, data.test.x).tolist()
+
+
+def test_classifier_bad_input(small_digits, tmp_path, capsys, run):
+    x, y = small_digits.train.x, small_digits.train.y
+    cfg = tiny_config(variant="classifier", epochs=1)
+    with pytest.raises(ValueError, match="needs labels"):
+        aekit.fit(cfg, x)
+    with pytest.raises(ValueError, match="300 samples but 299 labels"):
+        aekit.fit(cfg, aekit.Split(x, y[:299]))
+    with pytest.raises(ValueError, match="label 9 .* not a class"):
+        aekit.fit(tiny_config(variant="classifier", epochs=1, classes=3), aekit.Split(x, y))
+    with pytest.raises(ValueError, match="whole numbers"):
+        aekit.fit(cfg, aekit.Split(x, y + 0.5))
+    with pytest.raises(ValueError, match="-1 for unknown; found -2"):
+        aekit.fit(cfg, aekit.Split(x, np.where(y == 0, -2, y)))
+    with pytest.raises(ValueError, match="no known label"):
+        aekit.fit(cfg, aekit.Split(x, np.full(len(y), -1)))
+    err = cli_error(capsys, ["classify", str(run), "--out", str(tmp_path / "l.csv")])
+    assert "no classifier" in err and not (tmp_path / "l.csv").exists()
