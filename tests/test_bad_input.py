@@ -43,6 +43,8 @@ def _files(folder: Path) -> set[str]:
     ('[1, 2]', ".json", "a config must be a table"),
     ('{"variant": 3}', ".json", "variant must be a string"),
     ('{"model": {"laten_dim": 3}}', ".json", "unknown field(s) in [model]"),
+    ('laten_dim = 3\n', ".toml", "unknown config field(s) or section(s): ['laten_dim']"),
+    ('epochs = 3\n[train]\nepochs = 4\n', ".toml", "['epochs'] given twice"),
     ('{"model": []}', ".json", "[model] must be a table"),
     ('{"train": {"epochs": 2', ".json", "is not valid JSON"),
     ('epochs = = 3', ".toml", ""),

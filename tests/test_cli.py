@@ -167,6 +167,16 @@ def test_data_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypa
     assert json.loads((tmp_path / "r" / "config.json").read_text())["data"]["path"] == str(tmp_path / "proj" / "x.npy")
 
 
+def test_a_config_file_may_use_flat_keys(tmp_path):
+    """Flat keys (as Config.override takes them, and as the README's example writes them) and sections mix."""
+    from aekit.config import Config
+
+    (tmp_path / "c.toml").write_text('variant = "vae"\nlatent_dim = 6\nepochs = 2\n[train]\nlr = 0.01\n')
+    cfg = Config.load(tmp_path / "c.toml")
+    assert (cfg.variant_name, cfg.model.latent_dim, cfg.train.epochs, cfg.train.lr) == ("vae", 6, 2, 0.01)
+    assert cfg == Config().override(variant="vae", latent_dim=6, epochs=2, lr=0.01)
+
+
 def test_the_program_exits_with_mains_code_and_its_files_whole(tmp_path):
     """``python -m aekit.cli`` (and the ``aekit`` script) run :func:`aekit.cli.run`, which freezes the garbage
     collector around main: the exit code, the output and every file written must be what main gives."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import json
 import os
 import warnings
@@ -198,8 +200,18 @@ def test_every_command_on_a_folder(image_run, tmp_path, capsys):
     assert len(list((tmp_path / "den").rglob("*.png"))) == 16
     assert main(["detect", str(run), "--input", str(root), "--labels", "b", "--out", str(tmp_path / "d.csv")]) == 0
     assert "AUROC" in capsys.readouterr().out
+    names = [f"{c}/img{i}.png" for c in "ab" for i in range(8)]
+    rows = list(csv.reader((tmp_path / "d.csv").open()))
+    assert rows[0] == ["index", "file", "score", "anomaly"] and [r[1] for r in rows[1:]] == names
     assert main(["encode", str(run), "--data", str(root), "--out", str(tmp_path / "z.npy")]) == 0
     assert np.load(tmp_path / "z.npy").shape == (16, 3)
+    assert (tmp_path / "z.npy.names.txt").read_text().splitlines() == names  # each row's input file
+    assert main(["encode", str(run), "--data", str(root), "--out", str(tmp_path / "z.npz")]) == 0
+    with np.load(tmp_path / "z.npz") as f:  # no pickle needed for the names
+        assert f["names"].tolist() == names and np.array_equal(f["x"], np.load(tmp_path / "z.npy"))
+    assert main(["reconstruct", str(run), "--data", str(root), "--out", str(tmp_path / "r.csv")]) == 0
+    rows = list(csv.reader((tmp_path / "r.csv").open()))
+    assert rows[0][:2] == ["file", "0"] and [r[0] for r in rows[1:]] == names
     assert main(["probe", str(run)]) == 0  # labels from the subfolders
     assert main(["evaluate", str(run), "--data", str(root)]) == 0
 

@@ -46,7 +46,7 @@ def _images(page: str) -> list[Image.Image]:
 @pytest.mark.parametrize("kind,expected", [("image", {"loss_curves", "reconstructions", "code_map", "sparsity",
                                                      "denoising", "anomaly_scores", "interpolation"}),
                                           ("sequence", {"loss_curves", "reconstructions", "code_map"}),
-                                          ("vae", {"samples", "interpolation", "reconstructions"}),
+                                          ("vae", {"samples", "class_samples", "interpolation", "reconstructions"}),
                                           ("rate", {"rate_distortion", "reconstructions", "loss_curves"})])
 def test_report_embeds_decodable_figures_and_names_every_metric(runs, kind, expected):
     run = runs[kind]
@@ -63,6 +63,9 @@ def test_report_embeds_decodable_figures_and_names_every_metric(runs, kind, expe
             assert key in page, key
     assert "src=\"http" not in page and "<link" not in page  # self-contained: nothing fetched
     assert "aekit train ..." in page
+    # the configuration shows what this run's components read: the recurrent settings only for the rnn
+    assert ("rnn_hidden" in page) == (kind == "sequence") and ("kl_beta" in page) == (kind == "vae")
+    assert "train and validation" in page  # val_fraction 0.2: both curves
 
 
 def test_report_cli_and_demo_write_report(tmp_path, capsys):

@@ -82,6 +82,8 @@ def test_every_endpoint(client, models, digits):
     assert vae.post("/score", json={"x": x.tolist()}).json()["outlier"] is None  # no threshold stored
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text and "src=\"http" not in page.text  # offline page
+    html = client.get("/docs").text  # the endpoints, without Swagger UI's scripts from a CDN
+    assert "/score" in html and "<script" not in html and "src=" not in html and "href='http" not in html
     docs = client.get("/openapi.json").json()
     assert {"/encode", "/reconstruct", "/score", "/generate", "/interpolate", "/info", "/healthz"} <= set(docs["paths"])
     assert "example" in str(docs["paths"]["/score"]["post"]["requestBody"])
@@ -209,6 +211,9 @@ def test_the_page_in_a_real_browser(models):
     with _served(create_app(models["image"], threshold=0.05)) as port, playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_selector("#image-card:not(.hidden)")
         box = page.locator("#draw").bounding_box()
@@ -221,6 +226,8 @@ def test_the_page_in_a_real_browser(models):
                                "document.getElementById('score').textContent !== '–'", timeout=15000)
         score = float(page.locator("#score").text_content())
         assert score > 0 and page.locator("#verdict").text_content() in ("normal", "anomalous")
+        # the badge's text is white on its red or green, not the muted grey of the pane's other text
+        assert page.evaluate("getComputedStyle(document.getElementById('verdict')).color") == "rgb(255, 255, 255)"
         pixels = page.evaluate("""() => { const c = document.getElementById('recon');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s / (d.length / 4); }""")
@@ -233,6 +240,9 @@ def test_the_page_in_a_real_browser(models):
             page.click("#sample-btn")
         assert resp.value.status == 200 and resp.value.request.post_data_json["label"] == 3
         assert page.locator("#error").text_content() == ""
+        page.goto(f"http://127.0.0.1:{port}/docs")  # offline: nothing fetched from elsewhere
+        assert "POST /generate" in page.locator("body").text_content()
+        assert errors == []  # no console errors, no 404 (the favicon)
         browser.close()
 
 

@@ -258,7 +258,7 @@ def test_a_samples_score_does_not_depend_on_its_batch(digits, shape):
     assert np.array_equal(tr.transform(X[5:6]), tr.transform(X)[5:6])
 
 
-@pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderOutlierDetector])
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderOutlierDetector, AutoencoderClassifier])
 def test_every_config_field_is_an_explicit_estimator_parameter(cls):
     import dataclasses
     import inspect
@@ -267,8 +267,14 @@ def test_every_config_field_is_an_explicit_estimator_parameter(cls):
 
     sig = inspect.signature(cls.__init__).parameters
     assert all(p.kind == p.POSITIONAL_OR_KEYWORD for name, p in sig.items() if name != "self")  # no **kwargs
+    from aekit.sklearn import CLASSIFIER_PARAMS
+
     fields = {f.name for sec in (ModelConfig, LossConfig, TrainConfig) for f in dataclasses.fields(sec)}
-    assert fields - {"input_shape", "seed"} <= set(sig)  # seed is random_state
+    # seed is random_state; classes come from y; estimators fit no sampler; the classifier's own fields are its own
+    not_params = {"input_shape", "seed", "classes", "sampler", "sampler_components"}
+    own = set(CLASSIFIER_PARAMS)
+    assert fields - not_params - own <= set(sig)
+    assert (own <= set(sig)) == (cls is AutoencoderClassifier)
     assert {"variant", "random_state", "verbose"} <= set(sig)
     est = cls(rnn_layers=2, code_activation="tanh", amp="bf16", compile=True)
     assert est.get_params()["rnn_layers"] == 2 and est.get_params()["amp"] == "bf16"

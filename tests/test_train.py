@@ -226,3 +226,14 @@ def test_augment_shift_trains_images_and_refuses_tables(small_digits):
         aekit.fit(tiny_config(augment_shift=1), np.random.default_rng(0).random((50, 6), dtype=np.float32))
     with pytest.raises(ValueError, match="augment_shift must be >= 0"):
         tiny_config(augment_shift=-1)
+
+
+def test_progress_lines_at_a_steady_interval_when_not_on_a_terminal(small_digits, capsys, monkeypatch):
+    from aekit import train
+
+    monkeypatch.setattr(train, "PROGRESS_EVERY", 0.0)  # every step, instead of every 10 s
+    aekit.fit(tiny_config(epochs=2, batch_size=100), small_digits)  # 300 samples: 3 steps an epoch
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split(",")[0] for ln in lines] == [f"epoch {e}/2: step {s}/3" for e in (1, 2) for s in (1, 2, 3)]
+    aekit.fit(tiny_config(epochs=1, batch_size=100), small_digits, quiet=True)
+    assert "epoch " not in capsys.readouterr().err

@@ -221,12 +221,31 @@ class Config:
     def from_dict(cls, d: dict[str, Any]) -> "Config":
         _check(isinstance(d, dict), f"a config must be a table (JSON object), got {type(d).__name__}")
         _check(isinstance(d.get("variant", ""), str), f"variant must be a string, got {d.get('variant')!r}")
-        unknown = set(d) - {"variant", *_SECTIONS}
-        _check(not unknown, f"unknown config section(s): {sorted(unknown)}; expected variant, {', '.join(_SECTIONS)}")
+        flat = {k: v for k, v in d.items() if k not in {"variant", *_SECTIONS}}  # flat keys, as override takes them
+        fields_ = {f.name: sec for sec, c in _SECTIONS.items() for f in fields(c)}
+        unknown = sorted(set(flat) - set(fields_))
+        _check(not unknown, f"unknown config field(s) or section(s): {unknown}; expected variant, the sections "
+                            f"{', '.join(_SECTIONS)}, or their fields")
+        twice = sorted(k for k in flat if isinstance(d.get(fields_[k]), dict) and k in d[fields_[k]])
+        _check(not twice, f"{twice} given twice, at the top and in their section")
         kwargs: dict[str, Any] = {}
         for name, sec_cls in _SECTIONS.items():
-            kwargs[name] = _section_from_dict(sec_cls, d.get(name, {}), name)
+            mine = {k: v for k, v in flat.items() if fields_[k] == name}
+            section = d.get(name, {})
+            kwargs[name] = _section_from_dict(sec_cls, {**section, **mine} if isinstance(section, dict) else section,
+                                              name)
         return cls(variant=d.get("variant", "vanilla"), **kwargs)
+
+    def used_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the fields that only other architectures, variants or data sets read (an MLP's
+        config without the recurrent and conv settings): what this run's components use."""
+        d = self.to_dict()
+        chosen = ((R.ARCHITECTURES, [self.model.arch] if self.model.arch in R.ARCHITECTURES else list(R.ARCHITECTURES)),
+                  (R.VARIANTS, list(self.variant)), (R.DATASETS, [R.DATASETS.canonical(self.data.dataset)]))
+        names = [f.name for sec in _SECTIONS.values() for f in fields(sec)]
+        unused = {o for reg, picked in chosen for o, _ in reg.unused_options(picked, names)}
+        return {k: {f: v for f, v in sec.items() if f not in unused} if isinstance(sec, dict) else sec
+                for k, sec in d.items()}
 
     def to_json(self) -> str:
         """The config as indented JSON (what config.json holds)."""

@@ -122,6 +122,7 @@ class TrainingDiverged(ValueError):
 
 RESUMABLE_CHANGES = ("epochs", "patience", "device")  # what a resume may change: the rest would make another run
 CHECKPOINT_EVERY = 1.0  # seconds of training between checkpoints, by default (see fit)
+PROGRESS_EVERY = 10.0  # seconds between progress lines when the output is not a terminal
 
 
 def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, out_dir: str | Path | None = None,
@@ -232,6 +233,9 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     ys = y_all.to(device) if config.spec.classify else None
     labelled = None if ys is None or not tc.label_batch else torch.nonzero(ys >= 0)[:, 0]  # (K,) rows with a label
     show = not quiet and sys.stderr.isatty() and dist_ctx.rank == 0
+    # not on a terminal (a log file, a notebook, CI): a line every PROGRESS_EVERY seconds instead of the bar
+    log_every = PROGRESS_EVERY if not quiet and not show and dist_ctx.rank == 0 else math.inf
+    logged_at = time.perf_counter()
     bar = tqdm(total=max(0, tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
     stopped_early = tc.patience > 0 and bad_epochs >= tc.patience  # a resumed run that had already stopped
     model.train()
@@ -266,6 +270,10 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                     sched.step()
                 rows.append(torch.stack([v.detach() for v in parts.values()]))
                 bar.update(1)
+                if time.perf_counter() - logged_at >= log_every:
+                    logged_at = time.perf_counter()
+                    print(f"epoch {epoch + 1}/{tc.epochs}: step {len(rows)}/{steps}, loss {float(parts['loss']):.4g}, "
+                          f"{logged_at - t0:.0f} s into the epoch", file=sys.stderr, flush=True)
             sizes = torch.tensor([len(i) for i in shards], dtype=rows[0].dtype, device=device)
             sums = torch.cat([(torch.stack(rows) * sizes[:, None]).sum(0), sizes.sum()[None]])  # (P + 1,)
             sums = dist_ctx.all_reduce(sums)

@@ -108,9 +108,9 @@ def _check_outputs(args: argparse.Namespace, arrays: tuple[str, ...] = ("out",),
 def cmd_encode(args: argparse.Namespace) -> int:
     _check_outputs(args)
     model = ckpt.load(args.run)
-    x = read_inputs(model, args.input).x
-    z = apps.encode(model, x)
-    print(f"Encoded {len(x)} samples to codes of shape {z.shape}; wrote {save_array(args.out, z)}")
+    inp = read_inputs(model, args.input)
+    z = apps.encode(model, inp.x)
+    print(f"Encoded {len(z)} samples to codes of shape {z.shape}; wrote {save_array(args.out, z, inp.names)}")
     return 0
 
 
@@ -123,7 +123,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     x = inp.x
     r = apps.reconstruct(model, x)
     err = float(np.mean((r - x) ** 2))
-    print(f"Reconstructed {len(x)} samples, MSE {err:.6f}; wrote {save_array(args.out, r)}")
+    scale = " on the data's own scale (evaluate reports the model's standardised scale)" \
+        if model.standardizer is not None else ""
+    print(f"Reconstructed {len(x)} samples, MSE {err:.6f}{scale}; wrote {save_array(args.out, r, inp.names)}")
     if args.png:
         _png(viz.reconstruction_view(model, x, inp.y, err), args.png)
     if args.png_dir:
@@ -226,9 +228,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
                       args.max_reference)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["index", "score", "anomaly"])
+    w.writerow(["index", *(["file"] if inp.names else []), "score", "anomaly"])
     for i, (s, f) in enumerate(zip(det.scores, det.flags)):
-        w.writerow([i, f"{s:.7g}", int(f)])
+        w.writerow([i, *([inp.names[i]] if inp.names else []), f"{s:.7g}", int(f)])
     atomic_write_text(args.out, buf.getvalue())
     print(f"Threshold {det.threshold:.6g} (contamination {contamination}); {int(det.flags.sum())} of {len(x)} "
           f"samples flagged; wrote {args.out}")

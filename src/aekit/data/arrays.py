@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import tokenize
 import zipfile
@@ -110,20 +111,33 @@ def check_output(path: str | Path | None, suffixes: tuple[str, ...] = ARRAY_SUFF
                          f"{suffixes[-1]} name")
 
 
-def save_array(path: str | Path, arr: np.ndarray) -> Path:
-    """Write .npy, .npz (key 'x') or .csv atomically, by the path's suffix."""
+def save_array(path: str | Path, arr: np.ndarray, names: list[str] | None = None) -> Path:
+    """Write .npy, .npz (key 'x') or .csv atomically, by the path's suffix. ``names`` (one per row: the input files
+    the rows came from) go with them: an .npz's 'names', a .csv's first column (with a header row), or beside an
+    .npy as ``<name>.names.txt``, one per line."""
     check_output(path)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
         def write(tmp: str) -> None:
             with open(tmp, "wb") as f:  # a file object: np.save would append .npy to the temporary name
-                np.save(f, arr) if suffix == ".npy" else np.savez(f, x=arr)
+                if suffix == ".npy":
+                    np.save(f, arr)
+                else:
+                    np.savez(f, x=arr, **({"names": np.array(names, dtype=str)} if names else {}))
 
+        if names and suffix == ".npy":
+            atomic_write_text(path.with_name(path.name + ".names.txt"), "".join(n + "\n" for n in names))
         return atomic_write(path, write)
     if suffix == ".csv":
         buf = io.StringIO()
-        np.savetxt(buf, arr.reshape(len(arr), -1), delimiter=",", fmt="%.7g")
+        flat = arr.reshape(len(arr), -1)
+        if names:
+            w = csv.writer(buf)
+            w.writerow(["file", *range(flat.shape[1])])
+            w.writerows([n, *(f"{v:.7g}" for v in row)] for n, row in zip(names, flat))
+        else:
+            np.savetxt(buf, flat, delimiter=",", fmt="%.7g")
         return atomic_write_text(path, buf.getvalue())
     raise AssertionError(suffix)  # check_output let only these suffixes through
 

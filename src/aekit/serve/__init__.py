@@ -231,9 +231,11 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
     from fastapi.responses import HTMLResponse, JSONResponse
 
     model = model.cpu().eval()
+    # /docs is served below from the OpenAPI schema, offline (FastAPI's Swagger UI loads its script from a CDN)
     app = fastapi.FastAPI(title=f"{title}: {model.config.variant_name} {model.config.model.arch} autoencoder",
                           description="Encode, reconstruct, score, generate and interpolate with a trained aekit "
-                                      "model. Bodies: JSON `{\"x\": [...]}` or `.npy` bytes (application/x-npy).")
+                                      "model. Bodies: JSON `{\"x\": [...]}` or `.npy` bytes (application/x-npy).",
+                          docs_url=None, redoc_url=None)
 
     @app.exception_handler(BadInput)
     async def _bad(request: Request, exc: BadInput):
@@ -332,7 +334,31 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
     def page() -> str:
         return (Path(__file__).parent / "page.html").read_text()
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> str:
+        return docs_page(app.openapi())
+
     return app
+
+
+def docs_page(schema: dict) -> str:
+    """The service's endpoints as one self-contained HTML page (no script, nothing fetched): method, path, summary,
+    description and example body of each, from the OpenAPI schema (the full schema is at /openapi.json)."""
+    from html import escape
+
+    rows = []
+    for path, methods in schema.get("paths", {}).items():
+        for method, op in methods.items():
+            example = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("example")
+            body = f"<pre>{escape(json.dumps(example))[:2000]}</pre>" if example is not None else ""
+            rows.append(f"<section><h2><code>{method.upper()} {escape(path)}</code></h2><p>{escape(op.get('summary', ''))}"
+                        f"</p><p>{escape(op.get('description', ''))}</p>{body}</section>")
+    info = schema.get("info", {})
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(info.get('title', 'aekit'))}</title>"
+            "<link rel='icon' href='data:,'><style>body{font-family:system-ui,sans-serif;max-width:900px;margin:2em "
+            "auto;padding:0 1em;color:#222}pre{background:#f5f5f5;padding:8px;overflow-x:auto}h2{font-size:16px}"
+            f"</style></head><body><h1>{escape(info.get('title', 'aekit'))}</h1><p>{escape(info.get('description', ''))}"
+            "</p><p>The OpenAPI schema: <a href='/openapi.json'>/openapi.json</a></p>" + "".join(rows) + "</body></html>")
 
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:

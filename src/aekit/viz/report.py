@@ -24,7 +24,9 @@ def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
 
     figs: list[tuple[str, str, object]] = []
     if history:
-        figs.append(("loss_curves.png", "Every named loss part per epoch, train and validation.", F.loss_curves(history)))
+        val = any(k.startswith("val/") for r in history for k in r)
+        figs.append(("loss_curves.png", "Every named loss part per epoch" + (", train and validation." if val else
+                     " on the training data (no validation split)."), F.loss_curves(history)))
     if data is None:
         return figs
     cfg = model.config
@@ -131,7 +133,7 @@ def _write_page(run_dir: Path, figures_dir: Path, figures: list[tuple[str, str, 
 <h2>Final epoch</h2><table><tr><th>metric</th><th>value</th></tr>{rows}</table>
 <h2>Figures</h2>{''.join(parts)}
 <h2>Reproduce</h2><pre>{html.escape(command)}</pre>
-<h2>Configuration</h2><pre>{html.escape(cfg.to_json())}</pre>
+<h2>Configuration</h2><p>The fields this run's architecture, variants and data read (config.json holds them all).</p><pre>{html.escape(json.dumps(cfg.used_dict(), indent=2))}</pre>
 <p class="muted">Written by aekit {html.escape(__version__)}.</p></body></html>"""
     return atomic_write_text(run_dir / "report.html", page)
 
