@@ -127,7 +127,8 @@ PROGRESS_EVERY = 10.0  # seconds between progress lines when the output is not a
 
 def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, out_dir: str | Path | None = None,
         resume: bool = False, quiet: bool = False, on_epoch: Callable[[dict], None] | None = None,
-        overwrite: bool = False, checkpoint_every: float = CHECKPOINT_EVERY) -> TrainResult:
+        overwrite: bool = False, checkpoint_every: float = CHECKPOINT_EVERY,
+        tensorboard: str | Path | None = None) -> TrainResult:
     """Train a model for ``config`` on ``data``.
 
     Parameters
@@ -147,6 +148,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         it, the new run trains in a folder beside it, which replaces the old run once its first checkpoint is
         written: a run that fails or is killed before that leaves the old run as it was.
     on_epoch : called with each epoch's record.
+    tensorboard : a folder for TensorBoard event files (the ``tensorboard`` extra): each epoch's loss parts and
+        learning rate, and for images grids of reconstructions and, at the end, samples (:mod:`aekit.tracking`).
 
     Returns
     -------
@@ -158,6 +161,10 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     """
     if not (isinstance(checkpoint_every, (int, float)) and 0 <= checkpoint_every < math.inf):
         raise ValueError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")
+    if tensorboard is not None:
+        from .tracking import require
+
+        require()  # the extra, before any file is touched
     tc = config.train
     train = as_split(data)
     if len(train) == 0:
@@ -239,6 +246,14 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     bar = tqdm(total=max(0, tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
     stopped_early = tc.patience > 0 and bad_epochs >= tc.patience  # a resumed run that had already stopped
     model.train()
+    board = None
+    if tensorboard is not None and dist_ctx.rank == 0:
+        from .tracking import TensorBoardLog
+
+        board = TensorBoardLog(tensorboard, train.x[:8] if not streamed else train.x[np.arange(min(8, n))])
+        board.watch(model)
+        for r in history:  # a resumed run's earlier epochs
+            board(r)
     written_at, written_epoch = time.perf_counter(), start_epoch  # the last checkpoint: when, and of which epoch
     # The epochs' files are written on a background thread; leaving the block waits for them (and raises a failed
     # write's error), also when training stops with an exception; a staging folder that never replaced the old run
@@ -311,6 +326,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                     run_dir = out_dir
             if on_epoch is not None and dist_ctx.rank == 0:
                 on_epoch(record)
+            if board is not None:
+                board(record)
             if stop:
                 stopped_early = True
                 break
@@ -326,6 +343,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         fit_sampler(model, train.x, lengths=train.lengths, y=train.y)
         if run_dir is not None:
             ckpt.save_sampler(run_dir, model)
+    if board is not None:
+        board.close(model, len(history))
     dist_ctx.close()
     return TrainResult(model, history, run_dir, stopped_early)
 

@@ -264,7 +264,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"Data: {data.name}; variant {cfg.variant_name}")
     res = fit(cfg, data, out_dir=out, resume=args.resume, quiet=args.quiet,
               on_epoch=_printer(cfg.train.epochs, args.quiet), overwrite=args.overwrite,
-              checkpoint_every=args.checkpoint_every)
+              checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone evaluates and writes
         return 0
     metrics = evaluate(res.model, data.test)
@@ -274,6 +274,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"Stopped early after epoch {res.history[-1]['epoch']} (patience {cfg.train.patience})")
     _maybe_report(args, out, res.model, data)
     print(f"Saved to {out}")
+    return 0
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from ..tracking import history_to_tensorboard
+
+    model = ckpt.load(args.run)  # refuses what is not a trained run
+    x = None
+    try:
+        data = load_data(model.config.data, seed=model.config.train.seed, download=False)
+        x = data.test.x[:8]
+    except (FileNotFoundError, ValueError, ConnectionError) as e:
+        print(f"note: no image grids (the run's data could not be loaded: {e})")
+    n = history_to_tensorboard(args.run, args.out, x)
+    print(f"Wrote {n} epochs of {args.run} as TensorBoard events to {args.out} (tensorboard --logdir {args.out})")
     return 0
 
 
@@ -331,11 +346,21 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
                         f"the last epoch (default {CHECKPOINT_EVERY:g}; 0: after every epoch)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
+    t.add_argument("--tensorboard", type=Path, metavar="DIR", help="also write TensorBoard event files into DIR: "
+                   "loss parts and learning rate per epoch, image grids (the tensorboard extra)")
     t.add_argument("--recipe", choices=["config", "anomaly"], default="config",
                    help="config (default): the config's values; anomaly: the sizes of AutoencoderOutlierDetector's "
                         "default, from the data's shape (hidden layer, code, epochs, batch; flags still override)")
     add_config_flags(t)
     t.set_defaults(func=cmd_train)
+
+    b = sub.add_parser("tensorboard", help="write a trained run's history (and image grids) as TensorBoard events",
+                       description="Convert a run's history.jsonl into TensorBoard event files in --out (loss parts "
+                                   "per epoch, learning rate), with grids of reconstructions and samples of its final "
+                                   "model for image data. View them with: tensorboard --logdir DIR")
+    b.add_argument("run", type=Path, help="run directory")
+    b.add_argument("--out", type=Path, required=True, help="folder for the event files")
+    b.set_defaults(func=cmd_tensorboard)
 
     e = sub.add_parser("evaluate", help="test metrics of a run as one JSON object")
     e.add_argument("run", type=Path, help="run directory")

@@ -1,0 +1,96 @@
+"""Experiment tracking: a run's training curves and image grids as TensorBoard event files (the ``tensorboard``
+extra), written while it trains (``aekit train --tensorboard DIR``) or afterwards from its ``history.jsonl``
+(``aekit tensorboard RUN --out DIR``).
+
+Scalars, at step = epoch: every named loss part, ``train/<part>`` and ``val/<part>``, the learning rate ``lr`` and the
+epoch's seconds ``time_s``. Images (image models only): ``reconstructions`` (8 inputs above their reconstructions)
+at most every ``IMAGES_EVERY`` seconds and after the last epoch, and ``samples`` from the run's sampler at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+IMAGES_EVERY = 30.0  # seconds of training between two image grids
+EXTRA_HELP = "TensorBoard logging needs the tensorboard package: pip install 'aekit[tensorboard]'"
+
+
+def require() -> type:
+    """torch.utils.tensorboard's SummaryWriter class, or an ImportError naming the extra."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ImportError(EXTRA_HELP) from None
+    return SummaryWriter
+
+
+def summary_writer(log_dir: str | Path):
+    """A SummaryWriter writing into ``log_dir`` (made if missing)."""
+    return require()(str(log_dir))
+
+
+def _image_like(x: torch.Tensor | np.ndarray) -> bool:
+    return x.ndim == 4 and x.shape[1] in (1, 3)
+
+
+class TensorBoardLog:
+    """Writes each epoch's record (the ``on_epoch`` callback of :func:`aekit.fit`) and image grids to ``log_dir``.
+
+    ``x``: a few inputs (N, *input_shape) to show reconstructed (images only; None: no images)."""
+
+    def __init__(self, log_dir: str | Path, x: torch.Tensor | np.ndarray | None = None,
+                 images_every: float = IMAGES_EVERY) -> None:
+        self.writer = summary_writer(log_dir)
+        self.x = None if x is None or not _image_like(x) else torch.as_tensor(np.asarray(x[:8], dtype=np.float32))
+        self.images_every = images_every
+        self.model = None  # set by :meth:`watch`: the model whose reconstructions are drawn
+        self._drawn_at = -np.inf
+
+    def watch(self, model) -> None:
+        self.model = model
+
+    def __call__(self, record: dict) -> None:
+        step = int(record["epoch"])
+        for k, v in record.items():
+            if k != "epoch" and isinstance(v, (int, float)):
+                self.writer.add_scalar(k, v, step)
+        if self.model is not None and time.perf_counter() - self._drawn_at >= self.images_every:
+            self.images(self.model, step)
+        self.writer.flush()  # each epoch on disk: a run that stops keeps its curves
+
+    def images(self, model, step: int, samples: bool = False) -> None:
+        """Reconstructions of the inputs (and, with ``samples``, 16 samples from the model's sampler) at ``step``."""
+        from . import apps
+
+        self._drawn_at = time.perf_counter()
+        if self.x is None:
+            return
+        r = torch.from_numpy(apps.reconstruct(model, self.x))
+        self.writer.add_images("reconstructions", torch.cat([self.x, r]).clamp(0, 1), step)
+        if samples and model.default_sampler() is not None:
+            s = torch.from_numpy(apps.sample(model, 16, seed=0))
+            self.writer.add_images("samples", s.clamp(0, 1), step)
+
+    def close(self, model=None, step: int | None = None) -> None:
+        """The final images (with samples) from ``model`` at ``step``, then flush and close the files."""
+        if model is not None and step is not None:
+            self.images(model, step, samples=True)
+        self.writer.close()
+
+
+def history_to_tensorboard(run_dir: str | Path, log_dir: str | Path, x: torch.Tensor | np.ndarray | None = None) -> int:
+    """Write a trained run's ``history.jsonl`` (and, given inputs ``x``, the final model's image grids) as
+    TensorBoard events in ``log_dir``. Returns the number of epochs written."""
+    from . import checkpoint as ckpt
+
+    history = ckpt.read_history(run_dir)
+    model = ckpt.load(run_dir) if x is not None else None
+    log = TensorBoardLog(log_dir, x, images_every=np.inf)
+    for r in history:
+        log(r)
+    log.close(model, len(history) if history else 0)
+    return len(history)
