@@ -357,3 +357,35 @@ def test_hostile_and_valid_requests_mixed_on_a_real_server(models, digits):
     assert sorted(got) == list(range(len(x))) and len(statuses) == len(hostile)
     assert all(a == b for a, b in statuses), statuses  # each hostile request got its own 4xx, none a 500
     np.testing.assert_allclose([got[i] for i in range(len(x))], want, rtol=1e-6)
+
+
+def test_one_score_and_threshold_per_run_everywhere(tmp_path, capsys):
+    """For one table run and one input: aekit detect, the service (and so its page), the report and the sklearn
+    detector built from the run give the same scores and the same threshold (the run's rule: knn+tails here)."""
+    import csv as csv_module
+
+    from aekit.cli import main
+    from aekit.serve import app_for_run
+    from aekit.sklearn import AutoencoderOutlierDetector
+    from aekit.viz.report import write_report
+
+    rng = np.random.default_rng(0)
+    table = (rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6))).astype(np.float32)
+    np.save(tmp_path / "table.npy", table[:300])
+    np.save(tmp_path / "new.npy", table[300:])
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "table.npy"), "--arch", "mlp", "--hidden", "12", "--latent-dim",
+                 "2", "--epochs", "3", "--out", str(run), "--quiet", "--no-report"]) == 0
+    assert main(["detect", str(run), "--input", str(tmp_path / "new.npy"), "--out", str(tmp_path / "d.csv")]) == 0
+    threshold = float(capsys.readouterr().out.split("Threshold ")[1].split()[0])
+    detect = np.array([float(r["score"]) for r in csv_module.DictReader((tmp_path / "d.csv").open())])
+    served = TestClient(app_for_run(run)).post("/score", json={"x": table[300:].tolist()}).json()
+    assert served["score"] == "knn+tails"
+    np.testing.assert_allclose(served["scores"], detect, rtol=1e-5)
+    assert served["threshold"] == pytest.approx(threshold, rel=1e-5)
+    sk = AutoencoderOutlierDetector.from_run(run)
+    np.testing.assert_allclose(-sk.score_samples(table[300:]), detect, rtol=1e-5)
+    assert -sk.offset_ == pytest.approx(threshold, rel=1e-5)
+    assert list(sk.predict(table[300:]) == -1) == served["outlier"]
+    page = write_report(run).read_text()
+    assert "(knn+tails: the run" in page and f"threshold {threshold:.4g} set on" in page

@@ -247,6 +247,25 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
         self.offset_ = -apps.error_threshold(self.scorer_.reference_scores, self.contamination)
         return self
 
+    @classmethod
+    def from_run(cls, run_dir) -> "AutoencoderOutlierDetector":
+        """A fitted detector from a trained run directory, with the run's one scoring rule
+        (:func:`aekit.apps.run_detector`: its default score, fitted on the run's training data, and its threshold):
+        the scores and flags ``aekit detect`` and ``aekit serve`` give for that run."""
+        from . import checkpoint as ckpt
+        from .data import load_data
+
+        model = ckpt.load(run_dir)
+        data = load_data(model.config.data, seed=model.config.train.seed, download=False)
+        det = apps.run_detector(model, data.train.x if hasattr(data.train.x, "numpy") else data.train.x[:])
+        m = model.config.model
+        est = cls(arch=m.arch, variant=model.config.variant_name, latent_dim=m.latent_dim, hidden=m.hidden,
+                  anomaly_score=det.scorer.method)
+        est.model_, est.config_, est.history_ = model, model.config, ckpt.read_history(run_dir)
+        est.scorer_, est.offset_ = det.scorer, -det.threshold
+        est.n_features_in_ = model.input_shape[0]  # what validate_data reads from X of the model's shape
+        return est
+
     def score_samples(self, X) -> np.ndarray:
         """Negative anomaly score (the reconstruction error, or the combined score): higher = more normal."""
         check_is_fitted(self)

@@ -3,7 +3,7 @@
 - :mod:`.infer`: ``encode``, ``reconstruct``, ``decode``, ``reconstruction_error`` (batched, batch-invariant);
 - :mod:`.generate`: ``interpolate``, ``interpolate_codes``, ``slerp``, ``sample``, ``log_likelihood``;
 - :mod:`.denoise`: ``denoise``, ``psnr``;
-- :mod:`.anomaly`: ``detect``, ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``,
+- :mod:`.anomaly`: ``detect``, ``run_detector`` (a run's one scoring rule), ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``,
   ``detector_recipe``, ``NEIGHBORS``, ``MAX_REFERENCE``;
 - :mod:`.probe`: ``probe``, ``linear_probe``;
 - :mod:`.codec`: ``compress``, ``decompress`` (files of bits from a model trained with the rate variant);
@@ -25,6 +25,7 @@ from .anomaly import (
            detector_recipe,
            error_threshold,
            local_error,
+           run_detector,
 )
 from .classify import classify, predict_proba
 from .codec import compress, decompress
@@ -37,4 +38,4 @@ __all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "
            "check_error_window", "classify", "compress", "decode", "default_score", "decompress", "denoise", "detect",
            "detector_recipe", "encode",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
-           "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "sample", "slerp"]
+           "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "run_detector", "sample", "slerp"]

@@ -73,6 +73,20 @@ def detect(model: Autoencoder, reference: np.ndarray | torch.Tensor, x: np.ndarr
     return Detection(scores, threshold, scores > threshold, scorer)
 
 
+def run_detector(model: Autoencoder, train_x: np.ndarray | torch.Tensor,
+                 x: np.ndarray | torch.Tensor | None = None) -> Detection:
+    """A run's one anomaly-scoring rule, the same wherever it is asked (``aekit detect`` with its defaults, the
+    service's /score and its page, the report, ``AutoencoderOutlierDetector.from_run``): the default score for the
+    model's samples (:func:`default_score`) with the default neighbours and reference (:data:`NEIGHBORS`,
+    :data:`MAX_REFERENCE`), fitted on the run's whole training split ``train_x``, and the threshold
+    ``contamination="auto"`` on its reference scores. Scores ``x`` when given (else the Detection holds no scores:
+    use its scorer and threshold)."""
+    scorer = AnomalyScorer(model, train_x, default_score(model.input_shape))
+    threshold = error_threshold(scorer.reference_scores, "auto")
+    scores = scorer.score(x) if x is not None else np.empty(0)
+    return Detection(scores, threshold, scores > threshold, scorer)
+
+
 def error_threshold(errors: np.ndarray, contamination: str | float = "auto") -> float:
     """The reconstruction error above which a sample is an outlier, from reference (training) errors: the
     (1 - contamination) quantile, or for 'auto' the median plus 3 robust standard deviations (1.4826 x MAD)."""

@@ -224,8 +224,11 @@ class Coalescer:
             start += len(x)
 
 
-def create_app(model: Autoencoder, threshold: float | None = None, title: str = "aekit"):
-    """A FastAPI app serving ``model``; ``threshold`` flags outliers in /score (a request may override it)."""
+def create_app(model: Autoencoder, threshold: float | None = None, title: str = "aekit",
+               scorer: "apps.AnomalyScorer | None" = None):
+    """A FastAPI app serving ``model``. /score gives ``scorer``'s scores (the run's rule, :func:`aekit.apps.
+    run_detector`, as ``aekit serve`` sets it up) or, without one, the mean squared reconstruction error;
+    ``threshold`` flags outliers (a request may override it)."""
     fastapi = _require()
     from fastapi import Request
     from fastapi.responses import HTMLResponse, JSONResponse
@@ -243,7 +246,8 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
 
     encode_rows = Coalescer(lambda x: apps.encode(model, x))
     reconstruct_rows = Coalescer(lambda x: apps.reconstruct(model, x))
-    score_rows = Coalescer(lambda x: apps.reconstruction_error(model, x))
+    score_rows = Coalescer(scorer.score if scorer is not None else lambda x: apps.reconstruction_error(model, x))
+    score_name = scorer.method if scorer is not None else "reconstruction"
     app.state.coalescers = {"encode": encode_rows, "reconstruct": reconstruct_rows, "score": score_rows}
 
     async def read(request: Request, key: str = "x") -> np.ndarray:
@@ -272,6 +276,7 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         m = model.config.model
         return {"arch": m.arch, "variant": model.config.variant_name, "input_shape": list(model.input_shape),
                 "latent_dim": model.latent_dim, "code_shape": list(model.code_shape), "threshold": threshold,
+                "score": score_name,
                 "variational": model.is_variational, "sampler": model.default_sampler(),
                 "classes": model.sampler.classes if model.sampler is not None else [], "image": len(model.input_shape) == 3
                 and model.input_shape[0] in (1, 3)}
@@ -284,8 +289,10 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
     async def reconstruct(request: Request) -> dict:
         return {"reconstructions": finite(await reconstruct_rows(await read(request))).tolist()}
 
-    @app.post("/score", summary="Anomaly scores (mean squared reconstruction error) and outlier flags",
-              description="`?threshold=T` overrides the stored threshold.", openapi_extra=body_doc)
+    @app.post("/score", summary="Anomaly scores and outlier flags",
+              description="The run's scoring rule, as `aekit detect` gives it (for `aekit serve`: its default score "
+                          "fitted on the run's training data, with its threshold). `?threshold=T` overrides the "
+                          "stored threshold.", openapi_extra=body_doc)
     async def score(request: Request, threshold_override: float | None = fastapi.Query(None, alias="threshold")) \
             -> dict:
         x = await read(request)
@@ -293,7 +300,8 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         if t is not None and not math.isfinite(t):
             raise BadInput(422, "threshold must be a finite number")
         s = finite(await score_rows(x)).astype(float)
-        return {"scores": s.tolist(), "threshold": t, "outlier": None if t is None else (s > t).tolist()}
+        return {"scores": s.tolist(), "threshold": t, "outlier": None if t is None else (s > t).tolist(),
+                "score": score_name}
 
     @app.post("/generate", summary="New samples: codes from the run's sampler, decoded",
               description="`sampler`: gmm (the mixture fitted to the training codes) or normal (N(0, I), VAEs); "
@@ -361,19 +369,27 @@ def docs_page(schema: dict) -> str:
             "</p><p>The OpenAPI schema: <a href='/openapi.json'>/openapi.json</a></p>" + "".join(rows) + "</body></html>")
 
 
-def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Load a run and serve it until interrupted; the threshold is 'auto' on the run's training errors."""
-    _require()
-    import uvicorn
-
+def app_for_run(run_dir: str | Path):
+    """The app ``aekit serve`` runs: the run's model, and its one scoring rule (:func:`aekit.apps.run_detector`,
+    fitted on the run's training data) for /score; reconstruction errors without a threshold when that data cannot be
+    loaded."""
     model = ckpt.load(run_dir)
-    threshold = None
+    det = None
     try:
         from ..data import load_data
 
         data = load_data(model.config.data, seed=model.config.train.seed, download=False)
-        x = data.train.x[:20000]
-        threshold = apps.error_threshold(apps.reconstruction_error(model, x.numpy() if hasattr(x, "numpy") else x))
+        det = apps.run_detector(model, data.train.x if hasattr(data.train.x, "numpy") else data.train.x[:])
     except (FileNotFoundError, ValueError, ConnectionError) as e:
-        print(f"note: no anomaly threshold (the run's training data could not be loaded: {e})")
-    uvicorn.run(create_app(model, threshold, title=Path(run_dir).name), host=host, port=port, log_level="warning")
+        print(f"note: /score gives reconstruction errors, without a threshold (the run's training data could not be "
+              f"loaded: {e})")
+    return create_app(model, None if det is None else det.threshold, Path(run_dir).name,
+                      None if det is None else det.scorer)
+
+
+def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Load a run and serve it until interrupted (:func:`app_for_run`)."""
+    _require()
+    import uvicorn
+
+    uvicorn.run(app_for_run(run_dir), host=host, port=port, log_level="warning")
