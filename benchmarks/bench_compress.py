@@ -41,7 +41,7 @@ def pca_point(train: np.ndarray, test: np.ndarray, k: int, step: float) -> tuple
     tables = table_from_histogram(q_train)
     data = codec.compress_codes(tables, q_test, b"pca-base", (784,))
     rec = np.clip(pca.inverse_transform(q_test * step), 0, 1)
-    return 8 * len(data) / test.size, codec.psnr_db(test, rec)
+    return 8 * len(data) / test.size, apps.psnr(test, rec)
 
 
 def main() -> None:
@@ -103,7 +103,7 @@ def main() -> None:
             f"prior" if args.spatial else f"flat {args.latent}"
         kind += f", shift {args.augment_shift}" if args.augment_shift else ""
         row = {"method": f"aekit conv {kind} {args.quant} lambda {lam:g}", "bpp": 8 * len(blob) / test[:, 0].size,
-               "bpp_per_image_files": per_image_bpp, "psnr": codec.psnr_db(test, out), "train_s": took,
+               "bpp_per_image_files": per_image_bpp, "psnr": apps.psnr(test, out), "train_s": took,
                "encode_img_s": len(test) / t_enc, "decode_img_s": len(test) / t_dec}
         rows.append(row)
         print(f"  {row['method']:<30} {row['bpp']:.4f} bpp (one file; {per_image_bpp:.3f} as one file per image) "

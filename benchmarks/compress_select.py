@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import aekit
-from aekit.apps import codec
+from aekit import apps
 from common import header, parser
 
 
@@ -32,7 +32,7 @@ def measure(model, x: np.ndarray) -> tuple[float, float]:
             out = model(torch.from_numpy(x[i:i + 500]))
             bits += float(out.bits.sum())
             recs.append(out.x_hat.numpy())
-    return bits / x[:, 0].size, codec.psnr_db(x, np.concatenate(recs))
+    return bits / x[:, 0].size, apps.psnr(x, np.concatenate(recs))
 
 
 def main() -> None:

@@ -217,7 +217,7 @@ def test_prior_rows_by_hand():
 
 def test_codec_baselines_by_hand():
     """PSNR: MSE 0.01 is 20 dB; bits per pixel: the bytes Pillow writes, 8 bits each, over N x H x W pixels."""
-    assert C.psnr_db(np.zeros((2, 1, 4, 4)), np.full((2, 1, 4, 4), 0.1)) == pytest.approx(20.0)
+    assert apps.psnr(np.zeros((2, 1, 4, 4)), np.full((2, 1, 4, 4), 0.1)) == pytest.approx(20.0)
     import io
 
     from PIL import Image

@@ -112,3 +112,43 @@ def test_training_at_a_constant_rate_does_not_import_dynamo():
     code = ("import torch, aekit; aekit.fit(aekit.Config().override(arch='mlp', hidden=(8,), latent_dim=2, "
             "epochs=1, batch_size=16, val_fraction=0.0), torch.rand(64, 6), quiet=True)")
     assert "torch._dynamo" not in modules_imported_by(code)
+
+
+@pytest.mark.parametrize("change", ["removed", "new arguments"])
+def test_a_torch_without_its_private_fused_kernel_gets_the_public_step(monkeypatch, change):
+    """FlatAdam calls torch._fused_adam_ (private): where it is gone, or takes other arguments, the step is the
+    unfused one made of public tensor operations, with torch.optim.Adam's numbers."""
+    if change == "removed":
+        monkeypatch.delattr(torch, "_fused_adam_", raising=False)
+    else:
+        def changed(*args, new_required_argument, **kw):
+            raise AssertionError("not reached")
+
+        monkeypatch.setattr(torch, "_fused_adam_", changed, raising=False)
+    ours, ref = _param(), _param()
+    opt = FlatAdam(ours, lr=3e-3)
+    opt_ref = torch.optim.Adam([ref], lr=3e-3, foreach=False)
+    for g in _grads(4):
+        ours.grad.copy_(g)
+        ref.grad.copy_(g)
+        opt.step()
+        opt_ref.step()
+    assert not opt.fused
+    torch.testing.assert_close(ours.detach(), ref.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_program_exits_the_ordinary_way_without_atexits_private_runner(monkeypatch):
+    """aekit.cli.run leaves through atexit._run_exitfuncs and os._exit; a Python without the private function gets
+    sys.exit, with main's code."""
+    import atexit
+    import os
+
+    from aekit import cli
+
+    monkeypatch.delattr(atexit, "_run_exitfuncs")
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(os, "_exit", lambda code: (_ for _ in ()).throw(AssertionError("os._exit was called")))
+    monkeypatch.setattr(cli.gc, "freeze", lambda: None)
+    with pytest.raises(SystemExit) as e:
+        cli.run()
+    assert e.value.code == 3

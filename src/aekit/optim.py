@@ -56,7 +56,8 @@ class FlatAdam:
                                    lr=lr, beta1=beta1, beta2=beta2, weight_decay=wd, eps=eps, amsgrad=False,
                                    maximize=False)
                 return
-            except (RuntimeError, NotImplementedError):  # a device without the kernel: the same step, unfused
+            except (RuntimeError, NotImplementedError, TypeError):  # a device without the kernel, or a torch whose
+                # private kernel changed its arguments: the same step, unfused (public tensor operations)
                 self.fused = False
         if wd != 0:
             grad = grad.add(self.param, alpha=wd)

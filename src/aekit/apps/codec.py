@@ -26,6 +26,7 @@ import torch
 
 from ..bottleneck import EntropyTables, from_prior_rows, prior_rows
 from ..model import Autoencoder
+from .denoise import psnr
 from .infer import batched, decode
 
 MAGIC, VERSION = b"AEKC", 1
@@ -243,12 +244,6 @@ def decompress(model: Autoencoder, data: bytes) -> np.ndarray:
     return decode(model, codes.astype(np.float32))
 
 
-def psnr_db(x: np.ndarray, y: np.ndarray) -> float:
-    """PSNR in dB of the mean squared error over all elements of x and y (values in [0, 1]): 10 log10(1 / MSE)."""
-    mse = float(np.mean((np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
-
-
 def pillow_point(images: np.ndarray, fmt: str, **options) -> tuple[float, float]:
     """(bits per pixel, PSNR) of images (N, C, H, W) in [0, 1] (C = 1 or 3) saved by Pillow as ``fmt`` (PNG, JPEG,
     WEBP), each image its own file, as a user of those codecs would store them."""
@@ -266,5 +261,5 @@ def pillow_point(images: np.ndarray, fmt: str, **options) -> tuple[float, float]
         back = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(mode))
         out[i] = back[None] if mode == "L" else back.transpose(2, 0, 1)
     pixels = u8.shape[0] * u8.shape[2] * u8.shape[3]
-    return bits / pixels, psnr_db(u8 / 255.0, out / 255.0)
+    return bits / pixels, psnr(u8 / 255.0, out / 255.0)
 

@@ -127,9 +127,7 @@ def _export(model: Autoencoder, out_dir: Path, sample: np.ndarray, threshold: fl
             entry.key, entry.value = k, v
         module.eval()  # the exporter restores the wrapper's (training) mode on every submodule: eval, again
         paths[name] = atomic_write_bytes(out_dir / f"{name}.onnx", proto.SerializeToString())
-        session = ort.InferenceSession(str(paths[name]), providers=["CPUExecutionProvider"])
-        feed = {inputs[0]: args[0].numpy()}
-        got = session.run(None, feed)
+        got = run_onnx(paths[name], args[0].numpy())
         with torch.no_grad():
             want = module(*args)
         want = want if isinstance(want, tuple) else (want,)

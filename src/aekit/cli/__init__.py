@@ -71,9 +71,11 @@ def run() -> NoReturn:
     and the interpreter alone."""
     gc.freeze()
     code = main()
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+    exit_funcs = getattr(atexit, "_run_exitfuncs", None)  # private: a Python without it gets the ordinary exit
+    if exit_funcs is None or any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                                 if t is not threading.main_thread()):
         sys.exit(code)
-    atexit._run_exitfuncs()  # what the interpreter would run on its way out, then the flush it would do
+    exit_funcs()  # what the interpreter would run on its way out, then the flush it would do
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

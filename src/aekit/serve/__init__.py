@@ -194,11 +194,9 @@ class Coalescer:
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray], max_rows: int = apps.CHUNK) -> None:
         self.fn, self.max_rows = fn, max_rows
         self.waiting: list[tuple[np.ndarray, asyncio.Future]] = []
-        self.calls = 0  # calls of fn so far (how many requests shared one is what the tests look at)
 
     async def __call__(self, x: np.ndarray) -> np.ndarray:
         if len(x) > self.max_rows:
-            self.calls += 1
             return self.fn(x)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -209,7 +207,6 @@ class Coalescer:
 
     def _run(self) -> None:
         items, self.waiting = self.waiting, []
-        self.calls += 1
         try:
             out = self.fn(np.concatenate([x for x, _ in items]))
         except Exception as e:  # noqa: BLE001 (handed to every request that shared the call)

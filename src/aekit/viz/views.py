@@ -90,7 +90,7 @@ def rate_distortion_view(model: Autoencoder, x: np.ndarray) -> Figure:
 
     pixels = len(x) * x.shape[2] * x.shape[3]
     blob = codec.compress(model, x)
-    curves = {"aekit (this run)": [(8 * len(blob) / pixels, codec.psnr_db(x, codec.decompress(model, blob)))],
+    curves = {"aekit (this run)": [(8 * len(blob) / pixels, apps.psnr(x, codec.decompress(model, blob)))],
               "JPEG": [codec.pillow_point(x, "JPEG", quality=q) for q in (10, 30, 50, 70, 90)],
               "WebP": [codec.pillow_point(x, "WEBP", quality=q) for q in (0, 10, 40, 80)]}
     return F.rate_distortion(curves, f"Rate-distortion on {len(x)} test images")
