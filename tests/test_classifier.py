@@ -68,3 +68,28 @@ def test_classifier_bad_input(small_digits, tmp_path, capsys, run):
         aekit.fit(cfg, aekit.Split(x, np.full(len(y), -1)))
     err = cli_error(capsys, ["classify", str(run), "--out", str(tmp_path / "l.csv")])
     assert "no classifier" in err and not (tmp_path / "l.csv").exists()
+
+
+def test_labels_from_a_csv_column(tmp_path, capsys):
+    """--label-column takes a CSV column (by header name or index) out of the features as the labels: a
+    classifier trains on it and the sampler generates by its classes."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-2, 0.4, size=(60, 3)), rng.normal(2, 0.4, size=(60, 3))])
+    y = np.repeat([0, 1], 60)
+    lines = ["u,v,kind,w"] + [f"{a:.4f},{b:.4f},{k},{c:.4f}" for (a, b, c), k in zip(x, y)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    data = aekit.load_data(aekit.DataConfig(dataset="file", path=str(tmp_path / "t.csv"), label_column="kind"))
+    assert data.train.x.shape[1:] == (3,) and set(np.unique(data.train.y)) == {0.0, 1.0}
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "t.csv"), "--label-column", "kind", "--variant", "classifier",
+                 "--arch", "mlp", "--hidden", "16", "--latent-dim", "2", "--epochs", "30", "--batch-size", "16",
+                 "--lr", "0.01",
+                 "--label-batch", "16", "--out", str(out),
+                 "--quiet", "--no-report"]) == 0
+    model = ckpt.load(out)
+    assert model.config.model.classes == 2 and model.sampler.classes == [0, 1]
+    assert np.mean(apps.classify(model, data.test.x) == data.test.y) > 0.9
+    by_index = aekit.load_data(aekit.DataConfig(dataset="file", path=str(tmp_path / "t.csv"), label_column="2"))
+    assert np.array_equal(by_index.train.y, data.train.y)
+    with pytest.raises(ValueError, match="no label column 'type'.*u, v, kind, w"):
+        aekit.load_data(aekit.DataConfig(dataset="file", path=str(tmp_path / "t.csv"), label_column="type"))

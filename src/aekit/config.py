@@ -173,6 +173,7 @@ class DataConfig:
     stream: bool = False  # file, images: read batch by batch from disk (memory-mapped .npy, or decoded images)
     image_channels: int = 0  # images: 1 (grayscale) or 3 (RGB); 0 decides from the files
     image_size: tuple[int, ...] = ()  # images: (H, W) to resize and centre-crop to; () keeps the files' size
+    label_column: str | None = None  # file (.csv): the column of labels (header name or 0-based index), not a feature
 
     def __post_init__(self) -> None:
         R.DATASETS.canonical(self.dataset)

@@ -191,6 +191,8 @@ def class_labels(y, n: int) -> np.ndarray | None:
     if y is None:
         return None
     a = np.asarray(y)
+    if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():  # a CSV column's whole numbers
+        a = a.astype(np.int64)
     if a.shape != (n,) or a.dtype.kind not in "iub":
         return None
     a = a.astype(np.int64)
@@ -204,11 +206,11 @@ def fit_gmm(codes: np.ndarray | torch.Tensor, components: int, seed: int = 0, co
             max_iter: int = 200, tol: float = 1e-3) -> GaussianMixture:
     """Fit a Gaussian mixture to codes (N, D) by expectation-maximisation, in float64.
 
-    Initialisation: k-means++ seeds (``seed``) refined by 10 Lloyd steps; EM stops when the mean log-likelihood gains
-    less than ``tol`` nats or after ``max_iter`` steps. ``covariance``: full, diag, or auto (full up to D = 64,
-    diagonal beyond). At most 20,000 evenly spaced rows are used. There are at most N / (D + 1) components with full
-    covariances (N / 2 with diagonal ones), so that each has codes enough to estimate one. A covariance floor of 1e-6 times the codes' mean variance keeps a component on a few
-    identical codes a density."""
+    Initialisation: k-means++ seeds (``seed``) refined by 10 Lloyd steps; EM stops when the mean log-likelihood
+    gains less than ``tol`` nats or after ``max_iter`` steps. ``covariance``: full, diag, or auto (full up to D =
+    64, diagonal beyond). At most 20,000 evenly spaced rows are used. There are at most N / (D + 1) components with
+    full covariances (N / 2 with diagonal ones), so that each has codes enough to estimate one. A covariance floor
+    of 1e-6 times the codes' mean variance keeps a component on a few identical codes a density."""
     z = torch.as_tensor(np.asarray(codes.detach().cpu() if torch.is_tensor(codes) else codes), dtype=torch.float64)
     z = z.reshape(len(z), -1)
     if len(z) < 2:

@@ -141,6 +141,14 @@ class _AutoencoderBase(BaseEstimator):
         return -float(self.reconstruction_error(X).mean())
 
 
+def _base_arguments(arguments: dict) -> dict:
+    """The arguments of a subclass's ``__init__`` that :class:`_AutoencoderBase` stores (its own parameters)."""
+    import inspect
+
+    names = [n for n in inspect.signature(_AutoencoderBase.__init__).parameters if n != "self"]
+    return {n: arguments[n] for n in names}
+
+
 def _torch_tensor(X: np.ndarray):
     import torch
 
@@ -213,18 +221,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
                  contamination: str | float = "auto", anomaly_score: str = "auto", n_neighbors: int = apps.NEIGHBORS,
                  max_reference: int | None = apps.MAX_REFERENCE, error_window: int | None = None) -> None:
-        super().__init__(
-            arch=arch, variant=variant, latent_dim=latent_dim, hidden=hidden, activation=activation,
-            output_activation=output_activation, code_activation=code_activation, channels=channels,
-            spatial_code=spatial_code, cell=cell,
-            rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, standardize=standardize, recon=recon, rho=rho,
-            sparsity_beta=sparsity_beta,
-            kl_beta=kl_beta, contractive_lambda=contractive_lambda, noise=noise, noise_level=noise_level,
-            rate_lambda=rate_lambda, train_quantization=train_quantization, code_prior=code_prior,
-            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
-            val_fraction=val_fraction, patience=patience, device=device, amp=amp, compile=compile,
-            augment_shift=augment_shift,
-            random_state=random_state, verbose=verbose)
+        super().__init__(**_base_arguments(locals()))
         self.contamination = contamination
         self.anomaly_score = anomaly_score
         self.n_neighbors = n_neighbors
@@ -306,18 +303,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
                  augment_shift: int = 0,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
                  classify_weight: float = 1.0, consistency_weight: float = 100.0, label_batch: int = 64) -> None:
-        super().__init__(
-            arch=arch, variant=variant, latent_dim=latent_dim, hidden=hidden, activation=activation,
-            output_activation=output_activation, code_activation=code_activation, channels=channels,
-            spatial_code=spatial_code, cell=cell,
-            rnn_hidden=rnn_hidden, rnn_layers=rnn_layers, standardize=standardize, recon=recon, rho=rho,
-            sparsity_beta=sparsity_beta,
-            kl_beta=kl_beta, contractive_lambda=contractive_lambda, noise=noise, noise_level=noise_level,
-            rate_lambda=rate_lambda, train_quantization=train_quantization, code_prior=code_prior,
-            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule,
-            val_fraction=val_fraction, patience=patience, device=device, amp=amp, compile=compile,
-            augment_shift=augment_shift,
-            random_state=random_state, verbose=verbose)
+        super().__init__(**_base_arguments(locals()))
         self.classify_weight = classify_weight
         self.consistency_weight = consistency_weight
         self.label_batch = label_batch

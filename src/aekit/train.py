@@ -287,7 +287,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                 bar.update(1)
                 if time.perf_counter() - logged_at >= log_every:
                     logged_at = time.perf_counter()
-                    print(f"epoch {epoch + 1}/{tc.epochs}: step {len(rows)}/{steps}, loss {float(parts['loss']):.4g}, "
+                    print(f"epoch {epoch + 1}/{tc.epochs}: step {len(rows)}/{steps}, loss {float(rows[-1][-1]):.4g}, "
                           f"{logged_at - t0:.0f} s into the epoch", file=sys.stderr, flush=True)
             sizes = torch.tensor([len(i) for i in shards], dtype=rows[0].dtype, device=device)
             sums = torch.cat([(torch.stack(rows) * sizes[:, None]).sum(0), sizes.sum()[None]])  # (P + 1,)

@@ -3,7 +3,8 @@
 - :mod:`.infer`: ``encode``, ``reconstruct``, ``decode``, ``reconstruction_error`` (batched, batch-invariant);
 - :mod:`.generate`: ``interpolate``, ``interpolate_codes``, ``slerp``, ``sample``, ``log_likelihood``;
 - :mod:`.denoise`: ``denoise``, ``psnr``;
-- :mod:`.anomaly`: ``detect``, ``run_detector`` (a run's one scoring rule), ``AnomalyScorer``, ``error_threshold``, ``check_error_window``, ``local_error``,
+- :mod:`.anomaly`: ``detect``, ``run_detector`` (a run's one scoring rule), ``AnomalyScorer``, ``error_threshold``,
+  ``check_error_window``, ``local_error``,
   ``detector_recipe``, ``NEIGHBORS``, ``MAX_REFERENCE``;
 - :mod:`.probe`: ``probe``, ``linear_probe``;
 - :mod:`.codec`: ``compress``, ``decompress`` (files of bits from a model trained with the rate variant);

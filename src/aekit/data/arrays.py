@@ -35,14 +35,17 @@ class DataFileError(ValueError):
 X_KEYS, Y_KEYS = ("x", "X", "data"), ("y", "labels", "target")
 
 
-def read_array(path: str | Path) -> Arrays:
+def read_array(path: str | Path, label_column: str | None = None) -> Arrays:
     """Read a data file.
 
     .npy: one array (never a pickle). .npz: samples from key 'x' / 'X' / 'data' (a file with a single array may use
     any key), labels from 'y' / 'labels' / 'target', sequence lengths from 'lengths'. .csv: numbers, with or without
-    a header row. IDX: gz or raw. Anything unreadable raises :class:`DataFileError` naming the file.
+    a header row; ``label_column`` (a header name, or a 0-based index) is taken out of the features as the labels.
+    IDX: gz or raw. Anything unreadable raises :class:`DataFileError` naming the file.
     """
     path = Path(path)
+    if label_column is not None and not path.name.lower().endswith(".csv"):
+        raise ValueError(f"label_column names a column of a CSV file; {path} is not one (an .npz holds labels as y)")
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
     name = path.name.lower()
@@ -61,7 +64,11 @@ def read_array(path: str | Path) -> Arrays:
                 yk = next((k for k in Y_KEYS if k in keys and k != xk), None)
                 return Arrays(z[xk], z[yk] if yk else None, z["lengths"] if "lengths" in keys else None)
         if name.endswith(".csv"):
-            return Arrays(_read_csv(path))
+            x, header = _read_csv(path)
+            if label_column is None:
+                return Arrays(x)
+            j = _column(label_column, header, x.shape[1], path)
+            return Arrays(np.delete(x, j, axis=1), x[:, j])
         if name.endswith((".idx", ".gz", "-ubyte")) or "idx" in name:
             return Arrays(read_idx(path))
     except DataFileError:
@@ -75,25 +82,37 @@ def read_array(path: str | Path) -> Arrays:
                         "or IDX")
 
 
-def _read_csv(path: Path) -> np.ndarray:
+def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     try:
         text = path.read_text()
     except UnicodeDecodeError:
         raise DataFileError(f"{path} is not a text CSV file (it holds bytes that are not UTF-8)") from None
     lines = text.splitlines()
     first = lines[0] if lines else ""
+    header = None
     try:
         [float(v) for v in first.strip().split(",") if v.strip()]
         skip = 0
     except ValueError:
         skip = 1  # a header row
+        header = [v.strip().strip('"') for v in first.split(",")]
     if not any(line.strip() for line in lines[skip:]):
         raise DataFileError(f"{path} holds no rows of numbers")
     try:
         x = np.loadtxt(io.StringIO(text), delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2)
     except ValueError as e:
         raise DataFileError(f"{path}: not a numeric CSV ({' '.join(str(e).split())})") from None
-    return x
+    return x, header
+
+
+def _column(name: str, header: list[str] | None, width: int, path: Path) -> int:
+    """The index of a CSV column given by its header name or its 0-based index."""
+    if header is not None and name in header:
+        return header.index(name)
+    if name.isdigit() and int(name) < width:
+        return int(name)
+    known = f"its columns are {', '.join(header)}" if header else f"it has {width} columns (0 to {width - 1})"
+    raise DataFileError(f"{path}: no label column {name!r}: {known}")
 
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
@@ -163,7 +182,7 @@ def check_lengths(lengths: np.ndarray, shape: tuple[int, ...], what: str) -> np.
     return lengths
 
 
-@DATASETS.register("file", options=("path", "test_path", "stream"))
+@DATASETS.register("file", options=("path", "test_path", "stream", "label_column"))
 def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     if not cfg.path:
         raise ValueError("dataset 'file' needs a path (--path FILE)")
@@ -179,9 +198,9 @@ def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpli
         from .stream import check_fits_in_memory
 
         check_fits_in_memory(cfg.path)
-    train = _split(read_array(cfg.path), str(cfg.path))
+    train = _split(read_array(cfg.path, cfg.label_column), str(cfg.path))
     if cfg.test_path:
-        test = _split(read_array(cfg.test_path), str(cfg.test_path))
+        test = _split(read_array(cfg.test_path, cfg.label_column), str(cfg.test_path))
         if test.x.shape[1:] != train.x.shape[1:]:
             raise ValueError(f"test samples have shape {tuple(test.x.shape[1:])}, "
                              f"training samples {tuple(train.x.shape[1:])}")

@@ -1,7 +1,8 @@
 """An HTTP service over a trained model (FastAPI on uvicorn; the ``serve`` extra), and its web page.
 
 Endpoints: ``GET /healthz``, ``GET /info``, ``POST /encode``, ``/reconstruct``, ``/score``, ``/generate`` (runs with a
-sampler, and VAEs), ``/interpolate``; ``GET /`` the page, ``GET /docs`` the OpenAPI page. Samples come as JSON (``{"x": [...]}``, or the
+sampler, and VAEs), ``/interpolate``; ``GET /`` the page, ``GET /docs`` the endpoints (offline, from the OpenAPI
+schema). Samples come as JSON (``{"x": [...]}``, or the
 array itself) or as ``.npy`` bytes (``Content-Type: application/x-npy``), many per request, processed in the fixed
 chunks of :mod:`aekit.apps`. Bad input is a 4xx whose ``detail`` names the problem: 413 past the size limits (the
 body's, checked while it is read; the samples'; the memory a request would need), 422 for what is not an array of
@@ -275,7 +276,8 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
                 "latent_dim": model.latent_dim, "code_shape": list(model.code_shape), "threshold": threshold,
                 "score": score_name,
                 "variational": model.is_variational, "sampler": model.default_sampler(),
-                "classes": model.sampler.classes if model.sampler is not None else [], "image": len(model.input_shape) == 3
+                "classes": model.sampler.classes if model.sampler is not None else [],
+                "image": len(model.input_shape) == 3
                 and model.input_shape[0] in (1, 3)}
 
     @app.post("/encode", summary="Codes of the samples", openapi_extra=body_doc)
@@ -356,14 +358,16 @@ def docs_page(schema: dict) -> str:
         for method, op in methods.items():
             example = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("example")
             body = f"<pre>{escape(json.dumps(example))[:2000]}</pre>" if example is not None else ""
-            rows.append(f"<section><h2><code>{method.upper()} {escape(path)}</code></h2><p>{escape(op.get('summary', ''))}"
-                        f"</p><p>{escape(op.get('description', ''))}</p>{body}</section>")
+            summary, description = escape(op.get("summary", "")), escape(op.get("description", ""))
+            rows.append(f"<section><h2><code>{method.upper()} {escape(path)}</code></h2><p>{summary}</p>"
+                        f"<p>{description}</p>{body}</section>")
     info = schema.get("info", {})
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(info.get('title', 'aekit'))}</title>"
+    title, about = escape(info.get("title", "aekit")), escape(info.get("description", ""))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
             "<link rel='icon' href='data:,'><style>body{font-family:system-ui,sans-serif;max-width:900px;margin:2em "
             "auto;padding:0 1em;color:#222}pre{background:#f5f5f5;padding:8px;overflow-x:auto}h2{font-size:16px}"
-            f"</style></head><body><h1>{escape(info.get('title', 'aekit'))}</h1><p>{escape(info.get('description', ''))}"
-            "</p><p>The OpenAPI schema: <a href='/openapi.json'>/openapi.json</a></p>" + "".join(rows) + "</body></html>")
+            f"</style></head><body><h1>{title}</h1><p>{about}</p>"
+            "<p>The OpenAPI schema: <a href='/openapi.json'>/openapi.json</a></p>" + "".join(rows) + "</body></html>")
 
 
 def app_for_run(run_dir: str | Path):

@@ -134,7 +134,8 @@ def _write_page(run_dir: Path, figures_dir: Path, figures: list[tuple[str, str, 
 <h2>Final epoch</h2><table><tr><th>metric</th><th>value</th></tr>{rows}</table>
 <h2>Figures</h2>{''.join(parts)}
 <h2>Reproduce</h2><pre>{html.escape(command)}</pre>
-<h2>Configuration</h2><p>The fields this run's architecture, variants and data read (config.json holds them all).</p><pre>{html.escape(json.dumps(cfg.used_dict(), indent=2))}</pre>
+<h2>Configuration</h2><p>The fields this run's architecture, variants and data read (config.json holds them all).</p>
+<pre>{html.escape(json.dumps(cfg.used_dict(), indent=2))}</pre>
 <p class="muted">Written by aekit {html.escape(__version__)}.</p></body></html>"""
     return atomic_write_text(run_dir / "report.html", page)
 
