@@ -203,11 +203,12 @@ def class_labels(y, n: int) -> np.ndarray | None:
 
 
 def fit_gmm(codes: np.ndarray | torch.Tensor, components: int, seed: int = 0, covariance: str = "auto",
-            max_iter: int = 200, tol: float = 1e-3) -> GaussianMixture:
+            max_iter: int = 5, tol: float = 1e-3) -> GaussianMixture:
     """Fit a Gaussian mixture to codes (N, D) by expectation-maximisation, in float64.
 
     Initialisation: k-means++ seeds (``seed``) refined by 10 Lloyd steps; EM stops when the mean log-likelihood
-    gains less than ``tol`` nats or after ``max_iter`` steps. ``covariance``: full, diag, or auto (full up to D =
+    gains less than ``tol`` nats or after ``max_iter`` steps (5: on MNIST's validation split, 5, 20 and 100 steps
+    gave the same sample quality, FID_clf 13.0 / 13.2 / 12.9, see benchmarks/README.md). ``covariance``: full, diag, or auto (full up to D =
     64, diagonal beyond). At most 20,000 evenly spaced rows are used. There are at most N / (D + 1) components with
     full covariances (N / 2 with diagonal ones), so that each has codes enough to estimate one. A covariance floor
     of 1e-6 times the codes' mean variance keeps a component on a few identical codes a density."""
@@ -224,6 +225,8 @@ def fit_gmm(codes: np.ndarray | torch.Tensor, components: int, seed: int = 0, co
     if covariance not in ("full", "diag"):
         raise ValueError(f"covariance must be full, diag or auto, got {covariance!r}")
     z = z[torch.from_numpy(spread_rows(len(z)))]
+    shift = z.mean(0)  # centred codes: the second moments of _m_step then lose no precision to a far-off mean
+    z = z - shift
     n, d = z.shape
     k = min(int(components), max(1, n // (d + 1) if covariance == "full" else n // 2))
     g = torch.Generator().manual_seed(seed)
@@ -240,7 +243,7 @@ def fit_gmm(codes: np.ndarray | torch.Tensor, components: int, seed: int = 0, co
             break
         prev = float(ll.mean())
     gm = _m_step(z, resp, covariance, floor)
-    return GaussianMixture(*gm.tensors().values())  # float32, as stored: the same draws before and after a save
+    return GaussianMixture(gm.weights.float(), (gm.means + shift).float(), gm.scale.float())  # float32, as stored
 
 
 def _kmeans(z: torch.Tensor, k: int, g: torch.Generator, steps: int = 10) -> torch.Tensor:
@@ -268,10 +271,10 @@ def _m_step(z: torch.Tensor, resp: torch.Tensor, covariance: str, floor: float) 
     if covariance == "diag":
         var = resp.T @ z.pow(2) / nk[:, None] - means.pow(2)  # (K, D): E[z^2] - E[z]^2
         return GaussianMixture(nk / nk.sum(), means, (var.clamp_min(0) + floor).sqrt())
-    eye = torch.eye(z.shape[1], dtype=z.dtype)
-    cov = []
-    for j in range(len(nk)):
-        rows = torch.nonzero(resp[:, j] > 1e-12)[:, 0]  # the codes that move it (most have ~0 responsibility)
-        d = z[rows] - means[j]  # (n_j, D)
-        cov.append((resp[rows, j:j + 1] * d).T @ d / nk[j] + floor * eye)  # (D, D)
-    return GaussianMixture(nk / nk.sum(), means, torch.linalg.cholesky(torch.stack(cov)))
+    k, (n, d) = len(nk), z.shape
+    step = max(1, 2 ** 22 // max(1, n * d))  # components per chunk: (c, N, D) stays ~32 MB
+    second = torch.cat([torch.bmm((resp[:, j:j + step].T[:, :, None] * z[None]).transpose(1, 2),
+                                  z.expand(min(step, k - j), n, d)) for j in range(0, k, step)])  # (K, D, D)
+    cov = second / nk[:, None, None] - means[:, :, None] * means[:, None, :]  # E[z z^T] - mean mean^T
+    cov = 0.5 * (cov + cov.transpose(1, 2)) + floor * torch.eye(d, dtype=z.dtype)
+    return GaussianMixture(nk / nk.sum(), means, torch.linalg.cholesky(cov))

@@ -167,10 +167,8 @@ class AnomalyScorer:
             cov = np.atleast_2d(np.cov(z.T)) if len(z) > 1 else np.eye(z.shape[1])
             self.precision = np.linalg.inv(cov + ridge * np.eye(z.shape[1]))
         elif method != "reconstruction":
-            from sklearn.neighbors import NearestNeighbors
-
             self.k = min(n_neighbors, len(z) - 1)
-            self.neighbors = NearestNeighbors(n_neighbors=self.k).fit(z)
+            self.reference_codes = torch.from_numpy(np.asarray(z, dtype=np.float64))  # (M, L)
         if method == "knn+tails":
             self.sorted_reference = np.sort(_rows(reference), 0)  # (M, D): each feature's reference values, sorted
         parts = self._parts(reference, err, z)
@@ -202,7 +200,7 @@ class AnomalyScorer:
         # A code at (next to) no distance from a reference code is that sample or its duplicate: leave one copy of it
         # out, so that a training sample scores the same in fit as when it is scored again later. "Next to": a
         # sample's code may differ in the last bits when it is encoded beside other samples.
-        d = self.neighbors.kneighbors(z, self.k + 1)[0]  # (N, k + 1), sorted
+        d = nearest_distances(z, self.reference_codes, self.k + 1)  # (N, k + 1), sorted
         itself = d[:, 0] <= 1e-5 * d[:, 1]
         return np.where(itself, d[:, 1:].mean(1), d[:, :-1].mean(1))
 
@@ -235,6 +233,19 @@ class AnomalyScorer:
     def score(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """(N,) anomaly scores."""
         return self._combine(self._parts(x, *self._error_and_code(x)))
+
+
+def nearest_distances(z: np.ndarray, reference: torch.Tensor, k: int) -> np.ndarray:
+    """Euclidean distances from each code (N, L) to its ``k`` nearest reference codes (M, L), ascending: (N, k).
+
+    Brute force in float64 with the differences themselves (not |a|^2 - 2ab + |b|^2, whose cancellation would blur
+    the zero distance of a sample to itself), in chunks of queries; exact, and without importing a neighbours index
+    (scikit-learn's costs a second at start-up)."""
+    q = torch.from_numpy(np.asarray(z, dtype=np.float64))
+    step = max(1, 2 ** 22 // max(1, len(reference)))
+    out = [torch.cdist(q[i:i + step], reference, compute_mode="donot_use_mm_for_euclid_dist")
+           .topk(k, dim=1, largest=False, sorted=True).values for i in range(0, len(q), step)]
+    return torch.cat(out).numpy() if out else np.empty((0, k))
 
 
 def _rows(x: np.ndarray | torch.Tensor) -> np.ndarray:
