@@ -105,3 +105,18 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
                    timeout=60)
     img = np.asarray(Image.open(shot).convert("L"))
     assert img.std() > 10  # text and figures, not a blank page
+
+
+def test_the_report_draws_what_it_is_given_and_evaluates_nothing(tmp_path, small_digits, capsys):
+    """viz computes no test metrics: they come from metrics.json or the caller (aekit report computes them, once,
+    for a run trained from Python, which has no metrics.json)."""
+    import aekit.viz.report as report_module
+    from aekit.cli import main
+
+    assert not hasattr(report_module, "evaluate")
+    run = _run(tmp_path, "py", small_digits, dataset="digits")  # aekit.fit: no metrics.json
+    assert not (run / "metrics.json").exists()
+    assert "test_mse" not in write_report(run).read_text()  # nothing given, nothing computed
+    assert "test_mse" in write_report(run, metrics={"test_mse": 0.5}).read_text()
+    assert main(["report", str(run)]) == 0
+    assert "test_mse" in (run / "report.html").read_text()

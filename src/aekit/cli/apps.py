@@ -361,7 +361,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from ..viz.report import write_report
 
-    print(f"Wrote {write_report(args.run)}")
+    model, data, metrics = ckpt.load(args.run), None, None
+    if not (Path(args.run) / ckpt.METRICS).is_file():  # a run trained from Python: its test metrics, once, here
+        from ..train import evaluate
+
+        try:
+            data = load_data(model.config.data, seed=model.config.train.seed, download=False)
+            metrics = {f"test_{k}": v for k, v in evaluate(model, data.test).items()}
+        except (FileNotFoundError, ValueError, ConnectionError):
+            pass  # the report says the data could not be loaded
+    print(f"Wrote {write_report(args.run, model=model, data=data, metrics=metrics)}")
     return 0
 
 

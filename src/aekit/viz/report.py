@@ -13,7 +13,6 @@ from .. import checkpoint as ckpt
 from ..data import DataSplits, load_data
 from ..files import atomic_write_bytes, atomic_write_text, subfolder, together
 from ..model import Autoencoder
-from ..train import evaluate
 
 def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
              mse: float | None = None) -> list[tuple[str, str, object]]:
@@ -72,11 +71,12 @@ figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}pre{background:#f
 .muted{color:#666}"""
 
 def write_report(run_dir: str | Path, command: str | None = None, model: Autoencoder | None = None,
-                 data: DataSplits | None = None) -> Path:
+                 data: DataSplits | None = None, metrics: dict[str, float] | None = None) -> Path:
     """Write ``run_dir/report.html`` (and each figure as a PNG in ``run_dir/figures/``); return its path.
 
     ``model`` and ``data``: the run's model and data when the caller holds them (the training commands), so that
-    they are not loaded again; by default both are loaded from the run directory."""
+    they are not loaded again; by default both are loaded from the run directory. ``metrics``: the test metrics to
+    show, by default the run's ``metrics.json`` (the report draws what it is given: it evaluates nothing itself)."""
     run_dir = Path(run_dir)
     model = ckpt.load(run_dir) if model is None else model
     cfg = model.config
@@ -87,17 +87,18 @@ def write_report(run_dir: str | Path, command: str | None = None, model: Autoenc
             data = load_data(cfg.data, seed=cfg.train.seed, download=False)
         except (FileNotFoundError, ValueError, ConnectionError) as e:
             note = f"The run's data could not be loaded here ({e}); figures that need it are left out."
-    metrics = {}
     mpath = run_dir / "metrics.json"
-    if mpath.is_file():
+    if metrics is not None:
+        pass
+    elif mpath.is_file():
         try:
             metrics = json.loads(mpath.read_text())
         except ValueError:
             metrics = None
         if not isinstance(metrics, dict):
             raise ckpt.CorruptFileError(f"{mpath} is not a JSON object of metrics")
-    elif data is not None:
-        metrics = {f"test_{k}": v for k, v in evaluate(model, data.test).items()}
+    else:
+        metrics = {}
     if command is None:
         cpath = run_dir / "command.txt"
         command = cpath.read_text().strip() if cpath.is_file() else \
