@@ -165,49 +165,15 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         from .tracking import require
 
         require()  # the extra, before any file is touched
+    # 1. prepare: the splits, the config resolved from the data, the checks made before anything is touched
+    config, train, val, y_all = _prepare_data(config, data)
     tc = config.train
-    train = as_split(data)
-    if len(train) == 0:
-        raise ValueError("the training set is empty")
-    val = None
-    if tc.val_fraction > 0:
-        train, val = split_off(train, tc.val_fraction, tc.seed)
-    config = resolve_config(config, tuple(train.x.shape[1:]), float(train.x.min()), float(train.x.max()))
-    if config.spec.classify:  # the class count from the labels, unless given
-        y_all = class_labels(train.y, config.model.classes, "the training data")
-        if len(y_all) != len(train):
-            raise ValueError(f"the training data has {len(train)} samples but {len(y_all)} labels")
-        known = y_all[y_all >= 0]
-        classes = config.model.classes or int(known.max()) + 1
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model, classes=classes))
-    if config.model.arch == "rnn" and train.x.ndim != 3:
-        raise ValueError(f"rnn needs sequences (N, T, F), got {tuple(train.x.shape)}")
-    if tc.augment_shift and (train.x.ndim != 4 or tc.augment_shift >= min(train.x.shape[2:])):
-        raise ValueError(f"augment_shift {tc.augment_shift} needs images (N, C, H, W) larger than the shift; the "
-                         f"training data has shape {tuple(train.x.shape)}")
-
     limits.check_model_memory(config, training=True)  # before any file is touched or weight allocated
     limits.check_batch_memory(config, min(tc.batch_size, len(train)))
     dist_ctx = Distributed.from_env(tc.device)
     device = dist_ctx.device
-    state, staging = None, None
-    if out_dir is not None:
-        out_dir = Path(out_dir).resolve() if Path(out_dir).is_symlink() else Path(out_dir)  # the folder, not a link
-        files.sweep(out_dir.parent)  # what a killed run left beside it
-        state = ckpt.load_state(out_dir) if resume else None
-        if state is not None:
-            _check_resumable(config, Config.from_dict(state["config"]), out_dir)
-        elif dist_ctx.rank == 0:
-            staging = _prepare_run_dir(out_dir, overwrite)
-    torch.manual_seed(tc.seed)  # the same initial weights on every rank
-    model = build_model(config, checked=False)  # (checked above, for training)
-    if model.standardizer is not None:  # statistics from the training data (a resume loads the saved ones)
-        model.standardizer.fit(train.x)
-    model = model.to(device)
-    flat = flatten_parameters(model)
-    opt = make_optimizer([flat] if flat is not None else list(model.parameters()), tc.lr, tc.weight_decay,
-                         tc.schedule)
-    zero_grad = flat.grad.zero_ if flat is not None else (lambda: opt.zero_grad(set_to_none=True))
+    out_dir, state, staging = _open_run(out_dir, resume, overwrite, config, dist_ctx.rank)
+    model, opt, zero_grad = _build(config, train, device)
     net = dist_ctx.wrap(model)  # DistributedDataParallel under torchrun, else the model itself
     if tc.compile:
         net = torch.compile(net)
@@ -218,17 +184,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
 
     # only rank 0 writes; a run that replaces another writes beside it until its first checkpoint (see overwrite)
     run_dir = (staging or out_dir) if out_dir is not None and dist_ctx.rank == 0 else None
-    history: list[dict] = []
-    start_epoch, best_val, bad_epochs, best_state = 0, float("inf"), 0, None
-    if state is not None:
-        with torch.no_grad():  # into the (flat) parameters in place
-            model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if sched is not None and state["scheduler"] is not None:
-            sched.load_state_dict(state["scheduler"])
-        start_epoch, best_val, bad_epochs, best_state = (state["epoch"], state["best_val"], state["bad_epochs"],
-                                                         state["best_state"])
-        history = state["history"][:start_epoch]
+    # 2. restore: a resumed run continues from its training state exactly
+    history, start_epoch, best_val, bad_epochs, best_state = _restore(state, model, opt, sched)
     if run_dir is not None and state is not None:  # the weights and history files made whole again from the state
         ckpt.save_model(run_dir, model, start_epoch)
         ckpt.save_history(run_dir, history)
@@ -261,16 +218,9 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     with _removed_if_left(staging), ckpt.BackgroundWriter() if run_dir is not None else contextlib.nullcontext() \
             as writer:
         for epoch in range(start_epoch, tc.epochs if not stopped_early else start_epoch):
+            # 3. an epoch: its batches' rows, then one step per batch
             t0 = time.perf_counter()
-            # The order of the epoch depends on (seed, epoch) alone, the same on every rank and after a resume; the
-            # noise (corruption, VAE sampling) on (seed, epoch, rank), so that resuming needs no saved RNG state.
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(tc.seed, epoch))).to(device)
-            torch.manual_seed(_mix(tc.seed, epoch, dist_ctx.rank + 1))
-            shards = [perm[i:i + bs][dist_ctx.rank::dist_ctx.world] for i in batch_starts]  # this rank's part
-            if labelled is not None:  # + label_batch labelled rows at every step, drawn anew (seed, epoch, rank)
-                g = torch.Generator().manual_seed(_mix(tc.seed, epoch, dist_ctx.rank + 1, 0x1ABE1))
-                shards = [torch.cat([s, labelled[torch.randint(len(labelled), (tc.label_batch,), generator=g)
-                                                 .to(device)]]) for s in shards]
+            shards = _epoch_rows(n, batch_starts, tc, epoch, dist_ctx, device, labelled)
             rows: list[torch.Tensor] = []  # one (P,) row of loss parts per step; stays on the device, no sync
             for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
                 if tc.augment_shift:
@@ -289,12 +239,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                     logged_at = time.perf_counter()
                     print(f"epoch {epoch + 1}/{tc.epochs}: step {len(rows)}/{steps}, loss {float(rows[-1][-1]):.4g}, "
                           f"{logged_at - t0:.0f} s into the epoch", file=sys.stderr, flush=True)
-            sizes = torch.tensor([len(i) for i in shards], dtype=rows[0].dtype, device=device)
-            sums = torch.cat([(torch.stack(rows) * sizes[:, None]).sum(0), sizes.sum()[None]])  # (P + 1,)
-            sums = dist_ctx.all_reduce(sums)
-            means = sums[:-1] / sums[-1]  # (P,): the epoch's mean of each part over all ranks' samples
-            record: dict = {"epoch": epoch + 1}
-            record.update({f"train/{k}": float(v) for k, v in zip(parts, means.tolist())})
+            record = _epoch_record(epoch, list(parts), rows, shards, dist_ctx)
             if not all(map(math.isfinite, record.values())):
                 bar.close()
                 dist_ctx.close()
@@ -315,6 +260,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
                 else:
                     bad_epochs += 1
+            # 4. checkpoint: the epoch's files, when due
             stop = tc.patience > 0 and bad_epochs >= tc.patience
             due = epoch + 1 == tc.epochs or stop or time.perf_counter() - written_at >= checkpoint_every
             if writer is not None and due:  # a copy of the epoch's files now; written while the next epoch trains
@@ -332,17 +278,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                 stopped_early = True
                 break
     bar.close()
-    if best_state is not None and tc.patience > 0:
-        model.load_state_dict(best_state)  # early stopping keeps the best validation epoch's weights
-        if run_dir is not None:
-            ckpt.save_model(run_dir, model, len(history))
-    if run_dir is not None and config.spec.quantize:  # the entropy coder's tables, once, from the final prior
-        ckpt.save_tables(run_dir, model)
-    model.eval()
-    if tc.sampler != "none" and dist_ctx.rank == 0:  # a density over the training codes, to generate from
-        fit_sampler(model, train.x, lengths=train.lengths, y=train.y)
-        if run_dir is not None:
-            ckpt.save_sampler(run_dir, model)
+    # 5. finish: the best weights, the entropy tables, the sampler, the last images
+    _finish(model, train, run_dir, best_state, history, dist_ctx.rank)
     if board is not None:
         board.close(model, len(history))
     dist_ctx.close()
@@ -370,6 +307,124 @@ def class_labels(y: np.ndarray | None, classes: int = 0, what: str = "the data")
         raise ValueError(f"label {int(a.max())} of {what} is not a class of this model (classes 0..{classes - 1})")
     return torch.from_numpy(a)
 
+
+
+def _open_run(out_dir: str | Path | None, resume: bool, overwrite: bool, config: Config,
+              rank: int) -> tuple[Path | None, dict | None, Path | None]:
+    """The run directory (a link resolved), the training state to resume from (None for a new run) and, to replace
+    a run, the staging folder to train in until the first checkpoint (see :func:`_prepare_run_dir`)."""
+    if out_dir is None:
+        return None, None, None
+    out_dir = Path(out_dir).resolve() if Path(out_dir).is_symlink() else Path(out_dir)  # the folder, not a link
+    files.sweep(out_dir.parent)  # what a killed run left beside it
+    state = ckpt.load_state(out_dir) if resume else None
+    if state is not None:
+        _check_resumable(config, Config.from_dict(state["config"]), out_dir)
+        return out_dir, state, None
+    return out_dir, None, _prepare_run_dir(out_dir, overwrite) if rank == 0 else None
+
+
+def _build(config: Config, train: Split, device: torch.device):
+    """The model (initial weights from the seed, the same on every rank; standardisation statistics from the training
+    data), on ``device`` with its parameters in one flat buffer where possible, its optimizer and a function that
+    zeroes the gradients."""
+    tc = config.train
+    torch.manual_seed(tc.seed)
+    model = build_model(config, checked=False)  # (checked for training by the caller)
+    if model.standardizer is not None:  # (a resume loads the saved ones)
+        model.standardizer.fit(train.x)
+    model = model.to(device)
+    flat = flatten_parameters(model)
+    opt = make_optimizer([flat] if flat is not None else list(model.parameters()), tc.lr, tc.weight_decay,
+                         tc.schedule)
+    zero_grad = flat.grad.zero_ if flat is not None else (lambda: opt.zero_grad(set_to_none=True))
+    return model, opt, zero_grad
+
+
+def _prepare_data(config: Config, data) -> tuple[Config, Split, Split | None, torch.Tensor | None]:
+    """The training and validation splits, the config resolved from the data (and the class count from the labels
+    for the classifier variant), and the labels as int64 (-1 unknown; None without the classifier); a clear error for
+    data the config cannot train on."""
+    tc = config.train
+    train = as_split(data)
+    if len(train) == 0:
+        raise ValueError("the training set is empty")
+    val = None
+    if tc.val_fraction > 0:
+        train, val = split_off(train, tc.val_fraction, tc.seed)
+    config = resolve_config(config, tuple(train.x.shape[1:]), float(train.x.min()), float(train.x.max()))
+    y_all = None
+    if config.spec.classify:  # the class count from the labels, unless given
+        y_all = class_labels(train.y, config.model.classes, "the training data")
+        if len(y_all) != len(train):
+            raise ValueError(f"the training data has {len(train)} samples but {len(y_all)} labels")
+        known = y_all[y_all >= 0]
+        classes = config.model.classes or int(known.max()) + 1
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, classes=classes))
+    if config.model.arch == "rnn" and train.x.ndim != 3:
+        raise ValueError(f"rnn needs sequences (N, T, F), got {tuple(train.x.shape)}")
+    if tc.augment_shift and (train.x.ndim != 4 or tc.augment_shift >= min(train.x.shape[2:])):
+        raise ValueError(f"augment_shift {tc.augment_shift} needs images (N, C, H, W) larger than the shift; the "
+                         f"training data has shape {tuple(train.x.shape)}")
+    return config, train, val, y_all
+
+
+def _restore(state: dict | None, model: Autoencoder, opt, sched) -> tuple[list[dict], int, float, int, dict | None]:
+    """Load a training state into the model, optimizer and schedule; returns the history, the epoch to start from,
+    and the early-stopping state (best validation loss, epochs without a better one, best weights)."""
+    if state is None:
+        return [], 0, float("inf"), 0, None
+    with torch.no_grad():  # into the (flat) parameters in place
+        model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    if sched is not None and state["scheduler"] is not None:
+        sched.load_state_dict(state["scheduler"])
+    start = state["epoch"]
+    return state["history"][:start], start, state["best_val"], state["bad_epochs"], state["best_state"]
+
+
+def _epoch_rows(n: int, batch_starts: list[int], tc, epoch: int, dist_ctx: "Distributed", device: torch.device,
+                labelled: torch.Tensor | None) -> list[torch.Tensor]:
+    """This rank's row indices of each step of an epoch (and sets the epoch's noise seed).
+
+    The order depends on (seed, epoch) alone, the same on every rank and after a resume; the noise (corruption, VAE
+    sampling, the classifier's views) on (seed, epoch, rank), so that resuming needs no saved RNG state. For the
+    classifier, ``label_batch`` labelled rows (``labelled``: their indices) join every step, drawn anew."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(tc.seed, epoch))).to(device)
+    torch.manual_seed(_mix(tc.seed, epoch, dist_ctx.rank + 1))
+    shards = [perm[i:i + tc.batch_size][dist_ctx.rank::dist_ctx.world] for i in batch_starts]
+    if labelled is not None:
+        g = torch.Generator().manual_seed(_mix(tc.seed, epoch, dist_ctx.rank + 1, 0x1ABE1))
+        shards = [torch.cat([s, labelled[torch.randint(len(labelled), (tc.label_batch,), generator=g).to(device)]])
+                  for s in shards]
+    return shards
+
+
+def _epoch_record(epoch: int, names: list[str], rows: list[torch.Tensor], shards: list[torch.Tensor],
+                  dist_ctx: "Distributed") -> dict:
+    """The epoch's record: the mean of each loss part (``train/<name>``) over all ranks' samples."""
+    sizes = torch.tensor([len(i) for i in shards], dtype=rows[0].dtype, device=rows[0].device)
+    sums = torch.cat([(torch.stack(rows) * sizes[:, None]).sum(0), sizes.sum()[None]])  # (P + 1,)
+    sums = dist_ctx.all_reduce(sums)
+    means = sums[:-1] / sums[-1]  # (P,)
+    return {"epoch": epoch + 1, **{f"train/{k}": float(v) for k, v in zip(names, means.tolist())}}
+
+
+def _finish(model: Autoencoder, train: Split, run_dir: Path | None, best_state: dict | None, history: list[dict],
+            rank: int) -> None:
+    """After the last epoch: early stopping's best weights, a rate model's entropy tables, the sampler fitted to the
+    training codes; each written into the run directory (rank 0)."""
+    if best_state is not None and model.config.train.patience > 0:
+        model.load_state_dict(best_state)  # early stopping keeps the best validation epoch's weights
+        if run_dir is not None:
+            ckpt.save_model(run_dir, model, len(history))
+    if run_dir is not None and model.config.spec.quantize:  # the entropy coder's tables, once, from the final prior
+        ckpt.save_tables(run_dir, model)
+    model.eval()
+    if model.config.train.sampler != "none" and rank == 0:  # a density over the training codes, to generate from
+        fit_sampler(model, train.x, lengths=train.lengths, y=train.y)
+        if run_dir is not None:
+            ckpt.save_sampler(run_dir, model)
 
 def as_split(data: DataSplits | Split | np.ndarray | torch.Tensor) -> Split:
     """The training split of what :func:`fit` accepts: DataSplits -> its train split; an array -> a Split."""
