@@ -219,3 +219,8 @@ def test_generate_by_class_everywhere(run, tmp_path, capsys):
     assert "label 12 is not a class" in err and not (tmp_path / "t.npy").exists()
     with pytest.raises(ValueError, match="needs the gmm sampler"):
         model.sample(2, sampler="normal", label=1)
+
+
+def test_a_single_training_sample_trains_without_a_sampler():
+    res = aekit.fit(tiny_config(epochs=1), np.random.default_rng(0).random((1, 5), dtype=np.float32), quiet=True)
+    assert res.model.sampler is None  # one code has no spread to fit a density to

@@ -421,7 +421,8 @@ def _finish(model: Autoencoder, train: Split, run_dir: Path | None, best_state: 
     if run_dir is not None and model.config.spec.quantize:  # the entropy coder's tables, once, from the final prior
         ckpt.save_tables(run_dir, model)
     model.eval()
-    if model.config.train.sampler != "none" and rank == 0:  # a density over the training codes, to generate from
+    if model.config.train.sampler != "none" and rank == 0 and len(train) >= 2:  # a density over the training codes
+        # (to generate from; a single sample has no spread to fit)
         fit_sampler(model, train.x, lengths=train.lengths, y=train.y)
         if run_dir is not None:
             ckpt.save_sampler(run_dir, model)
