@@ -152,3 +152,34 @@ def test_the_program_exits_the_ordinary_way_without_atexits_private_runner(monke
     with pytest.raises(SystemExit) as e:
         cli.run()
     assert e.value.code == 3
+
+
+def test_denormals_are_flushed_only_while_aekit_works():
+    """import aekit leaves the process's floating point alone (its worker threads too); fit and inference flush
+    denormals on their thread while they run and restore the setting; the aekit program flushes everywhere."""
+    script = """
+import sys
+if len(sys.argv) > 1:
+    sys.argv[0] = sys.argv[1]  # as the aekit program
+import numpy as np, torch
+import aekit
+from aekit import apps, fp
+x = torch.full((1 << 20,), 1e-40)
+pool = lambda: float(((x * 1.0) == 0).float().mean())  # the share flushed of an op on every thread
+seen = []
+cfg = aekit.Config().override(arch="mlp", hidden=(4,), latent_dim=2, epochs=2, val_fraction=0.0)
+res = aekit.fit(cfg, np.random.default_rng(0).random((40, 5), dtype=np.float32), quiet=True,
+                on_epoch=lambda r: seen.append(fp.flushing()))
+apps.encode(res.model, np.zeros((3, 5), dtype=np.float32))
+print(fp.flushing(), pool(), seen)
+"""
+    import subprocess
+    import sys
+
+    user = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert user.returncode == 0, user.stderr
+    assert user.stdout.split() == ["False", "0.0", "[True,", "True]"]  # flushed inside fit, restored after
+    program = subprocess.run([sys.executable, "-c", script, "/usr/bin/aekit"], capture_output=True, text=True,
+                             timeout=120)
+    assert program.returncode == 0, program.stderr
+    assert program.stdout.split()[:2] == ["True", "1.0"]  # the program: every thread, from the start

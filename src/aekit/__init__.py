@@ -9,11 +9,9 @@ import os as _os
 
 
 def flush_denormals(enable: bool = True) -> bool:
-    """Flush denormal floats to zero on the CPU (as XLA does by default). Late in training, tiny gradients and Adam
-    moments become denormals, which x86 CPUs handle ~100x slower: measured here, the reference MLP's epochs slowed
-    from 0.15 s to 0.23 s. The setting is per thread and worker threads inherit it when they are created, so
-    ``import aekit`` makes it before torch starts its thread pool; set AEKIT_KEEP_DENORMALS=1 to opt out.
-    Returns whether the CPU supports it."""
+    """Flush denormal floats to zero on the CPU, on the calling thread, for good (as XLA does by default); aekit's
+    own training and inference do it for their duration anyway (:func:`aekit.fp.denormals_flushed`). Returns
+    whether the CPU supports it."""
     return _torch.set_flush_denormal(enable)
 
 
@@ -25,16 +23,9 @@ _gc.disable()
 try:
     import torch as _torch
 
-    if not _os.environ.get("AEKIT_KEEP_DENORMALS"):
-        import warnings as _warnings
+    from . import fp as _fp
 
-        import numpy as _np
-
-        with _warnings.catch_warnings():  # numpy's finfo warns once that the smallest subnormal is now zero
-            _warnings.simplefilter("ignore", UserWarning)
-            for _t in (_np.float16, _np.float32, _np.float64, _np.longdouble):
-                _np.finfo(_t).smallest_subnormal
-        flush_denormals(True)
+    _fp.prepare()  # torch's worker threads made now, with the process's own floating-point setting
 
     from . import corruption, nets, terms  # noqa: F401  (fill the registries)
     from .checkpoint import load

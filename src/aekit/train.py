@@ -25,6 +25,7 @@ from . import checkpoint as ckpt
 from . import files, limits
 from .config import Config
 from .data import Batch, DataSplits, Split, split_off, to_split
+from .fp import denormals_flushed
 from .model import Autoencoder, build_model, resolve_config
 from .optim import make_optimizer
 from .registry import SCHEDULES
@@ -91,6 +92,7 @@ def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter | None:
     return flat
 
 
+@denormals_flushed()
 @torch.no_grad()
 def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
     """Loss parts and ``mse`` (mean squared error per element) on a split or an array (N, *input_shape), in eval
@@ -125,6 +127,7 @@ CHECKPOINT_EVERY = 1.0  # seconds of training between checkpoints, by default (s
 PROGRESS_EVERY = 10.0  # seconds between progress lines when the output is not a terminal
 
 
+@denormals_flushed()
 def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, out_dir: str | Path | None = None,
         resume: bool = False, quiet: bool = False, on_epoch: Callable[[dict], None] | None = None,
         overwrite: bool = False, checkpoint_every: float = CHECKPOINT_EVERY,
@@ -156,8 +159,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     TrainResult with the model (in eval mode) and the history (one record per epoch).
 
     Raises :class:`TrainingDiverged` (a ValueError) when the loss becomes NaN or infinite: the run stops at that
-    epoch and the files of the last checkpoint written stay as they were. See :func:`aekit.flush_denormals` for a
-    CPU speed setting that ``import aekit`` makes.
+    epoch and the files of the last checkpoint written stay as they were. Denormal floats are flushed to zero on
+    this thread while it trains (:mod:`aekit.fp`), and the thread's setting restored after.
     """
     if not (isinstance(checkpoint_every, (int, float)) and 0 <= checkpoint_every < math.inf):
         raise ValueError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..fp import denormals_flushed
 from ..model import Autoencoder
 from ..terms import elementwise_error
 
@@ -34,7 +35,7 @@ def batched(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: in
     dev = model.device
     outs = []
     try:
-        with torch.no_grad():
+        with torch.no_grad(), denormals_flushed():
             for i in range(0, len(x), batch_size):
                 xb = x[i:i + batch_size]
                 k = len(xb)
