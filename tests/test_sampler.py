@@ -224,3 +224,16 @@ def test_generate_by_class_everywhere(run, tmp_path, capsys):
 def test_a_single_training_sample_trains_without_a_sampler():
     res = aekit.fit(tiny_config(epochs=1), np.random.default_rng(0).random((1, 5), dtype=np.float32), quiet=True)
     assert res.model.sampler is None  # one code has no spread to fit a density to
+
+
+def test_a_few_labels_among_many_rows_still_condition_the_sampler(small_digits):
+    """The mixture by class reads the labelled rows (all of them, however many unlabelled rows there are); classes
+    with a single labelled row cannot be drawn from."""
+    model = aekit.fit(tiny_config(epochs=1, sampler="none"), small_digits).model
+    y = np.full(len(small_digits.train.y), -1)
+    y[[0, 5, 9]] = 4
+    y[[1, 2]] = 7
+    y[3] = 1  # one row: no spread to fit
+    gm = fit_sampler(model, small_digits.train.x, components=4, y=y)
+    assert gm.classes == [4, 7]
+    np.testing.assert_allclose([float(gm.weights[gm.labels == c].sum()) for c in (4, 7)], [0.6, 0.4], atol=1e-6)

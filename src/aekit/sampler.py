@@ -142,9 +142,9 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     components : mixture components (default: the config's ``sampler_components``).
     seed : the k-means initialisation's seed (default: the config's seed).
     lengths : (N,) valid steps of padded sequences (rnn).
-    y : (N,) integer class labels (-1: unknown). With labels, each class gets its own mixture of
-        ceil(components / classes) components, weighted by the class's share of the labelled rows, and the sampler
-        can generate by class; unlabelled rows are left out.
+    y : (N,) integer class labels (-1: unknown). With labels, the mixture is fitted to the labelled rows alone
+        (at most 20,000 of them), each class with its own mixture of ceil(components / classes) components weighted
+        by the class's share, and the sampler can generate by class.
 
     Returns
     -------
@@ -152,7 +152,9 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     """
     from .apps.infer import encode
 
-    rows = spread_rows(len(x))
+    labels = class_labels(y, len(x))
+    known = np.flatnonzero(labels != -1) if labels is not None else np.arange(len(x))  # the rows a mixture reads
+    rows = known[spread_rows(len(known))]
     sub = x[torch.from_numpy(rows)] if torch.is_tensor(x) else x[rows]
     sub = torch.as_tensor(np.asarray(sub, dtype=np.float32)) if not torch.is_tensor(sub) else sub.float()
     if lengths is None:
@@ -168,13 +170,12 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     tc = model.config.train
     k, seed = components or tc.sampler_components, tc.seed if seed is None else seed
     codes = torch.from_numpy(codes.reshape(len(codes), -1))
-    labels = class_labels(y, len(x))
-    if labels is None:
+    labels = labels[rows] if labels is not None else None  # (all known)
+    counts = np.bincount(labels) if labels is not None else np.zeros(0, dtype=np.int64)
+    classes = [int(c) for c in np.flatnonzero(counts >= 2)]  # a class of one code has no spread to fit
+    if not classes:
         model.sampler = fit_gmm(codes, k, seed)
         return model.sampler
-    labels = labels[rows]
-    counts = np.bincount(labels[labels != -1])
-    classes = [int(c) for c in np.flatnonzero(counts >= 2)]  # a class of one code has no spread to fit
     parts = []  # (weights, means, scale, labels) of each class's mixture
     for c in classes:
         gm = fit_gmm(codes[torch.from_numpy(labels == c)], -(-k // len(classes)), seed)
