@@ -60,6 +60,11 @@ _HELP = {
     "sampler": "after training, fit a density to the training codes to generate from: gmm (a Gaussian mixture; any "
                "bottleneck) or none",
     "sampler_components": "the sampler's mixture components",
+    "classes": "classifier: the number of classes (0: from the training labels)",
+    "classify_weight": "classifier: weight of the cross-entropy on the labelled samples",
+    "consistency_weight": "classifier: weight of the agreement of two random views of every sample",
+    "label_batch": "classifier: labelled samples added to every step",
+    "label_column": "a CSV's column of labels (header name or 0-based index), taken out of the features",
     "augment_shift": "images: translate each training image by a random -S..S pixels at every step, zeros filling "
                      "in (0: off)",
     "code_prior": "rate: the prior's densities: channel (one per code channel), position (one per channel and "
