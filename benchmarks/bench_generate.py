@@ -16,7 +16,6 @@ last 2,000 training images held out, samples compared with them); the test set i
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 import gc as _gc
-import os as _os
 
 
 def flush_denormals(enable: bool = True) -> bool:
