@@ -130,9 +130,9 @@ def aekit_model(x: torch.Tensor, name: str, epochs: int, seed: int = 0):
 
 
 def aekit_samples(model, x: torch.Tensor, sampler: str, components: int = 100, seed: int = 0,
-                  y: np.ndarray | None = None) -> np.ndarray:
+                  y: np.ndarray | None = None, em_steps: int = 5) -> np.ndarray:
     if sampler == "gmm":
-        fit_sampler(model, x, components, seed=seed, y=y)
+        fit_sampler(model, x, components, seed=seed, y=y, max_iter=em_steps)
     return apps.sample(model, N_SAMPLES, seed=seed, sampler=sampler)
 
 
@@ -216,6 +216,7 @@ def main() -> None:
     p.add_argument("--no-peer", action="store_true", help="skip pythae")
     p.add_argument("--candidates", nargs="+", default=["vae", "vanilla"], choices=list(CANDIDATES))
     p.add_argument("--components", type=int, nargs="+", default=[100])
+    p.add_argument("--em-steps", type=int, nargs="+", default=[5], help="EM steps after the k-means start")
     args = p.parse_args()
     header("MNIST samples: FID_clf, precision, recall (k = 5)")
     data = aekit.load_data(aekit.DataConfig(dataset="mnist", data_dir=args.data_dir), download=False)
@@ -241,9 +242,12 @@ def main() -> None:
         if model.is_variational:
             row(f"aekit {name}, N(0, I)", h.score(aekit_samples(model, x, "normal")), sec)
         for k in args.components:
-            row(f"aekit {name}, GMM {k}", h.score(aekit_samples(model, x, "gmm", k)), sec)
+            for steps in args.em_steps[1:]:  # the others, compared with the first below
+                row(f"aekit {name}, GMM {k}, {steps} EM steps", h.score(aekit_samples(model, x, "gmm", k,
+                                                                                      em_steps=steps)), sec)
+            row(f"aekit {name}, GMM {k}", h.score(aekit_samples(model, x, "gmm", k, em_steps=args.em_steps[0])), sec)
             t0 = time.perf_counter()
-            scores = h.score(aekit_samples(model, x, "gmm", k, y=y))
+            scores = h.score(aekit_samples(model, x, "gmm", k, y=y, em_steps=args.em_steps[0]))
             row(f"aekit {name}, GMM {k} fitted by class (labels)", scores, sec)
             print(f"  (fit in {time.perf_counter() - t0:.1f} s with sampling; class-conditional samples that the "
                   f"harness's classifier puts in the asked class: {agreement(h, model):.3f})", flush=True)

@@ -198,7 +198,7 @@ def test_data_splits_from_arrays_and_evaluate_on_an_array(small_digits):
 
 
 def test_random_shift_by_hand():
-    from aekit.train import random_shift
+    from aekit.corruption import random_shift
 
     x = torch.arange(2 * 1 * 4 * 5, dtype=torch.float32).reshape(2, 1, 4, 5) + 1  # no zeros of its own
     g = torch.Generator().manual_seed(3)

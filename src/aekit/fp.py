@@ -1,14 +1,15 @@
 """Denormal floats, flushed to zero while aekit trains and infers, and only then.
 
 Late in training tiny gradients and Adam moments become denormals, which x86 CPUs process far more slowly (measured
-here: the reference MLP's epochs went from 0.15 s to 0.23 s, a small conv model's from 2.2 s to 2.7 s without
-flushing). aekit's training loop and inference run inside :func:`denormals_flushed`, which turns flushing on for the
-calling thread and restores what it was after: the user's own code keeps IEEE arithmetic. The setting is per thread,
-and a thread created while it is on inherits it for good, so :func:`prepare` (at ``import aekit``) makes torch's
-worker threads first, with the process's own setting: in a user's process only aekit's thread flushes, and only
-while aekit works (a conv model, whose convolutions run on the worker threads, then trains ~10 % slower: 52.7 s
-against 47.6 s for ``aekit demo --arch conv``). The ``aekit`` program itself runs no one else's code, so there every
-thread flushes, from the start. ``AEKIT_KEEP_DENORMALS=1`` turns the flushing off.
+here: the reference MLP's epochs went from 0.15 s to 0.23 s; ``aekit demo --arch conv``'s last epochs from about
+2.2 s to 2.7 s with ``AEKIT_KEEP_DENORMALS=1``, one run each). aekit's training loop and inference run inside
+:func:`denormals_flushed`, which turns flushing on for the calling thread and restores what it was after: the user's
+own code keeps IEEE arithmetic. The setting is per thread, and a thread created while it is on inherits it for good,
+so :func:`prepare` (at ``import aekit``) makes torch's worker threads first, with the process's own setting: in a
+user's process only aekit's thread flushes, and only while aekit works. The ``aekit`` program itself runs no one
+else's code, so there every thread flushes, from the start. (One pair of runs of the conv demo: 46.3 s of training
+called from Python against 48.9 s in the program; within this machine's noise.) ``AEKIT_KEEP_DENORMALS=1`` turns
+the flushing off.
 """
 
 from __future__ import annotations

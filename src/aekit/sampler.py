@@ -23,6 +23,7 @@ from .registry import SAMPLERS
 
 FULL_COVARIANCE_MAX_DIM = 64  # codes up to this size get full covariances; larger (spatial) codes diagonal ones
 MAX_CLASSES = 1000  # labels from 0 to 999 condition a sampler; other labels are not classes
+EM_STEPS = 5  # EM steps after the k-means start, by default (chosen by measurement: see fit_gmm)
 MAX_ROWS = 20_000  # codes the mixture is fitted on (evenly spaced rows of the training set)
 
 
@@ -131,7 +132,8 @@ def spread_rows(n: int, most: int = MAX_ROWS) -> np.ndarray:
 
 
 def fit_sampler(model, x, components: int | None = None, seed: int | None = None,
-                lengths: torch.Tensor | None = None, y: np.ndarray | None = None) -> GaussianMixture:
+                lengths: torch.Tensor | None = None, y: np.ndarray | None = None,
+                max_iter: int = EM_STEPS) -> GaussianMixture:
     """Fit a Gaussian mixture to the codes of training data and attach it as ``model.sampler``.
 
     Parameters
@@ -145,6 +147,7 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     y : (N,) integer class labels (-1: unknown). With labels, the mixture is fitted to the labelled rows alone
         (at most 20,000 of them), each class with its own mixture of ceil(components / classes) components weighted
         by the class's share, and the sampler can generate by class.
+    max_iter : EM steps after the k-means start (see :func:`fit_gmm`).
 
     Returns
     -------
@@ -152,7 +155,7 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     """
     from .apps.infer import encode
 
-    labels = class_labels(y, len(x))
+    labels = _conditioning_labels(y, len(x))
     known = np.flatnonzero(labels != -1) if labels is not None else np.arange(len(x))  # the rows a mixture reads
     rows = known[spread_rows(len(known))]
     sub = x[torch.from_numpy(rows)] if torch.is_tensor(x) else x[rows]
@@ -174,11 +177,11 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     counts = np.bincount(labels) if labels is not None else np.zeros(0, dtype=np.int64)
     classes = [int(c) for c in np.flatnonzero(counts >= 2)]  # a class of one code has no spread to fit
     if not classes:
-        model.sampler = fit_gmm(codes, k, seed)
+        model.sampler = fit_gmm(codes, k, seed, max_iter=max_iter)
         return model.sampler
     parts = []  # (weights, means, scale, labels) of each class's mixture
     for c in classes:
-        gm = fit_gmm(codes[torch.from_numpy(labels == c)], -(-k // len(classes)), seed)
+        gm = fit_gmm(codes[torch.from_numpy(labels == c)], -(-k // len(classes)), seed, max_iter=max_iter)
         share = float(counts[c]) / float(counts.sum())  # p(y = c) among the labelled codes
         parts.append((gm.weights * share, gm.means, gm.scale, torch.full((gm.components,), c, dtype=torch.int64)))
     w, means, scale, labs = (torch.cat(t) for t in zip(*parts))
@@ -186,31 +189,30 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     return model.sampler
 
 
-def class_labels(y, n: int) -> np.ndarray | None:
-    """Labels a sampler can condition on: (n,) int64 with -1 for unknown, or None when there are none to use (no
-    labels, labels that are not integers, or fewer than 2 rows in every class)."""
-    if y is None:
+def _conditioning_labels(y, n: int) -> np.ndarray | None:
+    """Labels a sampler can condition on: (n,) int64 with -1 for unknown (as the classifier takes them,
+    :func:`aekit.data.class_labels`), or None when there are none to use (no labels, labels that are not classes,
+    more than MAX_CLASSES classes, or fewer than 2 rows in every class)."""
+    from .data import class_labels
+
+    try:
+        a = class_labels(y).numpy()
+    except ValueError:
         return None
-    a = np.asarray(y)
-    if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():  # a CSV column's whole numbers
-        a = a.astype(np.int64)
-    if a.shape != (n,) or a.dtype.kind not in "iub":
-        return None
-    a = a.astype(np.int64)
-    known = a[a != -1]
-    if len(known) == 0 or (known < -1).any() or known.max() >= MAX_CLASSES or np.bincount(known).max() < 2:
+    known = a[a >= 0]
+    if a.shape != (n,) or known.max() >= MAX_CLASSES or np.bincount(known).max() < 2:
         return None
     return a
 
 
 def fit_gmm(codes: np.ndarray | torch.Tensor, components: int, seed: int = 0, covariance: str = "auto",
-            max_iter: int = 5, tol: float = 1e-3) -> GaussianMixture:
+            max_iter: int = EM_STEPS, tol: float = 1e-3) -> GaussianMixture:
     """Fit a Gaussian mixture to codes (N, D) by expectation-maximisation, in float64.
 
     Initialisation: k-means++ seeds (``seed``) refined by 10 Lloyd steps; EM stops when the mean log-likelihood
-    gains less than ``tol`` nats or after ``max_iter`` steps (5: on MNIST's validation split, 5, 20 and 100 steps
-    gave the same sample quality, FID_clf 13.0 / 13.2 / 12.9, see benchmarks/README.md). ``covariance``: full, diag, or auto (full up to D =
-    64, diagonal beyond). At most 20,000 evenly spaced rows are used. There are at most N / (D + 1) components with
+    gains less than ``tol`` nats or after ``max_iter`` steps (5: on MNIST's validation split 5 and 100 steps gave
+    about the same sample quality, see benchmarks/README.md). ``covariance``: full, diag, or auto (full up to
+    D = 64, diagonal beyond). At most 20,000 evenly spaced rows are used. There are at most N / (D + 1) components with
     full covariances (N / 2 with diagonal ones), so that each has codes enough to estimate one. A covariance floor
     of 1e-6 times the codes' mean variance keeps a component on a few identical codes a density."""
     z = torch.as_tensor(np.asarray(codes.detach().cpu() if torch.is_tensor(codes) else codes), dtype=torch.float64)

@@ -254,7 +254,7 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
 
         model = ckpt.load(run_dir)
         data = load_data(model.config.data, seed=model.config.train.seed, download=False)
-        det = apps.run_detector(model, data.train.x if hasattr(data.train.x, "numpy") else data.train.x[:])
+        det = apps.run_detector(model, data.train.x)
         m = model.config.model
         est = cls(arch=m.arch, variant=model.config.variant_name, latent_dim=m.latent_dim, hidden=m.hidden,
                   anomaly_score=det.scorer.method)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import Config
-from .corruption import corrupt
+from .corruption import corrupt, random_shift
 from .data import Batch
 from .registry import RECON_LOSSES, TERMS, Term
 
@@ -112,8 +112,6 @@ def view(ae: torch.nn.Module, x: torch.Tensor, shift: int = 2, sigma: float = 0.
     """A random view of each sample (a new draw at every call): images shifted by up to ``shift`` pixels in each
     direction (zeros fill in), then Gaussian noise of ``sigma`` on the standardised scale. (B, *shape)."""
     if x.ndim == 4 and min(x.shape[2:]) > 4 * shift:
-        from .train import random_shift
-
         x = random_shift(x, shift)
     return ae.denormalize(ae.normalize(x) + sigma * torch.randn_like(x))
 

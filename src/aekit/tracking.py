@@ -38,20 +38,18 @@ def _image_like(x: torch.Tensor | np.ndarray) -> bool:
 
 
 class TensorBoardLog:
-    """Writes each epoch's record (the ``on_epoch`` callback of :func:`aekit.fit`) and image grids to ``log_dir``.
+    """Writes each epoch's record (called with it) and image grids to ``log_dir``.
 
-    ``x``: a few inputs (N, *input_shape) to show reconstructed (images only; None: no images)."""
+    ``model`` and ``x``: the model whose reconstructions of a few inputs (N, *input_shape) are drawn (images only;
+    None: no images)."""
 
-    def __init__(self, log_dir: str | Path, x: torch.Tensor | np.ndarray | None = None,
+    def __init__(self, log_dir: str | Path, model=None, x: torch.Tensor | np.ndarray | None = None,
                  images_every: float = IMAGES_EVERY) -> None:
         self.writer = summary_writer(log_dir)
         self.x = None if x is None or not _image_like(x) else torch.as_tensor(np.asarray(x[:8], dtype=np.float32))
-        self.images_every = images_every
-        self.model = None  # set by :meth:`watch`: the model whose reconstructions are drawn
-        self._drawn_at = -np.inf
-
-    def watch(self, model) -> None:
         self.model = model
+        self.images_every = images_every
+        self._drawn_at = -np.inf
 
     def __call__(self, record: dict) -> None:
         step = int(record["epoch"])
@@ -75,22 +73,19 @@ class TensorBoardLog:
             s = torch.from_numpy(apps.sample(model, 16, seed=0))
             self.writer.add_images("samples", s.clamp(0, 1), step)
 
-    def close(self, model=None, step: int | None = None) -> None:
-        """The final images (with samples) from ``model`` at ``step``, then flush and close the files."""
-        if model is not None and step is not None:
-            self.images(model, step, samples=True)
+    def close(self, step: int | None = None) -> None:
+        """The final images (with samples) at ``step``, then flush and close the files."""
+        if self.model is not None and step is not None:
+            self.images(self.model, step, samples=True)
         self.writer.close()
 
 
-def history_to_tensorboard(run_dir: str | Path, log_dir: str | Path, x: torch.Tensor | np.ndarray | None = None) -> int:
-    """Write a trained run's ``history.jsonl`` (and, given inputs ``x``, the final model's image grids) as
-    TensorBoard events in ``log_dir``. Returns the number of epochs written."""
-    from . import checkpoint as ckpt
-
-    history = ckpt.read_history(run_dir)
-    model = ckpt.load(run_dir) if x is not None else None
-    log = TensorBoardLog(log_dir, x, images_every=np.inf)
+def history_to_tensorboard(history: list[dict], log_dir: str | Path, model=None,
+                           x: torch.Tensor | np.ndarray | None = None) -> int:
+    """Write a trained run's history (its ``history.jsonl``) and, given its model and inputs ``x``, the final
+    image grids as TensorBoard events in ``log_dir``. Returns the number of epochs written."""
+    log = TensorBoardLog(log_dir, model, x, images_every=np.inf)
     for r in history:
         log(r)
-    log.close(model, len(history) if history else 0)
+    log.close(len(history))
     return len(history)

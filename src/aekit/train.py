@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from . import files, limits
 from .config import Config
-from .data import Batch, DataSplits, Split, split_off, to_split
+from .corruption import random_shift
+from .data import Batch, DataSplits, Split, class_labels, split_off, to_split
 from .fp import denormals_flushed
 from .model import Autoencoder, build_model, resolve_config
 from .optim import make_optimizer
@@ -210,8 +211,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     if tensorboard is not None and dist_ctx.rank == 0:
         from .tracking import TensorBoardLog
 
-        board = TensorBoardLog(tensorboard, train.x[:8] if not streamed else train.x[np.arange(min(8, n))])
-        board.watch(model)
+        board = TensorBoardLog(tensorboard, model, train.x[:8] if not streamed else train.x[np.arange(min(8, n))])
         for r in history:  # a resumed run's earlier epochs
             board(r)
     written_at, written_epoch = time.perf_counter(), start_epoch  # the last checkpoint: when, and of which epoch
@@ -284,32 +284,9 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     # 5. finish: the best weights, the entropy tables, the sampler, the last images
     _finish(model, train, run_dir, best_state, history, dist_ctx.rank)
     if board is not None:
-        board.close(model, len(history))
+        board.close(len(history))
     dist_ctx.close()
     return TrainResult(model, history, run_dir, stopped_early)
-
-
-def class_labels(y: np.ndarray | None, classes: int = 0, what: str = "the data") -> torch.Tensor:
-    """Labels for the classifier variant: (N,) int64, class indices 0..C-1 and -1 where unknown; a ValueError naming
-    what is wrong (none, not whole numbers, below -1, not below ``classes`` when it is given, no known label)."""
-    if y is None:
-        raise ValueError(f"the classifier variant needs labels: {what} has none (MNIST, digits, class subfolders of "
-                         "images, an .npz with y; -1 marks an unknown label)")
-    a = np.asarray(y)
-    if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():
-        a = a.astype(np.int64)
-    if a.dtype.kind not in "iub":
-        raise ValueError(f"labels of {what} must be whole numbers (class indices 0, 1, ..., -1 for unknown), got "
-                         f"{a.dtype}")
-    a = a.astype(np.int64)
-    if (a < -1).any():
-        raise ValueError(f"labels of {what} must be class indices 0, 1, ... or -1 for unknown; found {int(a.min())}")
-    if not (a >= 0).any():
-        raise ValueError(f"{what} has no known label (all -1): the classifier needs some labelled samples")
-    if classes and int(a.max()) >= classes:
-        raise ValueError(f"label {int(a.max())} of {what} is not a class of this model (classes 0..{classes - 1})")
-    return torch.from_numpy(a)
-
 
 
 def _open_run(out_dir: str | Path | None, resume: bool, overwrite: bool, config: Config,
@@ -490,17 +467,6 @@ def _mix(*ints: int) -> int:
     for v in ints:
         h = ((h ^ (v & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
     return h
-
-
-def random_shift(x: torch.Tensor, s: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Images (B, C, H, W), each translated by its own random (dy, dx) in -s..s, zeros filling in: (B, C, H, W)."""
-    b, _, h, w = x.shape
-    off = torch.randint(0, 2 * s + 1, (2, b), generator=generator).to(x.device)  # crop corners in the padded image
-    padded = torch.nn.functional.pad(x, (s, s, s, s))  # (B, C, H + 2s, W + 2s)
-    rows = off[0][:, None] + torch.arange(h, device=x.device)  # (B, H)
-    cols = off[1][:, None] + torch.arange(w, device=x.device)  # (B, W)
-    out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
-    return out.permute(0, 3, 1, 2).contiguous()
 
 
 def _batches(x, shards: list[torch.Tensor], device: torch.device, streamed: bool):

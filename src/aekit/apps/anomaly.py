@@ -80,7 +80,9 @@ def run_detector(model: Autoencoder, train_x: np.ndarray | torch.Tensor,
     model's samples (:func:`default_score`) with the default neighbours and reference (:data:`NEIGHBORS`,
     :data:`MAX_REFERENCE`), fitted on the run's whole training split ``train_x``, and the threshold
     ``contamination="auto"`` on its reference scores. Scores ``x`` when given (else the Detection holds no scores:
-    use its scorer and threshold)."""
+    use its scorer and threshold). ``train_x`` may be a streamed split: it is read here."""
+    if not torch.is_tensor(train_x) and not isinstance(train_x, np.ndarray):
+        train_x = train_x[:]  # (a StreamedArray: the scorer indexes and encodes arrays)
     scorer = AnomalyScorer(model, train_x, default_score(model.input_shape))
     threshold = error_threshold(scorer.reference_scores, "auto")
     scores = scorer.score(x) if x is not None else np.empty(0)

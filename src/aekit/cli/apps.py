@@ -21,7 +21,7 @@ import torch
 from .. import apps
 from .. import checkpoint as ckpt
 from ..config import DataConfig, LossConfig
-from ..data import check_array, load_data
+from ..data import check_array, class_labels, load_data
 from ..data.arrays import ARRAY_SUFFIXES, check_lengths, check_output, read_array, save_array
 from ..files import atomic_write_text
 from ..model import NO_CLASSIFIER, Autoencoder
@@ -259,8 +259,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
         w.writerow([i, *([inp.names[i]] if inp.names else []), int(c), f"{p:.6g}"])
     atomic_write_text(args.out, buf.getvalue())
     print(f"Classified {len(pred)} samples into {proba.shape[1]} classes; wrote {args.out}")
-    y = np.asarray(inp.y) if inp.y is not None else None
-    if y is not None and y.dtype.kind in "iu" and (y >= 0).any():
+    try:
+        y = class_labels(inp.y).numpy()  # as training reads labels (-1: unknown)
+    except ValueError:
+        y = None  # no labels to compare with
+    if y is not None and len(y) == len(pred):
         known = y >= 0
         print(f"accuracy {np.mean(pred[known] == y[known]):.4f} on the {int(known.sum())} labelled samples")
     return 0

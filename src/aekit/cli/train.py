@@ -292,7 +292,7 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
         x = data.test.x[:8]
     except (FileNotFoundError, ValueError, ConnectionError) as e:
         print(f"note: no image grids (the run's data could not be loaded: {e})")
-    n = history_to_tensorboard(args.run, args.out, x)
+    n = history_to_tensorboard(ckpt.read_history(args.run), args.out, model, x)
     print(f"Wrote {n} epochs of {args.run} as TensorBoard events to {args.out} (tensorboard --logdir {args.out})")
     return 0
 

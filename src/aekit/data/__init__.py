@@ -45,6 +45,28 @@ class Batch:
                      None if self.lengths is None else self.lengths.to(device))
 
 
+def class_labels(y: np.ndarray | None, classes: int = 0, what: str = "the data") -> torch.Tensor:
+    """Labels for the classifier variant: (N,) int64, class indices 0..C-1 and -1 where unknown; a ValueError naming
+    what is wrong (none, not whole numbers, below -1, not below ``classes`` when it is given, no known label)."""
+    if y is None:
+        raise ValueError(f"the classifier variant needs labels: {what} has none (MNIST, digits, class subfolders of "
+                         "images, an .npz with y; -1 marks an unknown label)")
+    a = np.asarray(y)
+    if a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():
+        a = a.astype(np.int64)
+    if a.dtype.kind not in "iub":
+        raise ValueError(f"labels of {what} must be whole numbers (class indices 0, 1, ..., -1 for unknown), got "
+                         f"{a.dtype}")
+    a = a.astype(np.int64)
+    if (a < -1).any():
+        raise ValueError(f"labels of {what} must be class indices 0, 1, ... or -1 for unknown; found {int(a.min())}")
+    if not (a >= 0).any():
+        raise ValueError(f"{what} has no known label (all -1): the classifier needs some labelled samples")
+    if classes and int(a.max()) >= classes:
+        raise ValueError(f"label {int(a.max())} of {what} is not a class of this model (classes 0..{classes - 1})")
+    return torch.from_numpy(a)
+
+
 @dataclass
 class DataSplits:
     """A training and a test :class:`Split`, and a name saying what was loaded."""

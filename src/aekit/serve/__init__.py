@@ -380,7 +380,7 @@ def app_for_run(run_dir: str | Path):
         from ..data import load_data
 
         data = load_data(model.config.data, seed=model.config.train.seed, download=False)
-        det = apps.run_detector(model, data.train.x if hasattr(data.train.x, "numpy") else data.train.x[:])
+        det = apps.run_detector(model, data.train.x)
     except (FileNotFoundError, ValueError, ConnectionError) as e:
         print(f"note: /score gives reconstruction errors, without a threshold (the run's training data could not be "
               f"loaded: {e})")

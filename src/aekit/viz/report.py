@@ -57,8 +57,7 @@ def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
         figs.append(("rate_distortion.png", "Bits per pixel (real file sizes) against PSNR: this run on the first 500 "
                      "test images as one compressed file, JPEG and WebP with each image its own file.",
                      V.rate_distortion_view(model, x[:500])))
-    train_x = data.train.x if hasattr(data.train.x, "numpy") else data.train.x[:]  # a streamed split is read here
-    det = apps.run_detector(model, train_x, x)  # the run's one rule, as detect, serve and the page use it
+    det = apps.run_detector(model, data.train.x, x)  # the run's one rule, as detect, serve and the page use it
     figs.append(("anomaly_scores.png", f"Test anomaly scores ({det.scorer.method}: the run's scoring rule, as "
                  f"aekit detect and aekit serve use it) with the threshold {det.threshold:.4g} set on the training "
                  "data (median + 3 robust standard deviations).", V.detection_view(det)))
