@@ -154,11 +154,9 @@ def test_streamed_images_train_exactly_as_in_memory(tmp_path, monkeypatch):
         decoded = []
         real = I.decode
         monkeypatch.setattr(I, "decode", lambda *a: decoded.append(a[0]) or real(*a))
-        from aekit.data import stream
-
-        monkeypatch.setattr(stream, "available_memory", lambda: 1000)  # too small: streamed without being asked
-        monkeypatch.setattr(aekit.limits, "available_memory", lambda: 0)  # (the model's own check: unknown)
+        monkeypatch.setattr(aekit.limits, "available_memory", lambda: 1000)  # too small: streamed without asking
         streamed, _ = I.load_image_split(root)
+        monkeypatch.setattr(aekit.limits, "available_memory", lambda: 0)  # (the model's own check: unknown)
         assert decoded == []  # nothing decoded before training asks for a batch
         assert torch.equal(streamed.x[[3, 0]], mem.x[[3, 0]]) and len(decoded) == 2
     assert isinstance(streamed.x, I.StreamedImages) and torch.equal(streamed.x[:], mem.x)

@@ -413,3 +413,123 @@ def test_entropy_tables_of_another_run_are_refused(tmp_path, small_digits):
     shutil.copy(runs[1] / ckpt.TABLES, runs[0] / ckpt.TABLES)  # valid tables, checksum and all, of another run
     with pytest.raises(ckpt.CorruptFileError, match="not computed from this run's weights"):
         aekit.load(runs[0])
+
+
+# --- labels: one rule (aekit.batch.check_labels), checked before training, wherever they come from ---------------------
+BAD_LABELS = [  # (labels of 40 rows, the words the error must hold)
+    (np.where(np.arange(40) == 7, 3.5, np.arange(40) % 2), "row 7 holds 3.5"),
+    (np.where(np.arange(40) == 5, np.nan, np.arange(40) % 2), "row 5 holds nan"),
+    (np.where(np.arange(40) == 9, np.inf, np.arange(40) % 2), "row 9 holds inf"),
+    (np.where(np.arange(40) == 3, -2, np.arange(40) % 2), "row 3 holds -2"),
+    (np.where(np.arange(40) == 4, 10 ** 12, np.arange(40) % 2), "row 4 holds 1000000000000"),
+    (np.where(np.arange(40) == 0, 100_000, np.arange(40) % 2), "row 0 holds 100000"),
+]
+
+
+def _table(tmp_path: Path, labels, name: str = "kind") -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(len(labels), 3))
+    path = tmp_path / "t.csv"
+    rows = [f"{a:.4f},{b:.4f},{c:.4f},{lab}" for (a, b, c), lab in zip(x, labels)]
+    path.write_text(f"a,b,c,{name}\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("labels,expect", BAD_LABELS)
+@pytest.mark.parametrize("variant", ["vanilla", "classifier"])
+def test_bad_labels_from_a_csv_column_are_refused_before_training(tmp_path, capsys, labels, expect, variant):
+    path = _table(tmp_path, labels)
+    out = tmp_path / "run"
+    line = cli_error(capsys, ["train", "--data", str(path), "--label-column", "kind", "--variant", variant,
+                              "--out", str(out), *TINY])
+    assert expect in line and f"{path}, column 'kind'" in line
+    assert not out.exists()  # refused before the run folder was made
+
+
+@pytest.mark.parametrize("labels,expect", BAD_LABELS + [
+    (np.arange(39) % 2, "40 samples but 39 labels"),
+    (np.zeros((40, 2)), "one per sample, shape (N,); got shape (40, 2)"),
+    (np.array(["a", "b"] * 20), "not text"),
+])
+def test_bad_labels_in_an_npz_are_refused_before_training(tmp_path, capsys, labels, expect):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.random.default_rng(0).normal(size=(40, 3)), y=labels)
+    out = tmp_path / "run"
+    line = cli_error(capsys, ["train", "--data", str(path), "--out", str(out), *TINY])
+    assert expect in line and f"{path}, array 'y'" in line and not out.exists()
+
+
+@pytest.mark.parametrize("labels,expect", BAD_LABELS)
+def test_bad_labels_from_python_are_refused_before_training(tmp_path, labels, expect):
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=expect.replace("(", r"\(")):
+        aekit.fit(tiny_config(), aekit.Split(torch.from_numpy(x), labels), out_dir=tmp_path / "run", quiet=True)
+    with pytest.raises(ValueError, match=expect.replace("(", r"\(")):
+        aekit.DataSplits.from_arrays(x, y_train=labels)
+    assert not (tmp_path / "run").exists()
+
+
+def test_good_labels_from_every_source_train_with_the_labels_they_show(tmp_path, small_digits):
+    from aekit.batch import check_labels
+
+    assert check_labels(np.array([0.0, 2.0, -1.0])).tolist() == [0, 2, -1]  # whole floats are class indices
+    assert check_labels(np.array([True, False])).tolist() == [1, 0]
+    path = _table(tmp_path, np.arange(40) % 3)
+    data = aekit.load_data(aekit.DataConfig(dataset="file", path=str(path), label_column="kind"))
+    assert sorted(set(data.train.y.tolist()) | set(data.test.y.tolist())) == [0, 1, 2]
+
+
+def test_a_label_column_whose_name_appears_twice_is_ambiguous(tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    path.write_text("kind,a,kind\n" + "".join(f"{i % 2},{i * 0.1:.1f},{(i + 1) % 2}\n" for i in range(20)))
+    line = cli_error(capsys, ["train", "--data", str(path), "--label-column", "kind", "--out", str(tmp_path / "r"),
+                              *TINY])
+    assert "label column 'kind' is ambiguous" in line and "0, 2" in line and str(path) in line
+
+
+def test_one_known_class_among_unknowns_does_not_train_a_classifier(small_digits):
+    y = np.full(len(small_digits.train), -1)
+    y[:30] = 3
+    with pytest.raises(ValueError, match="one class only \\(3\\)"):
+        aekit.fit(tiny_config(variant="classifier", epochs=1), aekit.Split(small_digits.train.x, y))
+
+
+# --- classify compares like with like ----------------------------------------------------------------------------------
+def test_classify_reports_accuracy_only_when_the_input_names_the_runs_classes(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / "f" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "f" / cls / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--variant", "classifier", "--arch", "mlp", "--out", str(run),
+                 *TINY]) == 0
+    capsys.readouterr()
+    assert main(["classify", str(run), "--input", str(tmp_path / "f"), "--out", str(tmp_path / "l.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "labelled samples" not in out and "no accuracy: the input's classes (a, b) are not among the run's" in out
+    assert main(["classify", str(run), "--out", str(tmp_path / "l2.csv")]) == 0  # its own test digits: 0..9
+    out = capsys.readouterr().out
+    assert "on the 360 labelled samples" in out and "no accuracy" not in out
+
+
+# --- a sampler file is validated like weights ----------------------------------------------------------------------------
+def test_a_sampler_with_huge_means_is_refused_even_with_a_valid_checksum(copy, capsys):
+    tensors, meta = ckpt.load_tensors(copy / ckpt.SAMPLER)
+    tensors["means"] = torch.full_like(tensors["means"], 3e38)
+    ckpt.save_tensors(copy / ckpt.SAMPLER, tensors, meta)  # a recomputed checksum
+    line = cli_error(capsys, ["generate", str(copy), "-n", "4", "--out", str(copy / "s.npy")])
+    assert str(copy / ckpt.SAMPLER) in line and "at most 1e+12" in line and not (copy / "s.npy").exists()
+
+
+@pytest.mark.parametrize("kind", ["folder", "device"])
+def test_a_sampler_path_that_is_not_a_file_is_named(copy, capsys, kind):
+    (copy / ckpt.SAMPLER).unlink()
+    if kind == "folder":
+        (copy / ckpt.SAMPLER).mkdir()
+    else:
+        (copy / ckpt.SAMPLER).symlink_to("/dev/zero")
+    line = cli_error(capsys, ["generate", str(copy), "-n", "4", "--out", str(copy / "s.npy")])
+    assert f"{copy / ckpt.SAMPLER} is not a file" in line

@@ -205,7 +205,8 @@ def test_fit_by_class_weights_each_class_by_its_share(small_digits):
         np.testing.assert_allclose(mix_mean.numpy(), codes[y == c].mean(0), atol=1e-4)
         drawn = gm.sample(20_000, torch.Generator().manual_seed(0), label=c).numpy()
         np.testing.assert_allclose(drawn.mean(0), codes[y == c].mean(0), atol=0.05 * codes.std(0).max())
-    assert fit_sampler(model, small_digits.train.x, components=3, y=np.full(len(y), 1.5)).labels is None  # not classes
+    with pytest.raises(ValueError, match="whole numbers.*row 0 holds"):  # not classes: refused, as everywhere
+        fit_sampler(model, small_digits.train.x, components=3, y=np.full(len(y), 1.5))
 
 
 def test_generate_by_class_everywhere(run, tmp_path, capsys):

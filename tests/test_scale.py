@@ -102,7 +102,7 @@ def test_streamed_dataset_config_and_errors(tmp_path):
 
 def test_too_big_for_memory_names_the_streaming_option(tmp_path, monkeypatch):
     np.save(tmp_path / "x.npy", np.zeros((1000, 100), dtype=np.float32))
-    monkeypatch.setattr("aekit.data.stream.available_memory", lambda: 100_000)
+    monkeypatch.setattr("aekit.limits.available_memory", lambda: 100_000)
     with pytest.raises(MemoryError, match="--stream"):
         check_fits_in_memory(tmp_path / "x.npy")
     with pytest.raises(MemoryError, match="--stream"):

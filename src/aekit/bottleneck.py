@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nets import activation
+from .nets.activations import activation
 
 
 @dataclass

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import struct
 from pathlib import Path
 from typing import Any, Callable
@@ -210,6 +211,10 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder
     if meta.get(_CONFIG_KEY) != hashlib.sha256((Path(run_dir) / CONFIG).read_bytes()).hexdigest():
         raise CorruptFileError(f"{weights} and {CONFIG} changed while loading: try again")
     load_weights(model, weights, tensors)
+    for name in (TABLES, SAMPLER):  # present, but not a file (a folder, a device, a broken link): say which
+        if os.path.lexists(Path(run_dir) / name) and not (Path(run_dir) / name).is_file():
+            raise CorruptFileError(f"{Path(run_dir) / name} is not a file: a run's {name} is a regular file (remove "
+                                   "it, or train the run again)")
     if config.spec.quantize and (Path(run_dir) / TABLES).is_file():
         model.entropy_tables = load_tables(run_dir, model)
     if (Path(run_dir) / SAMPLER).is_file():

@@ -2,13 +2,15 @@
 
 Two kinds: a documented limit per value (:data:`LIMITS`, checked where the value enters: the config's validation,
 the commands' arguments, the service), and an estimate of the memory a model and its batches need against what the
-machine has (:func:`check_model_memory`, :func:`check_batch_memory`), whose error names the value that makes it too
+machine has (:func:`aekit.model.check_model_memory`, :func:`check_batch_memory`), whose error names the value that makes it too
 large. The limits are far above any model that trains on one machine and far below what would exhaust one.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 LIMITS: dict[str, int] = {
@@ -47,52 +49,21 @@ def check(name: str, value: Any, limit_name: str | None = None, what: str | None
 
 
 def available_memory() -> int:
-    from .data.stream import available_memory as avail
+    """Bytes of memory available now (Linux: MemAvailable), or 0 when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 0
 
-    return avail()
 
-
-def _gib(n: float) -> str:
+def gib(n: float) -> str:
     return f"{n / 2 ** 30:.1f} GiB"
-
-
-def parameter_count(config) -> int:
-    """Parameters of the model a resolved config describes, counted on PyTorch's meta device (nothing allocated)."""
-    import torch
-
-    from .model import build_model
-
-    with torch.device("meta"):
-        model = build_model(config, checked=False)
-    return sum(p.numel() for p in model.parameters())
-
-
-def _biggest(m) -> str:
-    """The size fields of a model config with their values, largest first, for an error message."""
-    fields = {"input_shape": math.prod(m.input_shape), "hidden": max(m.hidden, default=0), "latent_dim": m.latent_dim}
-    if m.arch == "conv":
-        fields["channels"] = max(m.channels)
-    if m.arch == "rnn":
-        fields["rnn_hidden"] = m.rnn_hidden
-        fields["rnn_layers"] = m.rnn_layers
-    shown = {"input_shape": tuple(m.input_shape), "hidden": m.hidden, "channels": m.channels}
-    order = sorted(fields, key=lambda k: -fields[k])
-    return ", ".join(f"{k} {shown.get(k, fields[k])}" for k in order if k != "hidden" or m.arch == "mlp")
-
-
-def check_model_memory(config, training: bool = False) -> int:
-    """The parameter count of a resolved config's model; a :class:`TooLarge` when it passes :data:`PARAMETERS` or
-    its weights (with gradients and Adam's two moments when ``training``) would need more memory than is
-    available."""
-    m = config.model
-    n = parameter_count(config)
-    need = n * 4 * (4 if training else 1)
-    avail = available_memory()
-    if n > PARAMETERS or (avail and need > 0.8 * avail):
-        raise TooLarge(f"the model would have {n:,} parameters ({_gib(need)} of memory"
-                       f"{' to train' if training else ''}; {_gib(avail)} available, limit {PARAMETERS:,} "
-                       f"parameters): reduce its sizes ({_biggest(m)})")
-    return n
 
 
 def activation_elements(m, steps: int | None = None) -> int:
@@ -122,5 +93,5 @@ def check_batch_memory(config, batch: int, what: str = "batch_size", steps: int 
     if avail and need > 0.66 * avail:
         per = need / batch
         raise TooLarge(f"{what} {batch:,} is too large for this model and input: its activations would need "
-                       f"{_gib(need)} ({_gib(per)} per sample{f', {steps:,} steps' if steps else ''}) of the "
-                       f"{_gib(avail)} available")
+                       f"{gib(need)} ({gib(per)} per sample{f', {steps:,} steps' if steps else ''}) of the "
+                       f"{gib(avail)} available")

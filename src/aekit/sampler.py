@@ -19,11 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .batch import check_labels
 from .registry import SAMPLERS
 
 FULL_COVARIANCE_MAX_DIM = 64  # codes up to this size get full covariances; larger (spatial) codes diagonal ones
 MAX_CLASSES = 1000  # labels from 0 to 999 condition a sampler; other labels are not classes
 EM_STEPS = 5  # EM steps after the k-means start, by default (chosen by measurement: see fit_gmm)
+MAX_PARAMETER = 1e12  # the largest mean or scale a mixture may hold (codes are many orders of magnitude smaller)
 MAX_ROWS = 20_000  # codes the mixture is fitted on (evenly spaced rows of the training set)
 
 
@@ -52,6 +54,9 @@ class GaussianMixture:
                              f"{self.labels.dtype}")
         if not all(bool(torch.isfinite(t).all()) for t in (self.weights, self.means, self.scale)):
             raise ValueError("a mixture's parameters must be finite")
+        big = max(float(self.means.abs().max()), float(self.scale.abs().max()))
+        if big > MAX_PARAMETER:  # far beyond any code; samples of such a mixture overflow float32
+            raise ValueError(f"a mixture's means and scales must be at most {MAX_PARAMETER:g} in size; found {big:.3g}")
         if bool((self.weights < 0).any()) or abs(float(self.weights.double().sum()) - 1.0) > 1e-4:
             raise ValueError("a mixture's weights must be >= 0 and sum to 1")
         diag = self.scale if self.scale.ndim == 2 else torch.diagonal(self.scale, dim1=1, dim2=2)
@@ -153,23 +158,13 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     -------
     The fitted GaussianMixture over the flattened codes (D = prod(model.code_shape)).
     """
-    from .apps.infer import encode
-
     labels = _conditioning_labels(y, len(x))
     known = np.flatnonzero(labels != -1) if labels is not None else np.arange(len(x))  # the rows a mixture reads
     rows = known[spread_rows(len(known))]
     sub = x[torch.from_numpy(rows)] if torch.is_tensor(x) else x[rows]
     sub = torch.as_tensor(np.asarray(sub, dtype=np.float32)) if not torch.is_tensor(sub) else sub.float()
-    if lengths is None:
-        codes = encode(model, sub)  # (n, *code_shape)
-    else:  # padded sequences: the encoder reads only the valid steps
-        was = model.training
-        model.eval()
-        with torch.no_grad():
-            lens = torch.as_tensor(lengths)[torch.from_numpy(rows)]
-            codes = torch.cat([model.encode(sub[i:i + 256].to(model.device), lens[i:i + 256].to(model.device)).cpu()
-                               for i in range(0, len(sub), 256)]).numpy()
-        model.train(was)
+    lens = None if lengths is None else torch.as_tensor(lengths)[torch.from_numpy(rows)]
+    codes = model.codes(sub, lens)  # (n, *code_shape)
     tc = model.config.train
     k, seed = components or tc.sampler_components, tc.seed if seed is None else seed
     codes = torch.from_numpy(codes.reshape(len(codes), -1))
@@ -190,17 +185,15 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
 
 
 def _conditioning_labels(y, n: int) -> np.ndarray | None:
-    """Labels a sampler can condition on: (n,) int64 with -1 for unknown (as the classifier takes them,
-    :func:`aekit.data.class_labels`), or None when there are none to use (no labels, labels that are not classes,
-    more than MAX_CLASSES classes, or fewer than 2 rows in every class)."""
-    from .data import class_labels
-
-    try:
-        a = class_labels(y).numpy()
-    except ValueError:
+    """Labels a sampler can condition on: (n,) int64 with -1 for unknown, held to the rule every label source
+    follows (:func:`aekit.batch.check_labels`: a ValueError for labels that are not class indices), or None when
+    there are none to use (no labels, none known, more than MAX_CLASSES classes, or fewer than 2 rows in every
+    class)."""
+    if y is None:
         return None
+    a = check_labels(y, n, "the codes the sampler is fitted to")
     known = a[a >= 0]
-    if a.shape != (n,) or known.max() >= MAX_CLASSES or np.bincount(known).max() < 2:
+    if not len(known) or known.max() >= MAX_CLASSES or np.bincount(known).max() < 2:
         return None
     return a
 

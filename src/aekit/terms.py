@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from .config import Config
 from .corruption import corrupt, random_shift
-from .data import Batch
+from .batch import Batch
 from .registry import RECON_LOSSES, TERMS, Term
 
 _EPS = 1e-7

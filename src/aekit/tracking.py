@@ -62,15 +62,17 @@ class TensorBoardLog:
 
     def images(self, model, step: int, samples: bool = False) -> None:
         """Reconstructions of the inputs (and, with ``samples``, 16 samples from the model's sampler) at ``step``."""
-        from . import apps
+        from .model import batched
 
         self._drawn_at = time.perf_counter()
         if self.x is None:
             return
-        r = torch.from_numpy(apps.reconstruct(model, self.x))
+        r = torch.from_numpy(batched(model, self.x, model.reconstruct))
         self.writer.add_images("reconstructions", torch.cat([self.x, r]).clamp(0, 1), step)
         if samples and model.default_sampler() is not None:
-            s = torch.from_numpy(apps.sample(model, 16, seed=0))
+            model.eval()
+            with torch.no_grad():
+                s = model.sample(16, torch.Generator().manual_seed(0)).cpu()
             self.writer.add_images("samples", s.clamp(0, 1), step)
 
     def close(self, step: int | None = None) -> None:

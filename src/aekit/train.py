@@ -25,9 +25,10 @@ from . import checkpoint as ckpt
 from . import files, limits
 from .config import Config
 from .corruption import random_shift
-from .data import Batch, DataSplits, Split, class_labels, split_off, to_split
+from .batch import Batch, check_labels, class_labels
+from .data import DataSplits, Split, split_off, to_split
 from .fp import denormals_flushed
-from .model import Autoencoder, build_model, resolve_config
+from .model import Autoencoder, build_model, check_model_memory, resolve_config
 from .optim import make_optimizer
 from .registry import SCHEDULES
 from .sampler import fit_sampler
@@ -106,7 +107,7 @@ def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch
     n = len(split)
     y = None  # labels count where the split has known ones
     if model.classifier is not None and split.y is not None and (np.asarray(split.y) != -1).any():
-        y = class_labels(split.y, model.config.model.classes)
+        y = class_labels(split.y, model.config.model.classes, "the evaluated data", len(split), min_classes=1)
     for i in range(0, n, batch_size):
         xb = split.x[i:i + batch_size].to(dev)
         lb = None if split.lengths is None else split.lengths[i:i + batch_size].to(dev)
@@ -172,7 +173,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     # 1. prepare: the splits, the config resolved from the data, the checks made before anything is touched
     config, train, val, y_all = _prepare_data(config, data)
     tc = config.train
-    limits.check_model_memory(config, training=True)  # before any file is touched or weight allocated
+    check_model_memory(config, training=True)  # before any file is touched or weight allocated
     limits.check_batch_memory(config, min(tc.batch_size, len(train)))
     dist_ctx = Distributed.from_env(tc.device)
     device = dist_ctx.device
@@ -329,15 +330,15 @@ def _prepare_data(config: Config, data) -> tuple[Config, Split, Split | None, to
     train = as_split(data)
     if len(train) == 0:
         raise ValueError("the training set is empty")
+    if train.y is not None:  # the rule of every label source, also for a Split made in Python
+        train = dataclasses.replace(train, y=check_labels(train.y, len(train), "the training data"))
     val = None
     if tc.val_fraction > 0:
         train, val = split_off(train, tc.val_fraction, tc.seed)
     config = resolve_config(config, tuple(train.x.shape[1:]), float(train.x.min()), float(train.x.max()))
     y_all = None
     if config.spec.classify:  # the class count from the labels, unless given
-        y_all = class_labels(train.y, config.model.classes, "the training data")
-        if len(y_all) != len(train):
-            raise ValueError(f"the training data has {len(train)} samples but {len(y_all)} labels")
+        y_all = class_labels(train.y, config.model.classes, "the training data", len(train))
         known = y_all[y_all >= 0]
         classes = config.model.classes or int(known.max()) + 1
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, classes=classes))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import limits
 from ..bottleneck import EntropyTables, from_prior_rows, prior_rows
 from ..model import Autoencoder
 from .denoise import psnr
@@ -191,9 +192,7 @@ def decompress_codes(tables: EntropyTables, data: bytes, digest: bytes | None) -
     if f.count < 1:
         raise CompressedFileError(f"its header says it holds {f.count} samples: a compressed file holds at least one")
     rows = f.count * size // L
-    from ..data.stream import available_memory
-
-    avail = available_memory()
+    avail = limits.available_memory()
     if avail and rows * L * 8 > avail // 2:
         raise CompressedFileError(f"its header claims {f.count} samples with codes {f.code_shape}, more than fits in "
                                   "memory here")

@@ -9,43 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..fp import denormals_flushed
-from ..model import Autoencoder
+from ..model import CHUNK, Autoencoder, batched  # noqa: F401  (batched: part of this module's API)
 from ..terms import elementwise_error
-
-CHUNK = 32  # rows of every inference forward pass (small: one sample costs a forward of CHUNK rows)
-
-
-def batched(model: Autoencoder, x: np.ndarray | torch.Tensor, fn, batch_size: int = CHUNK,
-            check: bool = True) -> np.ndarray:
-    """Apply fn to x in chunks on the model's device, in eval mode without gradients; concatenate as numpy.
-
-    ``check``: x must fit the model's input (off for codes).
-    Every call of fn sees exactly ``batch_size`` rows: the last chunk is padded with copies of its first row, and
-    the padding's outputs are dropped. Kernels (matrix products, convolutions) pick their algorithm by shape, so a
-    sample's result would otherwise depend on how many other samples came with it (on some CPUs by ~1e-7); with one
-    shape for every call it is the same whichever samples share its call.
-    """
-    x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x, dtype=torch.float32)
-    if check:
-        model.check_input(x)
-    was = model.training
-    if was:  # (eval() walks every module: ~30 us, a tenth of a small request's cost)
-        model.eval()
-    dev = model.device
-    outs = []
-    try:
-        with torch.no_grad(), denormals_flushed():
-            for i in range(0, len(x), batch_size):
-                xb = x[i:i + batch_size]
-                k = len(xb)
-                if k < batch_size:  # (k, ...) -> (batch_size, ...)
-                    xb = torch.cat([xb, xb[:1].expand(batch_size - k, *xb.shape[1:])])
-                outs.append(fn(xb.to(dev).contiguous())[:k].cpu().numpy())  # one memory layout, one kernel
-    finally:
-        if was:
-            model.train()
-    return np.concatenate(outs) if outs else np.empty((0,))
 
 
 def encode(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: int = CHUNK) -> np.ndarray:

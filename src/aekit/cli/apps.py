@@ -12,6 +12,7 @@ import argparse
 import csv
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -259,14 +260,44 @@ def cmd_classify(args: argparse.Namespace) -> int:
         w.writerow([i, *([inp.names[i]] if inp.names else []), int(c), f"{p:.6g}"])
     atomic_write_text(args.out, buf.getvalue())
     print(f"Classified {len(pred)} samples into {proba.shape[1]} classes; wrote {args.out}")
-    try:
-        y = class_labels(inp.y).numpy()  # as training reads labels (-1: unknown)
-    except ValueError:
-        y = None  # no labels to compare with
-    if y is not None and len(y) == len(pred):
-        known = y >= 0
-        print(f"accuracy {np.mean(pred[known] == y[known]):.4f} on the {int(known.sum())} labelled samples")
+    _print_accuracy(model, inp, pred)
     return 0
+
+
+def run_class_names(model: Autoencoder) -> list[str]:
+    """The names of a classifier run's classes, by index: the class subfolders of the image folder it was trained
+    on, else the indices themselves ("0", "1", ...)."""
+    n = model.config.model.classes
+    d = model.config.data
+    if d.dataset == "images" and d.path and Path(d.path).is_dir():
+        from ..data.images import scan
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (files that are not images: said when it trained)
+            names = scan(d.path).classes
+        if len(names) == n:
+            return names
+    return [str(i) for i in range(n)]
+
+
+def _print_accuracy(model: Autoencoder, inp: Inputs, pred: np.ndarray) -> None:
+    """The accuracy where the input's labels name the run's classes; a line saying why not where they do not."""
+    if inp.y is None:
+        return
+    y = class_labels(inp.y, what="the input's labels", n=len(pred), min_classes=1).numpy()
+    known = y >= 0
+    if not known.any():
+        return
+    names = inp.classes or [str(i) for i in range(int(y.max()) + 1)]  # the input's class names, by its index
+    ours = run_class_names(model)
+    seen = sorted({names[i] for i in y[known]})
+    foreign = [c for c in seen if c not in ours]
+    if foreign:
+        print(f"no accuracy: the input's classes ({', '.join(foreign[:5])}) are not among the run's classes "
+              f"({', '.join(ours[:10])}{', ...' if len(ours) > 10 else ''})")
+        return
+    truth = np.array([ours.index(names[i]) for i in y[known]])
+    print(f"accuracy {np.mean(pred[known] == truth):.4f} on the {int(known.sum())} labelled samples")
 
 
 def _pixels(shape: tuple[int, ...]) -> int | None:

@@ -15,7 +15,8 @@ import torch
 
 from ..config import DataConfig
 from ..registry import DATASETS
-from . import DataSplits, Split, split_off, to_split
+from ..batch import check_labels
+from .splits import DataSplits, Split, split_off, to_split
 from ..files import atomic_write, atomic_write_text
 from .idx import read_idx
 
@@ -62,13 +63,16 @@ def read_array(path: str | Path, label_column: str | None = None) -> Arrays:
                     raise DataFileError(f"{path} holds arrays {keys}, none of them named {' / '.join(X_KEYS)}: "
                                         "name the samples 'x'")
                 yk = next((k for k in Y_KEYS if k in keys and k != xk), None)
-                return Arrays(z[xk], z[yk] if yk else None, z["lengths"] if "lengths" in keys else None)
+                x = z[xk]
+                y = check_labels(z[yk], len(x) if x.ndim else None, f"{path}, array {yk!r}") if yk else None
+                return Arrays(x, y, z["lengths"] if "lengths" in keys else None)
         if name.endswith(".csv"):
             x, header = _read_csv(path)
             if label_column is None:
                 return Arrays(x)
             j = _column(label_column, header, x.shape[1], path)
-            return Arrays(np.delete(x, j, axis=1), x[:, j])
+            where = f"{path}, column {header[j]!r}" if header else f"{path}, column {j}"
+            return Arrays(np.delete(x, j, axis=1), check_labels(x[:, j], len(x), where))
         if name.endswith((".idx", ".gz", "-ubyte")) or "idx" in name:
             return Arrays(read_idx(path))
     except DataFileError:
@@ -108,7 +112,11 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
 def _column(name: str, header: list[str] | None, width: int, path: Path) -> int:
     """The index of a CSV column given by its header name or its 0-based index."""
     if header is not None and name in header:
-        return header.index(name)
+        at = [i for i, h in enumerate(header) if h == name]
+        if len(at) > 1:
+            raise DataFileError(f"{path}: the label column {name!r} is ambiguous: {len(at)} columns have that name "
+                                f"(0-based {', '.join(map(str, at))}); rename them or give the column's index")
+        return at[0]
     if name.isdigit() and int(name) < width:
         return int(name)
     known = f"its columns are {', '.join(header)}" if header else f"it has {width} columns (0 to {width - 1})"

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..config import DataConfig
 from ..registry import DATASETS
-from . import DataSplits, to_split
+from .splits import DataSplits, to_split
 
 
 @DATASETS.register("digits")

@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import limits
 from ..config import DataConfig
 from ..registry import DATASETS
-from . import DataSplits, Split, as_float32, split_off
+from .splits import DataSplits, Split, as_float32, split_off
 from .arrays import DataFileError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -267,9 +268,7 @@ def load_image_split(root: str | Path, channels: int = 0, size: tuple[int, ...] 
     sample = _shape(folder, ch, sz)  # every header read once (and every size checked) here
     if not stream:
         need = len(folder.paths) * int(np.prod(sample)) * 5  # uint8 decoded + float32 in memory
-        from .stream import available_memory
-
-        avail = available_memory()
+        avail = limits.available_memory()
         stream = bool(avail) and need > 0.5 * avail
     if stream:
         split = Split(StreamedImages(folder, ch, sz, sample=sample), folder.labels)

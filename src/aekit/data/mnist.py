@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ..config import DataConfig
 from ..registry import DATASETS
-from . import DataSplits, to_split
+from .splits import DataSplits, to_split
 from .idx import read_idx
 
 FILES = {

@@ -7,7 +7,7 @@ import torch
 
 from ..config import DataConfig
 from ..registry import DATASETS
-from . import DataSplits, Split, check_array
+from .splits import DataSplits, Split, check_array
 from .arrays import read_array
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import as_float32, check_array
+from .. import limits
+from .splits import as_float32, check_array
 
 
 class StreamedArray:
@@ -89,20 +90,6 @@ class StreamedArray:
         return self._minmax()[1]
 
 
-def available_memory() -> int:
-    """Bytes of memory available now (Linux: MemAvailable), or 0 when unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return 0
-
-
 def open_memmap(path: str | Path) -> np.ndarray:
     """A .npy file memory-mapped read-only; a damaged or empty file raises a ValueError naming it."""
     try:
@@ -115,7 +102,7 @@ def check_fits_in_memory(path: str | Path, fraction: float = 0.8) -> None:
     """Raise a clear error when loading a .npy file as float32 would not fit in memory."""
     a = open_memmap(path)
     need = a.size * 4
-    avail = available_memory()
+    avail = limits.available_memory()
     if avail and need > fraction * avail:
         raise MemoryError(f"{path} needs {need / 2**30:.1f} GiB as float32 in memory, {avail / 2**30:.1f} GiB are "
                           "available: stream it from disk instead (--stream, or DataConfig(stream=True))")

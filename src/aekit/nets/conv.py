@@ -14,7 +14,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..registry import ARCHITECTURES
-from . import activation
+from .activations import activation
 
 
 def _stage_sizes(h: int, w: int, n: int) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..registry import ARCHITECTURES
-from . import activation
+from .activations import activation
 
 
 def _stack(sizes: list[int], act: str) -> nn.Sequential:
