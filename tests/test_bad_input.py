@@ -93,9 +93,9 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_last_good_epoch(tmp_p
     line = _error(capsys, ["train", "--data", "digits", "--arch", "mlp", "--lr", "1e30", "--out", str(out),
                            "--hidden", "16", "--latent-dim", "3", "--epochs", "3", "--quiet", "--no-report"])
     assert "training diverged in epoch 1" in line and "lower learning rate" in line
-    # no completed epoch: nothing that loads (no untrained weights that would look like a trained run)
-    assert not any((out / name).exists() for name in (ckpt.WEIGHTS, ckpt.CONFIG, ckpt.STATE, ckpt.METRICS))
-    assert "not a trained run" in _error(capsys, ["evaluate", str(out)])
+    # no completed epoch: no folder left (nothing that would look like a trained run)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert "run directory not found" in _error(capsys, ["evaluate", str(out)])
 
 
 def test_metrics_json_is_strict_json_even_with_non_finite_values(tmp_path):

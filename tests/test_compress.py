@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import numpy as np
 import pytest
@@ -227,3 +229,38 @@ def test_codec_baselines_by_hand():
     buf = io.BytesIO()
     Image.fromarray((x[0, 0] * 255).astype(np.uint8), "L").save(buf, format="PNG")
     assert bpp == pytest.approx(3 * 8 * buf.tell() / (3 * 64)) and psnr == float("inf")  # lossless
+
+
+def _rebuilt(data: bytes, count: int | None = None, words: np.ndarray | None = None) -> bytes:
+    """A file like ``data`` with another sample count or payload, and a valid checksum: what a crafted file looks
+    like."""
+    from aekit.apps.codec import MAGIC, VERSION, _varint, parse
+
+    f = parse(data)
+    w = f.words if words is None else words
+    head = MAGIC + bytes([VERSION]) + f.model + b"".join(_varint(v) for v in (
+        f.count if count is None else count, len(f.sample_shape), *f.sample_shape, len(f.code_shape), *f.code_shape,
+        len(f.escapes), len(w)))
+    body = head + f.escapes.astype("<i4").tobytes() + w.astype("<u4").tobytes()
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_crafted_files_with_a_valid_checksum_are_damaged_files(rate_runs, tmp_path, capsys):
+    run = rate_runs["mlp"]
+    assert main(["compress", str(run), "--out", str(tmp_path / "x.aek")]) == 0
+    data = (tmp_path / "x.aek").read_bytes()
+    from aekit.apps.codec import parse
+
+    n_words = len(parse(data).words)
+    rng = np.random.default_rng(0)
+    crafted = {"count2000.aek": _rebuilt(data, count=2000), "count1e7.aek": _rebuilt(data, count=10 ** 7),
+               "random.aek": _rebuilt(data, words=rng.integers(0, 2 ** 32, n_words, dtype=np.uint64))}
+    assert _rebuilt(data) == data  # the rebuilding itself changes nothing
+    capsys.readouterr()
+    for name, content in crafted.items():
+        (tmp_path / name).write_bytes(content)
+        code = main(["decompress", str(tmp_path / name), "--run", str(run), "--out", str(tmp_path / "o.npy")])
+        err = capsys.readouterr().err
+        if name == "random.aek" and code == 0:  # random words may decode to some codes: garbage, but no crash
+            continue
+        assert code == 2 and "damaged" in err and len(err.strip().splitlines()) == 1, (name, err)

@@ -533,3 +533,172 @@ def test_a_sampler_path_that_is_not_a_file_is_named(copy, capsys, kind):
         (copy / ckpt.SAMPLER).symlink_to("/dev/zero")
     line = cli_error(capsys, ["generate", str(copy), "-n", "4", "--out", str(copy / "s.npy")])
     assert f"{copy / ckpt.SAMPLER} is not a file" in line
+
+
+# --- options that do nothing are refused everywhere --------------------------------------------------------------------
+@pytest.mark.parametrize("flags,expect", [
+    (["--sampler", "none", "--sampler-components", "5"], "--sampler-components sets the components"),
+    (["--tensorboard", ""], "an empty path"),
+    (["--out", " "], "an empty path"),
+])
+def test_options_that_would_do_nothing_or_mean_the_current_folder_are_refused(tmp_path, capsys, flags, expect,
+                                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--data", "digits", *TINY]
+    if "--out" not in flags:
+        argv += ["--out", str(tmp_path / "r")]
+    line = cli_error(capsys, argv + flags)
+    assert expect in line and list(tmp_path.iterdir()) == []
+
+
+def test_a_json_config_that_gives_a_key_twice_is_refused(tmp_path, capsys):
+    (tmp_path / "c.json").write_text('{"epochs": 2, "epochs": 3}')
+    line = cli_error(capsys, ["train", "--config", str(tmp_path / "c.json"), "--data", "digits",
+                              "--out", str(tmp_path / "r")])
+    assert "'epochs' is given twice" in line and str(tmp_path / "c.json") in line and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("suffix,text", [(".json", "[" * 10_000 + "]" * 10_000),
+                                         (".toml", "a = " + "[" * 10_000 + "]" * 10_000)])
+def test_a_config_nested_ten_thousand_levels_deep_is_a_clear_error(tmp_path, capsys, suffix, text):
+    (tmp_path / f"c{suffix}").write_text(text)
+    line = cli_error(capsys, ["train", "--config", str(tmp_path / f"c{suffix}"), "--out", str(tmp_path / "r")])
+    assert str(tmp_path / f"c{suffix}") in line and not (tmp_path / "r").exists()
+
+
+# --- no empty run folder after a failure ------------------------------------------------------------------------------
+def test_a_refused_tensorboard_folder_leaves_no_run_folder(tmp_path, capsys):
+    (tmp_path / "tb").write_text("a file")
+    for log, expect in ((tmp_path / "tb", "exists and is not a folder"),
+                        (Path("/proc/aekit-tb"), "cannot write TensorBoard events into /proc/aekit-tb")):
+        line = cli_error(capsys, ["train", "--data", "digits", "--out", str(tmp_path / "r"), "--tensorboard",
+                                  str(log), *TINY])
+        assert expect in line and not (tmp_path / "r").exists()
+
+
+def test_a_full_disk_under_tensorboard_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from tensorboard.summary.writer import record_writer
+
+    def full(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(record_writer.RecordWriter, "write", full)
+    line = cli_error(capsys, ["train", "--data", "digits", "--out", str(tmp_path / "r"), "--tensorboard",
+                              str(tmp_path / "tb"), *TINY])
+    assert "cannot write TensorBoard events into" in line and "No space left on device" in line
+    assert "Exception in thread" not in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "tb").exists()
+
+
+def test_a_streamed_file_with_a_bad_row_leaves_no_run_folder(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    x[150, 2] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    line = cli_error(capsys, ["train", "--data", str(tmp_path / "x.npy"), "--stream", "--out", str(tmp_path / "r"),
+                              *TINY])
+    assert "NaN" in line and not (tmp_path / "r").exists()
+
+
+def test_a_failed_run_removes_only_the_folders_it_made(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    line = cli_error(capsys, ["train", "--data", "digits", "--arch", "mlp", "--lr", "1e30", "--out",
+                              str(tmp_path / "mine" / "a" / "b"), *TINY])
+    assert "diverged" in line and [p.name for p in tmp_path.iterdir()] == ["mine"]
+    assert list((tmp_path / "mine").iterdir()) == []
+    empty = tmp_path / "empty"  # an empty folder the user made stays
+    empty.mkdir()
+    cli_error(capsys, ["train", "--data", "digits", "--arch", "mlp", "--lr", "1e30", "--out", str(empty), *TINY])
+    assert empty.is_dir()
+
+
+# --- the last tracebacks --------------------------------------------------------------------------------------------
+def _edit_state(run: Path, tensors_change=None, info_change=None) -> None:
+    tensors, meta = ckpt.load_tensors(run / ckpt.STATE)
+    if tensors_change:
+        tensors_change(tensors)
+    if info_change:
+        info = json.loads(meta["aekit.train_state"])
+        info_change(info)
+        meta["aekit.train_state"] = json.dumps(info)
+    ckpt.save_tensors(run / ckpt.STATE, tensors, meta)
+
+
+def _widen(tensors):
+    name = next(k for k in tensors if k.startswith("model.") and k.endswith("weight"))
+    tensors[name] = torch.zeros(tensors[name].shape[0] + 1, *tensors[name].shape[1:])
+
+
+def _moment(tensors):
+    name = next(k for k in tensors if k.startswith("optim.") and "exp_avg" in k)
+    tensors[name] = torch.zeros(3)
+
+
+@pytest.mark.parametrize("tensors_change,info_change,expect", [
+    (_widen, None, "does not fit the run's model"),
+    (_moment, None, "exp_avg"),
+    (None, lambda s: s["param_groups"][0].update(lr="fast"), "the optimizer's lr must be a finite number"),
+    (lambda t: t.pop("optim.0.step"), lambda s: s["optim_scalars"].update({"0": {"step": "3"}}),
+     "the optimizer's step must be a number"),
+])
+def test_a_training_state_that_does_not_fit_the_run_cannot_resume(copy, capsys, tensors_change, info_change, expect):
+    _edit_state(copy, tensors_change, info_change)
+    line = cli_error(capsys, ["train", "--out", str(copy), "--resume", "--epochs", "3", "--quiet", "--no-report"])
+    assert line.startswith("aekit train: error: cannot resume") and expect in line and str(copy / ckpt.STATE) in line
+
+
+def test_a_streamed_test_file_of_another_width_is_refused_before_training(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.zeros((50, 4), dtype=np.float32))
+    np.save(tmp_path / "b.npy", np.zeros((20, 5), dtype=np.float32))
+    line = cli_error(capsys, ["train", "--dataset", "file", "--path", str(tmp_path / "a.npy"), "--test-path",
+                              str(tmp_path / "b.npy"), "--stream", "--out", str(tmp_path / "r"), *TINY])
+    assert "(5,)" in line and "(4,)" in line and str(tmp_path / "b.npy") in line and not (tmp_path / "r").exists()
+
+
+# --- smaller ----------------------------------------------------------------------------------------------------------
+def test_probe_on_a_run_of_few_samples_names_what_it_did(tmp_path, capsys, digits):
+    np.savez(tmp_path / "d.npz", x=digits.train.x[:20].numpy().reshape(20, -1), y=digits.train.y[:20])
+    assert main(["train", "--data", str(tmp_path / "d.npz"), "--latent-dim", "32", "--out", str(tmp_path / "r"),
+                 "--epochs", "1", "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["probe", str(tmp_path / "r")]) == 0
+    res = json.loads(capsys.readouterr().out)["test_accuracy"]
+    assert "codes_32d" in res and "pca_16d" in res  # 16 training samples: 16 components at most
+
+
+def test_serve_on_a_port_in_use_or_an_unknown_host_is_one_line(copy, capsys):
+    pytest.importorskip("uvicorn")
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        port = busy.getsockname()[1]
+        line = cli_error(capsys, ["serve", str(copy), "--port", str(port)])
+        assert f"cannot serve on 127.0.0.1:{port}" in line
+    finally:
+        busy.close()
+    line = cli_error(capsys, ["serve", str(copy), "--host", "no-such-host.invalid"])
+    assert "cannot serve on host 'no-such-host.invalid': it does not resolve" in line
+
+
+def test_replaced_and_staged_folders_follow_the_umask(copy, small_digits):
+    old = os.umask(0o022)
+    try:
+        aekit.fit(tiny_config(epochs=1), small_digits, out_dir=copy, overwrite=True, quiet=True)
+        assert (copy.stat().st_mode & 0o777) == 0o755
+        staged = files.staging_folder(copy.parent / "x")
+        assert (staged.stat().st_mode & 0o777) == 0o755
+        staged.rmdir()
+    finally:
+        os.umask(old)
+
+
+def test_a_folder_of_other_files_is_never_a_run_directory(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    for extra in ([], ["--overwrite"]):
+        line = cli_error(capsys, ["train", "--data", "digits", "--out", str(tmp_path / "mine"), *extra, *TINY])
+        assert "not part of a run (notes.txt)" in line
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .config import Config
+from .config import Config, strict_json
 from .files import atomic_write_bytes, atomic_write_text
 from .model import Autoencoder, build_model
 
@@ -159,7 +159,7 @@ def load_config(run_dir: str | Path) -> Config:
     run_dir = Path(run_dir)
     text, _ = _check_run(run_dir)
     try:
-        return Config.from_dict(json.loads(text))
+        return Config.from_dict(strict_json(text))
     except (ValueError, UnicodeDecodeError) as e:
         raise CorruptFileError(f"{run_dir / CONFIG}: {e}") from None
 
@@ -414,7 +414,7 @@ def load_state(run_dir: str | Path) -> dict | None:
         return None
     tensors, meta = load_tensors(path)
     try:
-        info = json.loads(meta[_STATE_KEY])
+        info = strict_json(meta[_STATE_KEY], constants=True)
         groups = info["param_groups"]
         for g in groups:
             if "betas" in g:

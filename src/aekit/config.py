@@ -264,9 +264,11 @@ class Config:
                 import tomllib
 
                 return cls.from_dict(tomllib.loads(text))
-            return cls.from_dict(json.loads(text))
+            return cls.from_dict(strict_json(text))
         except json.JSONDecodeError as e:
             raise ValueError(f"{path} is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ValueError(f"{path} is nested too deeply to be a config") from None
         except ValueError as e:  # TOML syntax, undecodable bytes, a wrong field or value
             raise ValueError(f"{path}: {e}") from None
 
@@ -290,6 +292,29 @@ class Config:
             sections[name] = _section_from_dict(sec_cls, {**dataclasses.asdict(current), **mine}, name)
         _check(not flat, f"unknown config field(s): {sorted(flat)}")
         return Config(variant=variant, **sections)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"key {twice[0]!r} is given twice in one object: JSON keeps only the last, so say it once")
+    return dict(pairs)
+
+
+def strict_json(text: str | bytes, constants: bool = False) -> Any:
+    """json.loads that refuses a key given twice in one object (json keeps the last silently) and, unless
+    ``constants`` (Python's own files: a training state's best_val may be Infinity), NaN / Infinity (not JSON); a
+    ValueError either way, and for nesting too deep to read."""
+    def constant(name: str) -> Any:
+        if constants:
+            return float(name)
+        raise ValueError(f"{name} is not a JSON value")
+
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=constant)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
 
 
 def _section_from_dict(sec_cls: type, d: dict[str, Any], section: str) -> Any:

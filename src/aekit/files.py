@@ -204,6 +204,34 @@ def replace_dir(new: str | Path, target: str | Path, keep_old: bool = False) -> 
     return None
 
 
+def make_dirs(path: str | Path) -> Path | None:
+    """Make the folder ``path`` and any missing parents (as ``mkdir -p``); the topmost folder it made, or None when
+    ``path`` was already there (for :func:`removed_if_empty`)."""
+    path = Path(path)
+    top = None
+    for p in (path, *path.parents):
+        if os.path.lexists(p):
+            break
+        top = p
+    path.mkdir(parents=True, exist_ok=True)
+    return top
+
+
+@contextlib.contextmanager
+def removed_if_empty(made: Path | None, inside: Path | None = None) -> Iterator[None]:
+    """When the block fails, remove the folders :func:`make_dirs` ``made``, if nothing was written into ``inside``
+    (default: ``made``) that is still there: a command that fails leaves no empty folder behind, and never removes
+    a file."""
+    try:
+        yield
+    except BaseException:
+        if made is not None:
+            folder = Path(inside or made)
+            if not folder.is_dir() or not any(p.is_file() or p.is_symlink() for p in folder.rglob("*")):
+                shutil.rmtree(made, ignore_errors=True)
+        raise
+
+
 def staging_folder(target: str | Path) -> Path:
     """A new empty folder beside ``target`` under a temporary name (removed by :func:`sweep` if its process dies)."""
     target = Path(target)
@@ -211,6 +239,7 @@ def staging_folder(target: str | Path) -> Path:
     _sweep_once(target.parent)
     path = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), suffix=".new", dir=target.parent))
     _mine.add(str(path))
+    os.chmod(path, 0o777 & ~_umask())  # what mkdir would give it (mkdtemp's 0700 would outlive the swap)
     return path
 
 

@@ -9,6 +9,11 @@ at most every ``IMAGES_EVERY`` seconds and after the last epoch, and ``samples``
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +38,40 @@ def summary_writer(log_dir: str | Path):
     return require()(str(log_dir))
 
 
+def check_log_dir(log_dir: str | Path) -> Path | None:
+    """Before a run touches anything: ``log_dir`` must be named, be a folder (made if missing) and take a file. A
+    clear ValueError or OSError otherwise, with nothing left behind. Returns the topmost folder it made (or None)."""
+    from . import files
+
+    if str(log_dir).strip() == "":
+        raise ValueError("the TensorBoard folder is empty: give a folder name (--tensorboard DIR)")
+    path = Path(log_dir)
+    if os.path.lexists(path) and not path.is_dir():
+        raise ValueError(f"TensorBoard folder {path} exists and is not a folder")
+    made = None
+    try:
+        made = files.make_dirs(path)
+        fd, probe = tempfile.mkstemp(prefix=files.temp_prefix("probe"), suffix=".tmp", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise OSError(f"cannot write TensorBoard events into {path}: {e.strerror or e}") from None
+    return made
+
+
+def _quiet_writer_threads(args) -> None:
+    """threading.excepthook: a TensorBoard writer thread's failure (a full disk) is reported once, as one line, by
+    the next write on the training thread (:class:`TensorBoardLog`); every other thread's as Python would."""
+    if type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, Exception):
+        return
+    _previous_hook(args)
+
+
+_previous_hook = threading.excepthook
+
+
 def _image_like(x: torch.Tensor | np.ndarray) -> bool:
     return x.ndim == 4 and x.shape[1] in (1, 3)
 
@@ -45,20 +84,32 @@ class TensorBoardLog:
 
     def __init__(self, log_dir: str | Path, model=None, x: torch.Tensor | np.ndarray | None = None,
                  images_every: float = IMAGES_EVERY) -> None:
-        self.writer = summary_writer(log_dir)
+        self.log_dir = Path(log_dir)
+        threading.excepthook = _quiet_writer_threads
+        with self._writing():
+            self.writer = summary_writer(log_dir)
         self.x = None if x is None or not _image_like(x) else torch.as_tensor(np.asarray(x[:8], dtype=np.float32))
         self.model = model
         self.images_every = images_every
         self._drawn_at = -np.inf
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """An OSError of the writer (its thread's, surfacing here) as one line naming the folder."""
+        try:
+            yield
+        except OSError as e:
+            raise OSError(f"cannot write TensorBoard events into {self.log_dir}: {e.strerror or e}") from None
+
     def __call__(self, record: dict) -> None:
         step = int(record["epoch"])
-        for k, v in record.items():
-            if k != "epoch" and isinstance(v, (int, float)):
-                self.writer.add_scalar(k, v, step)
-        if self.model is not None and time.perf_counter() - self._drawn_at >= self.images_every:
-            self.images(self.model, step)
-        self.writer.flush()  # each epoch on disk: a run that stops keeps its curves
+        with self._writing():
+            for k, v in record.items():
+                if k != "epoch" and isinstance(v, (int, float)):
+                    self.writer.add_scalar(k, v, step)
+            if self.model is not None and time.perf_counter() - self._drawn_at >= self.images_every:
+                self.images(self.model, step)
+            self.writer.flush()  # each epoch on disk: a run that stops keeps its curves
 
     def images(self, model, step: int, samples: bool = False) -> None:
         """Reconstructions of the inputs (and, with ``samples``, 16 samples from the model's sampler) at ``step``."""
@@ -77,9 +128,23 @@ class TensorBoardLog:
 
     def close(self, step: int | None = None) -> None:
         """The final images (with samples) at ``step``, then flush and close the files."""
-        if self.model is not None and step is not None:
-            self.images(self.model, step, samples=True)
-        self.writer.close()
+        try:
+            with self._writing():
+                if self.model is not None and step is not None:
+                    self.images(self.model, step, samples=True)
+                self.writer.close()
+        finally:
+            threading.excepthook = _previous_hook
+
+    def discard(self) -> None:
+        """Close the writer and remove its event file: the run it logged failed before its first checkpoint."""
+        name = getattr(getattr(self.writer.file_writer, "event_writer", None), "_file_name", None)
+        with contextlib.suppress(OSError):
+            self.writer.close()
+        threading.excepthook = _previous_hook
+        if name:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
 
 
 def history_to_tensorboard(history: list[dict], log_dir: str | Path, model=None,

@@ -177,132 +177,146 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     limits.check_batch_memory(config, min(tc.batch_size, len(train)))
     dist_ctx = Distributed.from_env(tc.device)
     device = dist_ctx.device
-    out_dir, state, staging = _open_run(out_dir, resume, overwrite, config, dist_ctx.rank)
-    model, opt, zero_grad = _build(config, train, device)
-    net = dist_ctx.wrap(model)  # DistributedDataParallel under torchrun, else the model itself
-    if tc.compile:
-        net = torch.compile(net)
-    n, bs = len(train), tc.batch_size
-    batch_starts = [i for i in range(0, n, bs) if min(bs, n - i) >= dist_ctx.world]  # every rank gets >= 1 sample
-    steps = len(batch_starts)
-    sched = SCHEDULES.get(tc.schedule)(opt, tc.epochs * steps, tc.lr)
-
-    # only rank 0 writes; a run that replaces another writes beside it until its first checkpoint (see overwrite)
-    run_dir = (staging or out_dir) if out_dir is not None and dist_ctx.rank == 0 else None
-    # 2. restore: a resumed run continues from its training state exactly
-    history, start_epoch, best_val, bad_epochs, best_state = _restore(state, model, opt, sched)
-    if run_dir is not None and state is not None:  # the weights and history files made whole again from the state
-        ckpt.save_model(run_dir, model, start_epoch)
-        ckpt.save_history(run_dir, history)
-
-    autocast = (lambda: torch.autocast(device.type, torch.bfloat16)) if tc.amp == "bf16" else contextlib.nullcontext
-    streamed = not torch.is_tensor(train.x)
-    x = train.x if streamed else train.x.to(device)  # in memory: the whole training set, resident on the device
-    lengths = None if train.lengths is None else train.lengths.to(device)
-    ys = y_all.to(device) if config.spec.classify else None
-    labelled = None if ys is None or not tc.label_batch else torch.nonzero(ys >= 0)[:, 0]  # (K,) rows with a label
-    show = not quiet and sys.stderr.isatty() and dist_ctx.rank == 0
-    # not on a terminal (a log file, a notebook, CI): a line every PROGRESS_EVERY seconds instead of the bar
-    log_every = PROGRESS_EVERY if not quiet and not show and dist_ctx.rank == 0 else math.inf
-    logged_at = time.perf_counter()
-    bar = tqdm(total=max(0, tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
-    stopped_early = tc.patience > 0 and bad_epochs >= tc.patience  # a resumed run that had already stopped
-    model.train()
-    board = None
+    log_made = None
     if tensorboard is not None and dist_ctx.rank == 0:
-        from .tracking import TensorBoardLog
+        from .tracking import check_log_dir
 
-        board = TensorBoardLog(tensorboard, model, train.x[:8] if not streamed else train.x[np.arange(min(8, n))])
-        for r in history:  # a resumed run's earlier epochs
-            board(r)
-    written_at, written_epoch = time.perf_counter(), start_epoch  # the last checkpoint: when, and of which epoch
-    # The epochs' files are written on a background thread; leaving the block waits for them (and raises a failed
-    # write's error), also when training stops with an exception; a staging folder that never replaced the old run
-    # is removed then.
-    with _removed_if_left(staging), ckpt.BackgroundWriter() if run_dir is not None else contextlib.nullcontext() \
-            as writer:
-        for epoch in range(start_epoch, tc.epochs if not stopped_early else start_epoch):
-            # 3. an epoch: its batches' rows, then one step per batch
-            t0 = time.perf_counter()
-            shards = _epoch_rows(n, batch_starts, tc, epoch, dist_ctx, device, labelled)
-            rows: list[torch.Tensor] = []  # one (P,) row of loss parts per step; stays on the device, no sync
-            for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
-                if tc.augment_shift:
-                    xb = random_shift(xb, tc.augment_shift)
-                batch = Batch(xb, None if ys is None else ys[idx], None if lengths is None else lengths[idx])
-                with autocast():
-                    parts, _ = compute_loss(net, batch, config)
-                zero_grad()
-                parts["loss"].backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                rows.append(torch.stack([v.detach() for v in parts.values()]))
-                bar.update(1)
-                if time.perf_counter() - logged_at >= log_every:
-                    logged_at = time.perf_counter()
-                    print(f"epoch {epoch + 1}/{tc.epochs}: step {len(rows)}/{steps}, loss {float(rows[-1][-1]):.4g}, "
-                          f"{logged_at - t0:.0f} s into the epoch", file=sys.stderr, flush=True)
-            record = _epoch_record(epoch, list(parts), rows, shards, dist_ctx)
-            if not all(map(math.isfinite, record.values())):
-                bar.close()
-                dist_ctx.close()
-                kept = f"; {run_dir} keeps epoch {written_epoch}" if run_dir is not None and written_epoch else ""
-                raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: the loss became "
-                                       f"{record['train/loss']} (NaN or infinite){kept}. Try a lower learning rate "
-                                       f"(lr is {tc.lr:g}; e.g. --lr {tc.lr / 10:g})")
-            if val is not None:
-                record.update({f"val/{k}": v for k, v in evaluate(model, val).items()})
-            record["lr"] = opt.param_groups[0]["lr"]
-            record["time_s"] = round(time.perf_counter() - t0, 4)
-            history.append(record)
-            bar.set_postfix(loss=f"{record['train/loss']:.4g}")
+        log_made = check_log_dir(tensorboard)  # before the run's folder is made
+    out_dir, state, staging, made = _open_run(out_dir, resume, overwrite, config, dist_ctx.rank, tensorboard)
+    board, written = None, [False]  # the TensorBoard log; whether this call wrote a checkpoint
+    # a new run that fails before its first checkpoint leaves no folder, and no event file or folder of its log
+    with files.removed_if_empty(log_made), _log_discarded_unless(written, lambda: board), \
+            files.removed_if_empty(made):
+        model, opt, zero_grad = _build(config, train, device)
+        net = dist_ctx.wrap(model)  # DistributedDataParallel under torchrun, else the model itself
+        if tc.compile:
+            net = torch.compile(net)
+        n, bs = len(train), tc.batch_size
+        batch_starts = [i for i in range(0, n, bs) if min(bs, n - i) >= dist_ctx.world]  # every rank gets >= 1 sample
+        steps = len(batch_starts)
+        sched = SCHEDULES.get(tc.schedule)(opt, tc.epochs * steps, tc.lr)
 
-            if val is not None and tc.patience > 0:
-                if record["val/loss"] < best_val:
-                    best_val, bad_epochs = record["val/loss"], 0
-                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                else:
-                    bad_epochs += 1
-            # 4. checkpoint: the epoch's files, when due
-            stop = tc.patience > 0 and bad_epochs >= tc.patience
-            due = epoch + 1 == tc.epochs or stop or time.perf_counter() - written_at >= checkpoint_every
-            if writer is not None and due:  # a copy of the epoch's files now; written while the next epoch trains
-                writer.submit(ckpt.epoch_files(run_dir, model, opt, sched, epoch + 1, history, best_val, bad_epochs,
-                                               best_state))
-                written_at, written_epoch = time.perf_counter(), epoch + 1
-                if run_dir == staging:  # the new run has a checkpoint: now it replaces the old one
-                    writer.submit(lambda: files.replace_dir(staging, out_dir))
-                    run_dir = out_dir
-            if on_epoch is not None and dist_ctx.rank == 0:
-                on_epoch(record)
-            if board is not None:
-                board(record)
-            if stop:
-                stopped_early = True
-                break
-    bar.close()
-    # 5. finish: the best weights, the entropy tables, the sampler, the last images
-    _finish(model, train, run_dir, best_state, history, dist_ctx.rank)
-    if board is not None:
-        board.close(len(history))
-    dist_ctx.close()
-    return TrainResult(model, history, run_dir, stopped_early)
+        # only rank 0 writes; a run that replaces another writes beside it until its first checkpoint (see overwrite)
+        run_dir = (staging or out_dir) if out_dir is not None and dist_ctx.rank == 0 else None
+        # 2. restore: a resumed run continues from its training state exactly
+        history, start_epoch, best_val, bad_epochs, best_state = _restore(state, model, opt, sched, out_dir)
+        if run_dir is not None and state is not None:  # the weights and history files made whole again from the state
+            ckpt.save_model(run_dir, model, start_epoch)
+            ckpt.save_history(run_dir, history)
+
+        autocast = (lambda: torch.autocast(device.type, torch.bfloat16)) if tc.amp == "bf16" else contextlib.nullcontext
+        streamed = not torch.is_tensor(train.x)
+        x = train.x if streamed else train.x.to(device)  # in memory: the whole training set, resident on the device
+        lengths = None if train.lengths is None else train.lengths.to(device)
+        ys = y_all.to(device) if config.spec.classify else None
+        labelled = None if ys is None or not tc.label_batch else torch.nonzero(ys >= 0)[:, 0]  # (K,) rows with a label
+        show = not quiet and sys.stderr.isatty() and dist_ctx.rank == 0
+        # not on a terminal (a log file, a notebook, CI): a line every PROGRESS_EVERY seconds instead of the bar
+        log_every = PROGRESS_EVERY if not quiet and not show and dist_ctx.rank == 0 else math.inf
+        logged_at = time.perf_counter()
+        bar = tqdm(total=max(0, tc.epochs - start_epoch) * steps, disable=not show, unit="step", leave=False)
+        stopped_early = tc.patience > 0 and bad_epochs >= tc.patience  # a resumed run that had already stopped
+        model.train()
+        if tensorboard is not None and dist_ctx.rank == 0:
+            from .tracking import TensorBoardLog
+
+            board = TensorBoardLog(tensorboard, model, train.x[:8] if not streamed else train.x[np.arange(min(8, n))])
+            for r in history:  # a resumed run's earlier epochs
+                board(r)
+        written_at, written_epoch = time.perf_counter(), start_epoch  # the last checkpoint: when, and of which epoch
+        # The epochs' files are written on a background thread; leaving the block waits for them (and raises a failed
+        # write's error), also when training stops with an exception; a staging folder that never replaced the old run
+        # is removed then.
+        with _removed_if_left(staging), ckpt.BackgroundWriter() if run_dir is not None else contextlib.nullcontext() \
+                as writer:
+            for epoch in range(start_epoch, tc.epochs if not stopped_early else start_epoch):
+                # 3. an epoch: its batches' rows, then one step per batch
+                t0 = time.perf_counter()
+                shards = _epoch_rows(n, batch_starts, tc, epoch, dist_ctx, device, labelled)
+                rows: list[torch.Tensor] = []  # one (P,) row of loss parts per step; stays on the device, no sync
+                for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
+                    if tc.augment_shift:
+                        xb = random_shift(xb, tc.augment_shift)
+                    batch = Batch(xb, None if ys is None else ys[idx], None if lengths is None else lengths[idx])
+                    with autocast():
+                        parts, _ = compute_loss(net, batch, config)
+                    zero_grad()
+                    parts["loss"].backward()
+                    opt.step()
+                    if sched is not None:
+                        sched.step()
+                    rows.append(torch.stack([v.detach() for v in parts.values()]))
+                    bar.update(1)
+                    if time.perf_counter() - logged_at >= log_every:
+                        logged_at = time.perf_counter()
+                        print(f"epoch {epoch + 1}/{tc.epochs}: step {len(rows)}/{steps}, loss "
+                              f"{float(rows[-1][-1]):.4g}, {logged_at - t0:.0f} s into the epoch", file=sys.stderr,
+                              flush=True)
+                record = _epoch_record(epoch, list(parts), rows, shards, dist_ctx)
+                if not all(map(math.isfinite, record.values())):
+                    bar.close()
+                    dist_ctx.close()
+                    kept = f"; {run_dir} keeps epoch {written_epoch}" if run_dir is not None and written_epoch else ""
+                    raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: the loss became "
+                                           f"{record['train/loss']} (NaN or infinite){kept}. Try a lower learning rate "
+                                           f"(lr is {tc.lr:g}; e.g. --lr {tc.lr / 10:g})")
+                if val is not None:
+                    record.update({f"val/{k}": v for k, v in evaluate(model, val).items()})
+                record["lr"] = opt.param_groups[0]["lr"]
+                record["time_s"] = round(time.perf_counter() - t0, 4)
+                history.append(record)
+                bar.set_postfix(loss=f"{record['train/loss']:.4g}")
+
+                if val is not None and tc.patience > 0:
+                    if record["val/loss"] < best_val:
+                        best_val, bad_epochs = record["val/loss"], 0
+                        best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                    else:
+                        bad_epochs += 1
+                # 4. checkpoint: the epoch's files, when due
+                stop = tc.patience > 0 and bad_epochs >= tc.patience
+                due = epoch + 1 == tc.epochs or stop or time.perf_counter() - written_at >= checkpoint_every
+                if writer is not None and due:  # a copy of the epoch's files now; written while the next epoch trains
+                    writer.submit(ckpt.epoch_files(run_dir, model, opt, sched, epoch + 1, history, best_val, bad_epochs,
+                                                   best_state))
+                    written_at, written_epoch, written[0] = time.perf_counter(), epoch + 1, True
+                    if run_dir == staging:  # the new run has a checkpoint: now it replaces the old one
+                        writer.submit(lambda: files.replace_dir(staging, out_dir))
+                        run_dir = out_dir
+                if on_epoch is not None and dist_ctx.rank == 0:
+                    on_epoch(record)
+                if board is not None:
+                    board(record)
+                if stop:
+                    stopped_early = True
+                    break
+        bar.close()
+        # 5. finish: the best weights, the entropy tables, the sampler, the last images
+        _finish(model, train, run_dir, best_state, history, dist_ctx.rank)
+        if board is not None:
+            board.close(len(history))
+        dist_ctx.close()
+        return TrainResult(model, history, run_dir, stopped_early)
 
 
-def _open_run(out_dir: str | Path | None, resume: bool, overwrite: bool, config: Config,
-              rank: int) -> tuple[Path | None, dict | None, Path | None]:
-    """The run directory (a link resolved), the training state to resume from (None for a new run) and, to replace
-    a run, the staging folder to train in until the first checkpoint (see :func:`_prepare_run_dir`)."""
+def _open_run(out_dir: str | Path | None, resume: bool, overwrite: bool, config: Config, rank: int,
+              log_dir: str | Path | None = None) -> tuple[Path | None, dict | None, Path | None, Path | None]:
+    """The run directory (a link resolved), the training state to resume from (None for a new run), to replace a
+    run the staging folder to train in until the first checkpoint, and the topmost folder made for a new run (see
+    :func:`_prepare_run_dir`): removed again if training fails before its first checkpoint."""
     if out_dir is None:
-        return None, None, None
+        return None, None, None, None
     out_dir = Path(out_dir).resolve() if Path(out_dir).is_symlink() else Path(out_dir)  # the folder, not a link
     files.sweep(out_dir.parent)  # what a killed run left beside it
     state = ckpt.load_state(out_dir) if resume else None
     if state is not None:
         _check_resumable(config, Config.from_dict(state["config"]), out_dir)
-        return out_dir, state, None
-    return out_dir, None, _prepare_run_dir(out_dir, overwrite) if rank == 0 else None
+        return out_dir, state, None, None
+    keep = None  # a TensorBoard folder inside the run's folder is the run's own
+    if log_dir is not None:
+        with contextlib.suppress(ValueError, IndexError):
+            keep = Path(os.path.abspath(log_dir)).relative_to(os.path.abspath(out_dir)).parts[0]
+    return out_dir, None, *(_prepare_run_dir(out_dir, overwrite, keep) if rank == 0 else (None, None))
 
 
 def _build(config: Config, train: Split, device: torch.device):
@@ -350,18 +364,67 @@ def _prepare_data(config: Config, data) -> tuple[Config, Split, Split | None, to
     return config, train, val, y_all
 
 
-def _restore(state: dict | None, model: Autoencoder, opt, sched) -> tuple[list[dict], int, float, int, dict | None]:
+def _restore(state: dict | None, model: Autoencoder, opt, sched,
+             path: Path | None = None) -> tuple[list[dict], int, float, int, dict | None]:
     """Load a training state into the model, optimizer and schedule; returns the history, the epoch to start from,
-    and the early-stopping state (best validation loss, epochs without a better one, best weights)."""
+    and the early-stopping state (best validation loss, epochs without a better one, best weights). A state that
+    does not fit the run (edited, or another run's) is a ValueError "cannot resume ...", naming ``path``."""
     if state is None:
         return [], 0, float("inf"), 0, None
-    with torch.no_grad():  # into the (flat) parameters in place
-        model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    if sched is not None and state["scheduler"] is not None:
-        sched.load_state_dict(state["scheduler"])
+    try:
+        _check_optimizer_state(state["optimizer"], opt)
+        with torch.no_grad():  # into the (flat) parameters in place
+            model.load_state_dict(state["model"])
+        if state["best_state"] is not None:
+            _check_fits(state["best_state"], model)
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None and state["scheduler"] is not None:
+            sched.load_state_dict(state["scheduler"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+        detail = " ".join(str(e).split())[:300]
+        where = f"{path}: its training state {path / ckpt.STATE}" if path is not None else "the run: its training state"
+        raise ValueError(f"cannot resume {where} does not fit the run's model: {detail}") from None
     start = state["epoch"]
     return state["history"][:start], start, state["best_val"], state["bad_epochs"], state["best_state"]
+
+
+def _check_fits(tensors: dict[str, torch.Tensor], model: Autoencoder) -> None:
+    """A ValueError when ``tensors`` are not the model's parameters and buffers, by name and shape."""
+    own = model.state_dict()
+    if set(tensors) != set(own):
+        raise ValueError(f"the saved best weights name other tensors ({sorted(set(tensors) ^ set(own))[:3]})")
+    for k, v in tensors.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise ValueError(f"best weights {k} have shape {tuple(v.shape)}, the model's {tuple(own[k].shape)}")
+
+
+def _check_optimizer_state(saved: dict, opt: torch.optim.Optimizer) -> None:
+    """A ValueError when a saved optimizer state cannot drive ``opt``: other groups, hyperparameters that are not
+    numbers, or moments whose shapes are not the parameters'. (PyTorch would load it and fail at the first step.)"""
+    groups, own = saved["param_groups"], opt.param_groups
+    if len(groups) != len(own):
+        raise ValueError(f"the optimizer state has {len(groups)} parameter groups, the run's optimizer {len(own)}")
+    params = [opt.param] if hasattr(opt, "param") else [p for g in own for p in g["params"]]  # FlatAdam: one tensor
+    for g in groups:
+        for k, v in g.items():
+            if k == "params":
+                continue
+            values = v if k == "betas" else [v]
+            if k in ("lr", "eps", "weight_decay", "betas", "initial_lr", "max_lr", "min_lr", "base_momentum",
+                     "max_momentum") and not all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                                 and math.isfinite(b) for b in values):
+                raise ValueError(f"the optimizer's {k} must be a finite number, got {v!r}")
+    for idx, entry in saved["state"].items():
+        if not (isinstance(idx, int) and 0 <= idx < len(params)):
+            raise ValueError(f"the optimizer state names parameter {idx!r}; the run has {len(params)}")
+        for k, v in entry.items():
+            if k == "step":
+                if not ((torch.is_tensor(v) and v.numel() == 1) or (isinstance(v, (int, float))
+                                                                   and not isinstance(v, bool))):
+                    raise ValueError(f"the optimizer's step must be a number, got {v!r}")
+            elif torch.is_tensor(v) and tuple(v.shape) != tuple(params[idx].shape):
+                raise ValueError(f"the optimizer's {k} of parameter {idx} has shape {tuple(v.shape)}, the parameter "
+                                 f"{tuple(params[idx].shape)}")
 
 
 def _epoch_rows(n: int, batch_starts: list[int], tc, epoch: int, dist_ctx: "Distributed", device: torch.device,
@@ -419,24 +482,39 @@ def as_split(data: DataSplits | Split | np.ndarray | torch.Tensor) -> Split:
     raise TypeError(f"data must be DataSplits, a Split, a numpy array or a tensor, not {type(data).__name__}")
 
 
-def _prepare_run_dir(out: Path, overwrite: bool) -> Path | None:
-    """Refuse to train into an existing run unless overwriting. Returns None to train in ``out`` itself (new or
-    without a run), or, to replace a run, a new folder beside it to train in until the first checkpoint."""
+def _prepare_run_dir(out: Path, overwrite: bool, keep: str | None = None) -> tuple[Path | None, Path | None]:
+    """Refuse to train into an existing run unless overwriting, and into a folder of other files always (a run's
+    folder holds its own files; ``keep``: the name of an entry that may be there, the run's own TensorBoard folder).
+    Returns (None, the topmost folder made for it) to train in ``out`` itself (new, or an empty folder), or, to
+    replace a run, (a new folder beside it to train in until the first checkpoint, None)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a directory: choose another run directory")
     found = [name for name in ckpt.RUN_FILES if os.path.lexists(out / name)]
-    if not found:
-        out.mkdir(parents=True, exist_ok=True)
-        return None
-    if not overwrite:
+    if found and not overwrite:
         raise ValueError(f"{out} already holds a run ({', '.join(found[:3])}): resume it (--resume), "
                          "replace it (--overwrite), or choose another directory")
     others = sorted(p.name for p in out.iterdir() if p.name not in ckpt.RUN_FILES + ckpt.RUN_FOLDERS
-                    and not p.name.startswith("."))
+                    and not p.name.startswith(".") and p.name != keep) if out.is_dir() else []
     if others:
-        raise ValueError(f"{out} holds files that are not part of a run ({', '.join(others[:3])}): --overwrite "
-                         "replaces the whole folder, so move them first, or choose another run directory")
-    return files.staging_folder(out)
+        why = ("--overwrite replaces the whole folder, so move them first" if found else
+               "a run directory holds only the run's own files")
+        raise ValueError(f"{out} holds files that are not part of a run ({', '.join(others[:3])}): {why}, or choose "
+                         "another run directory")
+    if not found:
+        return None, files.make_dirs(out)
+    return files.staging_folder(out), None
+
+
+@contextlib.contextmanager
+def _log_discarded_unless(written: list[bool], board: Callable):
+    """When the block fails before a checkpoint was written (``written[0]``), the TensorBoard log ``board()`` (if
+    any) is closed and its event file removed."""
+    try:
+        yield
+    except BaseException:
+        if not written[0] and board() is not None:
+            board().discard()
+        raise
 
 
 @contextlib.contextmanager

@@ -196,15 +196,28 @@ def decompress_codes(tables: EntropyTables, data: bytes, digest: bytes | None) -
     if avail and rows * L * 8 > avail // 2:
         raise CompressedFileError(f"its header claims {f.count} samples with codes {f.code_shape}, more than fits in "
                                   "memory here")
-    dec = constriction.stream.queue.RangeDecoder(f.words)
     width = tables.width
+    # each symbol costs at least -log2 of its table's largest probability: a header claiming more samples than the
+    # payload's bits can hold is damaged (the decoder would read past the payload)
+    floor_bits = 0.0
+    for j in range(L):
+        c = tables.counts[j, :width[j] + 2].astype(np.float64)
+        floor_bits += rows * -np.log2(c.max() / c.sum())
+    if floor_bits > 32 * (len(f.words) + 2):
+        raise CompressedFileError(f"the file is damaged: its header claims {f.count} samples, more than its payload "
+                                  f"of {4 * len(f.words)} bytes can hold")
+    dec = constriction.stream.queue.RangeDecoder(f.words)
     codes = np.empty((rows, L), dtype=np.int64)
     k = 0
     for j in range(L):
         try:
             sym = np.asarray(dec.decode(_categorical(tables.counts[j, :width[j] + 2]), rows), dtype=np.int64)
-        except (ValueError, RuntimeError, OverflowError) as e:  # a crafted payload behind a valid checksum
-            raise CompressedFileError(f"the payload cannot be decoded ({e})") from None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # a crafted payload behind a valid checksum: ValueError, an AssertionError or
+            # a Rust panic of the coder (pyo3's PanicException is a BaseException)
+            raise CompressedFileError(f"the file is damaged: its payload cannot be decoded ({type(e).__name__})") \
+                from None
         vals = sym - 1 + tables.offset[j]
         out = (sym == 0) | (sym == width[j] + 1)
         m = int(out.sum())

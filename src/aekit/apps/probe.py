@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batch import class_labels
 from ..model import Autoencoder
 from .infer import encode
 
@@ -21,15 +22,22 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
 
 def probe(model: Autoencoder, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
           test_y: np.ndarray) -> dict[str, float]:
-    """Linear-probe accuracy on the model's codes, on PCA codes of the same size, and on the raw inputs."""
+    """Linear-probe accuracy on the model's codes, on PCA codes of the same size (fewer when the training split has
+    fewer samples or features than the code has values: the key says how many), and on the raw inputs. Rows whose
+    label is unknown (-1) are left out; the training split needs labelled samples of two classes."""
     from sklearn.decomposition import PCA
 
+    train_y = class_labels(train_y, what="the probe's training split", n=len(train_x)).numpy()
+    test_y = class_labels(test_y, what="the probe's test split", n=len(test_x), min_classes=1).numpy()
+    train_x, train_y = train_x[train_y >= 0], train_y[train_y >= 0]
+    test_x, test_y = test_x[test_y >= 0], test_y[test_y >= 0]
     L = int(np.prod(model.code_shape))
     flat_tr, flat_te = train_x.reshape(len(train_x), -1), test_x.reshape(len(test_x), -1)
-    pca = PCA(L, random_state=0).fit(flat_tr)
+    k = min(L, *flat_tr.shape)
+    pca = PCA(k, random_state=0).fit(flat_tr)
     return {
         f"codes_{L}d": linear_probe(encode(model, train_x).reshape(len(train_x), -1), train_y,
                                     encode(model, test_x).reshape(len(test_x), -1), test_y),
-        f"pca_{L}d": linear_probe(pca.transform(flat_tr), train_y, pca.transform(flat_te), test_y),
+        f"pca_{k}d": linear_probe(pca.transform(flat_tr), train_y, pca.transform(flat_te), test_y),
         f"raw_{flat_tr.shape[1]}d": linear_probe(flat_tr, train_y, flat_te, test_y),
     }

@@ -29,7 +29,7 @@ from ..model import NO_CLASSIFIER, Autoencoder
 from ..registry import CORRUPTIONS, DATASETS, SAMPLERS
 from ..sampler import describe
 from ..limits import LIMITS
-from .common import at_least_two, bounded, non_negative_float, port, positive_int, seed
+from .common import at_least_two, bounded, non_negative_float, path, port, positive_int, seed
 
 # --- inputs and outputs -------------------------------------------------------------------------------
 class Inputs(NamedTuple):
@@ -413,7 +413,7 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
 
     def parser(name: str, fn, help: str, desc: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=desc or help)
-        p.add_argument("run", type=Path, help="trained run directory (from aekit train or aekit demo)")
+        p.add_argument("run", type=path, help="trained run directory (from aekit train or aekit demo)")
         p.set_defaults(func=fn, together=True)  # its output files appear together or not at all
         return p
 
@@ -508,8 +508,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("decompress", help="decode a compressed file with the run that wrote it",
                        description="Decode FILE (from aekit compress) with the run's model and tables.")
-    p.add_argument("file", type=Path, help="the compressed file")
-    p.add_argument("--run", type=Path, required=True, help="the run directory whose model compressed it")
+    p.add_argument("file", type=path, help="the compressed file")
+    p.add_argument("--run", type=path, required=True, help="the run directory whose model compressed it")
     p.add_argument("--out", required=True, help="decoded samples: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a grid of the first 32 decoded samples")
     p.add_argument("--png-dir", help="also write one PNG per decoded image into this new folder")
@@ -534,5 +534,5 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("report", help="write RUN/report.html", description="Write a self-contained HTML report of a "
                        "run (figures embedded) into RUN/report.html.")
-    p.add_argument("run", type=Path, help="run directory")
+    p.add_argument("run", type=path, help="run directory")
     p.set_defaults(func=cmd_report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 class Parser(argparse.ArgumentParser):
@@ -11,6 +12,13 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *a, **kw) -> None:
         kw.setdefault("allow_abbrev", False)
         super().__init__(*a, **kw)
+
+
+def path(text: str) -> Path:
+    """A file or folder name; an empty one is refused (Path('') would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: give a file or folder name")
+    return Path(text)
 
 
 def int_tuple(text: str) -> tuple[int, ...]:

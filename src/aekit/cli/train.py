@@ -22,7 +22,7 @@ from ..data import Split, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
 from ..train import CHECKPOINT_EVERY, evaluate, fit
-from .common import boolean, bounded, int_tuple, non_negative_float, positive_int, seed
+from .common import boolean, bounded, int_tuple, non_negative_float, path, positive_int, seed
 
 _CHOICES = {
     "arch": lambda: ["auto", *R.ARCHITECTURES.names()],
@@ -102,7 +102,7 @@ class _JoinTuples(argparse.Action):
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per config field (default None = keep the config's value)."""
-    p.add_argument("--config", type=Path, help="JSON or TOML config file; flags override it")
+    p.add_argument("--config", type=path, help="JSON or TOML config file; flags override it")
     p.add_argument("--data", help="what to train on: mnist, digits, a folder of MNIST IDX files, or a data file "
                                   "(.npy/.npz/.csv/IDX, or a folder of .npy shards); the same as --dataset/--path")
     p.add_argument("--variant", help=f"variants joined by '+', from: {', '.join(R.VARIANTS.names())} "
@@ -163,6 +163,9 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
             fix = f"add +{needs} to --variant" if flag == "--variant" else f"{flag} {needs}"
             raise ValueError(f"--{opt.replace('_', '-')} is used only by the {needs} {registry.kind}, and this run's "
                              f"{registry.kind} is {name!r}: {fix}, or drop the option")
+    if "sampler_components" in flat and cfg.train.sampler == "none":
+        raise ValueError("--sampler-components sets the components of the gmm sampler, and this run's sampler is "
+                         "'none': choose --sampler gmm, or drop the option")
     return cfg
 
 
@@ -334,7 +337,7 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--recipe", choices=list(RECIPES), default="seed",
                    help="seed: the reference hyperparameters; best: aekit's recipe for the same MLP; conv")
     d.add_argument("--seed", type=seed, default=0)
-    d.add_argument("--out", help="run directory (default runs/demo, replaced on each demo)")
+    d.add_argument("--out", type=path, help="run directory (default runs/demo, replaced on each demo)")
     d.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.add_argument("--no-report", action="store_true", help="do not write report.html")
@@ -342,7 +345,7 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
 
     t = sub.add_parser("train", help="train any model, variant and data", description="Train a model from flags "
                        "and/or a JSON/TOML config into a run directory.")
-    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--out", type=path, required=True, help="run directory")
     t.add_argument("--resume", action="store_true", help="continue the interrupted run in --out (only --epochs, "
                    "--patience and --device may change)")
     t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
@@ -351,7 +354,7 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
                         f"the last epoch (default {CHECKPOINT_EVERY:g}; 0: after every epoch)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
-    t.add_argument("--tensorboard", type=Path, metavar="DIR", help="also write TensorBoard event files into DIR: "
+    t.add_argument("--tensorboard", type=path, metavar="DIR", help="also write TensorBoard event files into DIR: "
                    "loss parts and learning rate per epoch, image grids (the tensorboard extra)")
     t.add_argument("--recipe", choices=["config", "anomaly"], default="config",
                    help="config (default): the config's values; anomaly: the sizes of AutoencoderOutlierDetector's "
@@ -363,12 +366,12 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
                        description="Convert a run's history.jsonl into TensorBoard event files in --out (loss parts "
                                    "per epoch, learning rate), with grids of reconstructions and samples of its final "
                                    "model for image data. View them with: tensorboard --logdir DIR")
-    b.add_argument("run", type=Path, help="run directory")
-    b.add_argument("--out", type=Path, required=True, help="folder for the event files")
+    b.add_argument("run", type=path, help="run directory")
+    b.add_argument("--out", type=path, required=True, help="folder for the event files")
     b.set_defaults(func=cmd_tensorboard)
 
     e = sub.add_parser("evaluate", help="test metrics of a run as one JSON object")
-    e.add_argument("run", type=Path, help="run directory")
+    e.add_argument("run", type=path, help="run directory")
     e.add_argument("--input", "--data", dest="input", help="evaluate on this file (IDX, .npy, .npz, .csv) or data "
                    "set name instead of the run's test set")
     e.set_defaults(func=cmd_evaluate)

@@ -199,6 +199,9 @@ def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpli
 
         train = Split(StreamedArray(cfg.path))
         test = Split(StreamedArray(cfg.test_path)) if cfg.test_path else None
+        if test is not None and test.x.shape[1:] != train.x.shape[1:]:
+            raise ValueError(f"test samples ({cfg.test_path}) have shape {tuple(test.x.shape[1:])}, training samples "
+                             f"({cfg.path}) {tuple(train.x.shape[1:])}")
         if test is None:
             train, test = split_off(train, 0.2, seed)
         return DataSplits(train, test, f"{cfg.path}, streamed from disk ({len(train)} train, {len(test)} test)")
@@ -210,8 +213,8 @@ def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpli
     if cfg.test_path:
         test = _split(read_array(cfg.test_path, cfg.label_column), str(cfg.test_path))
         if test.x.shape[1:] != train.x.shape[1:]:
-            raise ValueError(f"test samples have shape {tuple(test.x.shape[1:])}, "
-                             f"training samples {tuple(train.x.shape[1:])}")
+            raise ValueError(f"test samples ({cfg.test_path}) have shape {tuple(test.x.shape[1:])}, training samples "
+                             f"({cfg.path}) {tuple(train.x.shape[1:])}")
     else:
         train, test = split_off(train, 0.2, seed)
     return DataSplits(train, test, f"{cfg.path} ({len(train)} train, {len(test)} test)")

@@ -393,4 +393,28 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000) -> Non
     _require()
     import uvicorn
 
-    uvicorn.run(app_for_run(run_dir), host=host, port=port, log_level="warning")
+    app = app_for_run(run_dir)
+    sock = bind(host, port)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server.run(sockets=[sock])
+
+
+def bind(host: str, port: int):
+    """A listening socket on (host, port), or one clear error before anything starts: a host that does not resolve
+    (ValueError), a port in use or not allowed (OSError)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise ValueError(f"cannot serve on host {host!r}: it does not resolve to an address ({e})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+    sock.set_inheritable(True)
+    return sock
