@@ -278,12 +278,12 @@ BAD_FILES = [
     (lambda d: _npy(d / "text.npy", np.array([["a", "b"]] * 3)), "is not numeric"),
     (lambda d: _npy(d / "nan.npy", np.array([[1.0, np.nan]] * 3)), "NaN or inf"),
     (lambda d: (np.savez(d / "keys.npz", a=np.ones((4, 2)), b=np.ones(4)), d / "keys.npz")[1], "name the samples 'x'"),
-    (lambda d: _raw(d / "t.csv", "a,b\n1,x\n"), "not a numeric CSV"),
+    (lambda d: _raw(d / "t.csv", "a,b\n1,2\n3\n"), "not a numeric CSV"),  # (text makes it a table)
     (lambda d: _raw(d / "b.csv", b"\xff\xfe\x00\x81"), "not a text CSV file"),
     (lambda d: _raw(d / "h.csv", "a,b\n"), "holds no rows"),
     (lambda d: _raw(d / "x-idx3-ubyte", b"\x12\x34\x08\x03"), "wrong magic number"),
     (lambda d: _raw(d / "x-idx3-ubyte.gz", gzip.compress(b"\0\0\x08\x01\0\0\0\x09abc")[:-6]), "damaged gzip"),
-    (lambda d: _raw(d / "x.parquet", b"PAR1"), "unsupported data format"),
+    (lambda d: _raw(d / "x.xlsx", b"PK\x03\x04"), "unsupported data format"),
 ]
 NPY_FILES = BAD_FILES[:7]  # the .npy cases, which streaming reads too
 

@@ -49,6 +49,8 @@ class ModelConfig:
     code_prior: str = "auto"
     # classifier: the number of classes of its head on the code (0: taken from the training labels)
     classes: int = 0
+    # tables: the schema read from the training table (JSON of aekit.table.Schema; set by training, never by hand)
+    table: str = ""
 
     def __post_init__(self) -> None:
         _check(self.arch == "auto" or self.arch in R.ARCHITECTURES,
@@ -174,6 +176,8 @@ class DataConfig:
     image_channels: int = 0  # images: 1 (grayscale) or 3 (RGB); 0 decides from the files
     image_size: tuple[int, ...] = ()  # images: (H, W) to resize and centre-crop to; () keeps the files' size
     label_column: str | None = None  # file (.csv): the column of labels (header name or 0-based index), not a feature
+    categorical: str = ""  # table: columns to read as categories, comma separated (else kinds are read from values)
+    drop: str = ""  # table: columns to leave out, comma separated
 
     def __post_init__(self) -> None:
         R.DATASETS.canonical(self.dataset)

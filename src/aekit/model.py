@@ -17,6 +17,7 @@ from .config import Config, ModelConfig
 from .nets import activation, choose_arch
 from .registry import ARCHITECTURES, SAMPLERS
 from .sampler import GaussianMixture
+from .table import Schema, TableCodec
 
 
 @dataclass
@@ -88,8 +89,9 @@ class Autoencoder(nn.Module):
 
     def __init__(self, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module,
                  output_activation: str, config: Config, standardizer: Standardizer | None = None,
-                 classifier: nn.Module | None = None) -> None:
+                 classifier: nn.Module | None = None, table: TableCodec | None = None) -> None:
         super().__init__()
+        self.table = table  # tables: the codec between typed rows and the vectors the model sees (aekit.table)
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
         self.classifier = classifier  # (B, code values) -> (B, C) class scores (the classifier variant)
         self.standardizer = standardizer  # inputs are standardised before the encoder, outputs restored after
@@ -292,7 +294,17 @@ def build_model(config: Config, checked: bool = True) -> Autoencoder:
         from .nets.conv import code_shape
 
         head = nn.Linear(math.prod(code_shape(m)) if m.arch == "conv" else m.latent_dim, m.classes)
-    return Autoencoder(enc, bn, dec, m.output_activation, config, scaler, head)
+    table = None
+    if m.table:
+        if m.arch != "mlp" or m.standardize != "none" or m.output_activation != "identity":
+            raise ValueError("a table model is an MLP on the encoded columns, without standardisation, with an "
+                             f"identity output; got arch {m.arch!r}, standardize {m.standardize!r}, output "
+                             f"{m.output_activation!r}")
+        table = TableCodec(Schema.from_json(m.table))
+        if (table.width,) != tuple(m.input_shape):
+            raise ValueError(f"the table schema encodes rows as {table.width} values, the model takes "
+                             f"{tuple(m.input_shape)}")
+    return Autoencoder(enc, bn, dec, m.output_activation, config, scaler, head, table)
 
 
 def parameter_count(config: Config) -> int:

@@ -25,7 +25,7 @@ from .data import Split
 from .train import fit as _fit
 
 CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "label_batch")  # only AutoencoderClassifier's
-_NOT_PARAMS = ("input_shape", "seed", "classes", "sampler", "sampler_components", *CLASSIFIER_PARAMS)
+_NOT_PARAMS = ("input_shape", "seed", "classes", "table", "sampler", "sampler_components", *CLASSIFIER_PARAMS)
 
 
 def config_params(extra: tuple[str, ...] = ()) -> tuple[str, ...]:

@@ -171,16 +171,25 @@ def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Co
     x_in = x
     if spec.classify and corrupt_input and model.training:  # the first of the consistency's two views
         x_in = view(ae, x)
-    if spec.corrupt and corrupt_input:  # noise on the standardised scale, where noise_level has one meaning
+    if spec.corrupt and corrupt_input and ae.table is not None:  # a table: entries swapped between rows
+        x_in = ae.table.swap(x_in, lc.noise_level)
+    elif spec.corrupt and corrupt_input:  # noise on the standardised scale, where noise_level has one meaning
         x_in = ae.denormalize(corrupt(ae.normalize(x_in), lc.noise, lc.noise_level))
     input_grad = any(term.input_grad for _, term in terms)
     if input_grad:
         x_in = x_in.detach().requires_grad_(True)
     with torch.set_grad_enabled(torch.is_grad_enabled() or input_grad):
         out = model(x_in, lengths)
-        recon = reconstruction_loss(ae.normalize(out.x_hat), ae.normalize(x), lc.recon, lengths,
-                                    per_sample_sum=spec.gaussian)
-        parts = {"recon": recon}
+        columns = {}
+        if ae.table is not None:  # a sum over the table's columns (each sample's), each column a named part
+            per_column = ae.table.loss(out.x_hat, x)  # {column: (B,)}
+            columns = {f"recon/{k}": v.mean() for k, v in per_column.items()}
+            per_sample = torch.stack(list(per_column.values()), 1).sum(1)  # (B,)
+            recon = per_sample.mean() if spec.gaussian else per_sample.mean() / len(per_column)
+        else:
+            recon = reconstruction_loss(ae.normalize(out.x_hat), ae.normalize(x), lc.recon, lengths,
+                                        per_sample_sum=spec.gaussian)
+        parts = {"recon": recon, **columns}
         total = recon
         inputs = TermInputs(model, x_in, batch, out, config)
         for name, term in terms:

@@ -328,6 +328,8 @@ def _build(config: Config, train: Split, device: torch.device):
     model = build_model(config, checked=False)  # (checked for training by the caller)
     if model.standardizer is not None:  # (a resume loads the saved ones)
         model.standardizer.fit(train.x)
+    if model.table is not None:  # the quantile transforms the rows were encoded with
+        model.table.load_state_dict(train.table.state_dict())
     model = model.to(device)
     flat = flatten_parameters(model)
     opt = make_optimizer([flat] if flat is not None else list(model.parameters()), tc.lr, tc.weight_decay,
@@ -349,6 +351,9 @@ def _prepare_data(config: Config, data) -> tuple[Config, Split, Split | None, to
     val = None
     if tc.val_fraction > 0:
         train, val = split_off(train, tc.val_fraction, tc.seed)
+    if train.table is not None:  # a table: an MLP on the encoded columns, its schema stored with the run
+        config = config.override(table=train.table.schema.to_json(), standardize="none", output_activation="identity",
+                                 arch="mlp" if config.model.arch == "auto" else config.model.arch)
     config = resolve_config(config, tuple(train.x.shape[1:]), float(train.x.min()), float(train.x.max()))
     y_all = None
     if config.spec.classify:  # the class count from the labels, unless given

@@ -24,6 +24,7 @@ from .. import checkpoint as ckpt
 from ..config import DataConfig, LossConfig
 from ..data import check_array, class_labels, load_data
 from ..data.arrays import ARRAY_SUFFIXES, check_lengths, check_output, read_array, save_array
+from ..data.table import write_table
 from ..files import atomic_write_text
 from ..model import NO_CLASSIFIER, Autoencoder
 from ..registry import CORRUPTIONS, DATASETS, SAMPLERS
@@ -32,6 +33,7 @@ from ..limits import LIMITS
 from .common import at_least_two, bounded, non_negative_float, path, port, positive_int, seed
 
 # --- inputs and outputs -------------------------------------------------------------------------------
+TABLE_OUTPUTS = (".csv", ".parquet")  # what a table run writes its rows to
 class Inputs(NamedTuple):
     x: np.ndarray  # (N, *input_shape) float32
     y: np.ndarray | None = None  # (N,) labels when known
@@ -49,6 +51,14 @@ def read_inputs(model: Autoencoder, path: str | None, split: str = "test") -> In
         s = getattr(data, split)
         x = s.x[:] if not torch.is_tensor(s.x) else s.x  # a streamed split is read here
         return Inputs(_fit_shape(model, x.numpy(), path or data.name), s.y, s.names)
+    if model.table is not None:  # a table run reads tables: the run's label column (if any) as labels
+        from ..data.table import labels_of, read_table
+
+        columns = read_table(path)
+        y = None
+        if model.config.data.label_column and model.config.data.label_column in columns:
+            columns, y = labels_of(columns, model.config.data.label_column, path)
+        return Inputs(model.table.encode(columns, path), y)
     if Path(path).is_dir():
         from ..data.images import load_image_split
 
@@ -107,7 +117,7 @@ def _check_outputs(args: argparse.Namespace, arrays: tuple[str, ...] = ("out",),
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    _check_outputs(args)
+    _check_outputs(args)  # codes are numbers: .npy, .npz or .csv, for tables too
     model = ckpt.load(args.run)
     inp = read_inputs(model, args.input)
     z = apps.encode(model, inp.x)
@@ -115,11 +125,26 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_table_outputs(args: argparse.Namespace) -> None:
+    """A table run writes typed tables: --out a .csv or .parquet file; its rows have no images."""
+    check_output(args.out, TABLE_OUTPUTS)
+    for flag in ("png", "png_dir"):
+        if getattr(args, flag, None):
+            raise ValueError(f"--{flag.replace('_', '-')} draws images; a table run writes a table (--out)")
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .. import viz
 
-    _check_outputs(args)
     model = ckpt.load(args.run)
+    if model.table is not None:
+        _check_table_outputs(args)
+        inp = read_inputs(model, args.input)
+        r = apps.reconstruct(model, inp.x)  # (N, width): values and logits
+        err = apps.table_errors(model, inp.x, r)
+        print(f"Reconstructed {len(r)} rows: {err}; wrote {write_table(args.out, model.table.decode(r), inp.names)}")
+        return 0
+    _check_outputs(args)
     inp = read_inputs(model, args.input)
     x = inp.x
     r = apps.reconstruct(model, x)
@@ -137,10 +162,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from .. import viz
 
-    _check_outputs(args)
     model = ckpt.load(args.run)
+    _check_table_outputs(args) if model.table is not None else _check_outputs(args)
     s = apps.sample(model, args.n, seed=args.seed, sampler=args.sampler, label=args.label)
     of = f" of class {args.label}" if args.label is not None else ""
+    if model.table is not None:  # typed rows: categories drawn from the decoder's probabilities
+        rows = model.table.decode(s, torch.Generator().manual_seed(args.seed))
+        print(f"Sampled {args.n} rows{of} from {describe(model, args.sampler)}; wrote {write_table(args.out, rows)}")
+        return 0
     print(f"Sampled {args.n}{of} from {describe(model, args.sampler)}; wrote {save_array(args.out, s)}")
     if args.png_dir:
         _png_dir(s, None, args.png_dir, prefix="sample")

@@ -64,6 +64,8 @@ _HELP = {
     "classify_weight": "classifier: weight of the cross-entropy on the labelled samples",
     "consistency_weight": "classifier: weight of the agreement of two random views of every sample",
     "label_batch": "classifier: labelled samples added to every step",
+    "categorical": "table: columns to read as categories, comma separated (kinds are otherwise read from the values)",
+    "drop": "table: columns to leave out, comma separated",
     "label_column": "a CSV's column of labels (header name or 0-based index), taken out of the features",
     "augment_shift": "images: translate each training image by a random -S..S pixels at every step, zeros filling "
                      "in (0: off)",
@@ -81,9 +83,11 @@ _HELP = {
 
 def data_overrides(value: str) -> dict[str, Any]:
     """What ``--data VALUE`` means: a dataset that needs no file (mnist, digits), a folder of MNIST IDX files, or
-    a data file / folder of .npy shards (dataset 'file')."""
+    a table (a CSV with text or holes, Parquet: dataset 'table'), or a data file / folder of .npy shards (dataset
+    'file')."""
     from ..data.images import is_image_folder
     from ..data.mnist import find_mnist
+    from ..data.table import looks_like_table
 
     if value in R.DATASETS and R.DATASETS.canonical(value) in ("mnist", "digits"):
         return {"dataset": R.DATASETS.canonical(value)}
@@ -92,7 +96,12 @@ def data_overrides(value: str) -> dict[str, Any]:
         return {"dataset": "mnist", "data_dir": str(path.resolve())}
     if is_image_folder(path):
         return {"dataset": "images", "path": str(path.resolve())}
+    if looks_like_table(path):
+        return {"dataset": "table", "path": str(path.resolve())}
     return {"dataset": "file", "path": str(path.resolve())}
+
+
+_NO_FLAG = {"table"}  # config fields that training fills in from the data, never a flag
 
 
 class _JoinTuples(argparse.Action):
@@ -110,6 +119,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     for sec_name, sec in (("model", ModelConfig), ("loss", LossConfig), ("train", TrainConfig), ("data", DataConfig)):
         g = p.add_argument_group(sec_name)
         for f in dataclasses.fields(sec):
+            if f.name in _NO_FLAG:
+                continue
             default = f.default
             kw: dict[str, Any] = {"default": None, "dest": f.name}
             if isinstance(default, tuple):  # --hidden 64,32 or --hidden 64 32 or --image-size 64x64

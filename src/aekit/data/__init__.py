@@ -17,4 +17,4 @@ def load_data(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpli
     return DATASETS.get(cfg.dataset)(cfg, seed=seed, download=download)
 
 
-from . import arrays, digits, images, mnist, series  # noqa: E402,F401  (register the datasets)
+from . import arrays, digits, images, mnist, series, table  # noqa: E402,F401  (register the datasets)

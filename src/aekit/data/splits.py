@@ -16,6 +16,7 @@ class Split:
     y: np.ndarray | None = None  # (N,) labels when known
     lengths: torch.Tensor | None = None  # (N,) valid steps of padded sequences
     names: list[str] | None = None  # (N,) where each sample came from (image files), for output names
+    table: object | None = None  # an aekit.table.TableCodec: x holds a table's rows encoded by it
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -25,7 +26,7 @@ class Split:
         x = self.x.subset(idx) if hasattr(self.x, "subset") else self.x[idx]  # a StreamedArray stays on disk
         return Split(x, None if self.y is None else self.y[idx.numpy()],
                      None if self.lengths is None else self.lengths[idx],
-                     None if self.names is None else [self.names[i] for i in idx.tolist()])
+                     None if self.names is None else [self.names[i] for i in idx.tolist()], self.table)
 
 
 @dataclass

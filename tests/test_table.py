@@ -1,0 +1,207 @@
+"""Tables: the schema read from the values, the codec's round trip by hand, the loss by column, and every command on
+a CSV of numbers, categories, integers, yes/no and blanks."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aekit.cli import main
+from aekit.data.table import looks_like_table, read_table, write_table
+from aekit.table import MISSING, Schema, TableCodec, infer_schema
+from conftest import cli_error
+
+TINY = ["--hidden", "16", "--latent-dim", "3", "--epochs", "2", "--quiet", "--no-report"]
+
+
+def _people(path, n: int = 60, seed: int = 0):
+    """A CSV as pandas' to_csv writes one: an unnamed index, a quoted name with a comma, numbers with 2 decimals,
+    a whole-number column of many values, a rating 1-5, yes/no, a city, and blanks and NA in two columns."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        income = "" if i % 7 == 3 else f"{rng.normal(50, 10):.2f}"
+        city = "NA" if i % 11 == 5 else ["Oslo", "Lima", "Pune"][i % 3]
+        rows.append([i, f"Doe, John {i}", income, int(rng.integers(18, 90)), int(rng.integers(1, 6)),
+                     ["yes", "no"][i % 2], city])
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["", "name", "income", "age", "rating", "member", "city"])
+        w.writerows(rows)
+    return path
+
+
+def test_kinds_are_read_from_the_values(tmp_path):
+    cols = read_table(_people(tmp_path / "p.csv"))
+    assert list(cols) == ["name", "income", "age", "rating", "member", "city"]  # the unnamed index is not data
+    assert cols["name"][0] == "Doe, John 0"  # a quoted field keeps its comma
+    s = infer_schema(cols)
+    kinds = {c.name: (c.kind, c.onehot, c.missing) for c in s.columns}
+    assert kinds == {"income": ("continuous", False, True), "age": ("integer", False, False),
+                     "rating": ("integer", True, False), "member": ("boolean", True, False),
+                     "city": ("categorical", True, True)}
+    assert "name" in s.dropped and "identifier-like" in s.dropped["name"]
+    city = next(c for c in s.columns if c.name == "city")
+    assert city.categories == ["Lima", "Oslo", "Pune", MISSING]
+    income = next(c for c in s.columns if c.name == "income")
+    assert income.decimals == 2 and income.lo < income.hi
+    assert Schema.from_json(s.to_json()) == s  # stored in the run's config and read back
+
+
+def test_overrides_name_columns_that_exist(tmp_path):
+    cols = read_table(_people(tmp_path / "p.csv"))
+    s = infer_schema(cols, categorical=("age",), drop=("member",))
+    assert next(c for c in s.columns if c.name == "age").kind == "categorical" and s.dropped["member"] == "--drop"
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        infer_schema(cols, drop=("nope",))
+
+
+def test_encode_then_decode_gives_the_same_typed_table(tmp_path):
+    cols = read_table(_people(tmp_path / "p.csv"))
+    s = infer_schema(cols)
+    codec = TableCodec(s).fit(cols)
+    x = codec.encode(cols)
+    assert x.shape == (60, codec.width) and codec.width == 2 + 1 + 5 + 2 + 4  # income+flag, age, rating, member, city
+    back = codec.decode(x)
+    assert back["income"] == [None if v == "" else float(v) for v in cols["income"]]  # 2 decimals, holes kept
+    assert back["age"] == [int(v) for v in cols["age"]] and all(type(v) is int for v in back["age"])
+    assert back["rating"] == [int(v) for v in cols["rating"]]
+    assert back["member"] == list(cols["member"])
+    assert back["city"] == [None if v == "NA" else v for v in cols["city"]]
+
+
+def test_the_quantile_transform_by_hand():
+    cols = {"v": np.array(["1.5", "2.5", "2.5", "4.5"], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    assert codec.schema.columns[0].kind == "continuous" and codec.schema.columns[0].decimals == 1
+    # mid-rank CDF: 1.5 -> (0 + 1) / 8, 2.5 -> (1 + 3) / 8, 4.5 -> (3 + 4) / 8; z = Phi^-1
+    z = codec.encode(cols)[:, 0]
+    want = [math.sqrt(2) * float(torch.erfinv(torch.tensor(2 * p - 1, dtype=torch.float64))) for p in
+            (1 / 8, 4 / 8, 4 / 8, 7 / 8)]
+    assert np.allclose(z, want, atol=1e-6)
+    out = codec.decode(torch.tensor([[-10.0], [10.0], [float(want[1])]]))["v"]
+    assert out == [1.5, 4.5, 2.5]  # outside the range: clipped to it
+
+
+def test_generated_categories_are_training_levels_and_numbers_stay_in_range(tmp_path):
+    cols = read_table(_people(tmp_path / "p.csv"))
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    raw = torch.randn(500, codec.width) * 5  # any decoder output
+    rows = codec.decode(raw, torch.Generator().manual_seed(0))
+    assert set(rows["city"]) <= {"Lima", "Oslo", "Pune", None} and set(rows["member"]) <= {"yes", "no"}
+    ages = [int(v) for v in cols["age"]]
+    assert all(type(v) is int and min(ages) <= v <= max(ages) for v in rows["age"])
+    assert any(v is None for v in rows["income"]) and any(v is not None for v in rows["income"])
+
+
+def test_the_loss_by_hand_and_a_hidden_number_gets_no_gradient():
+    cols = {"n": np.array(["1.5", "", "3.0", "2.0"], dtype=object), "c": np.array(["a", "b", "a", "b"], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    x = torch.from_numpy(codec.encode(cols))
+    x_hat = torch.randn_like(x, requires_grad=True)
+    parts = codec.loss(x_hat, x)
+    (a, _), (c0, c1) = codec.slices
+    flag = torch.nn.functional.binary_cross_entropy_with_logits(x_hat[:, a + 1], x[:, a + 1], reduction="none")
+    seen = torch.tensor([1.0, 0.0, 1.0, 1.0])
+    assert torch.allclose(parts["n"], (x_hat[:, a] - x[:, a]).pow(2) * seen + flag)
+    assert torch.allclose(parts["c"], -torch.log_softmax(x_hat[:, c0:c1], 1)[torch.arange(4), x[:, c0:c1].argmax(1)])
+    sum(p.sum() for p in parts.values()).backward()
+    assert x_hat.grad[1, a] == 0 and x_hat.grad[0, a] != 0  # the hole's value never enters the loss
+
+
+def test_swap_noise_moves_whole_column_groups_between_rows():
+    cols = {"c": np.array(["a", "b", "c", "a"] * 8, dtype=object), "n": np.arange(32).astype(str).astype(object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    x = torch.from_numpy(codec.encode(cols))
+    assert torch.equal(codec.swap(x, 0.0), x)
+    torch.manual_seed(0)
+    y = codec.swap(x, 1.0)
+    (c0, c1), (n0, _) = codec.slices
+    assert torch.equal(y[:, c0:c1].sum(1), torch.ones(32))  # still one-hot
+    rows = [{tuple(r.tolist()) for r in x[:, c0:c1]}, set(x[:, n0].tolist())]
+    assert all(tuple(r.tolist()) in rows[0] for r in y[:, c0:c1]) and set(y[:, n0].tolist()) <= rows[1]
+    assert not torch.equal(y, x)
+
+
+@pytest.mark.parametrize("content,expect", [
+    ("a,b\n1,x\n2,y\n3,\n", None),  # fine: a table (b has a hole)
+    ("a,a\nx,2\n", "the column name 'a' appears twice"),
+    ("a,,b\nx,2,3\n", "column 1 has no name"),
+    ("a,b\nx,2\n3\n", "line 3: 1 fields where the header has 2"),
+    ("a,b\n,x\n,y\n", "column 'a' holds no values"),
+    ("a,b\n" + "".join(f"{i},x\n" for i in range(30)) + "oops,x\n", "column 'a' mixes numbers and text: row 30"),
+    ("d,b\n" + "".join(f"2024-01-{i + 1:02d},x\n" for i in range(28)) + "".join(
+        f"2024-02-{i + 1:02d},y\n" for i in range(28)), "holds dates"),
+])
+def test_tables_that_cannot_be_read_name_the_problem(tmp_path, capsys, content, expect):
+    path = tmp_path / "t.csv"
+    path.write_text(content)
+    if expect is None:
+        assert infer_schema(read_table(path)).names == ["a", "b"]
+        return
+    line = cli_error(capsys, ["train", "--data", str(path), "--out", str(tmp_path / "r"), *TINY])
+    assert expect in line and str(path) in line and not (tmp_path / "r").exists()
+
+
+def test_a_file_that_is_not_utf8_or_a_bad_parquet_is_named(tmp_path, capsys):
+    (tmp_path / "b.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
+    assert "not a text CSV file" in cli_error(capsys, ["train", "--data", str(tmp_path / "b.csv"), "--out",
+                                                       str(tmp_path / "r"), *TINY])
+    (tmp_path / "x.parquet").write_bytes(b"PAR1")
+    assert "not a readable Parquet file" in cli_error(capsys, ["train", "--data", str(tmp_path / "x.parquet"),
+                                                               "--out", str(tmp_path / "r"), *TINY])
+
+
+def test_numeric_csvs_stay_matrices_and_text_or_holes_make_tables(tmp_path):
+    (tmp_path / "m.csv").write_text("a,b\n1,2\n3,4\n")
+    (tmp_path / "t.csv").write_text("a,b\n1,x\n3,4\n")
+    (tmp_path / "h.csv").write_text("a,b\n1,\n3,4\n")
+    assert [looks_like_table(tmp_path / n) for n in ("m.csv", "t.csv", "h.csv")] == [False, True, True]
+
+
+def test_every_command_on_a_table(tmp_path, capsys):
+    data = _people(tmp_path / "p.csv", n=120)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "a table of 5 columns" in out and "dropped name (identifier-like" in out and "recon/city" in out
+    assert main(["generate", str(run), "-n", "50", "--out", str(tmp_path / "s.csv")]) == 0
+    s = read_table(tmp_path / "s.csv")
+    assert list(s) == ["income", "age", "rating", "member", "city"] and len(s["age"]) == 50
+    assert set(s["city"]) <= {"Lima", "Oslo", "Pune", ""} and all(v.lstrip("-").isdigit() for v in s["age"])
+    assert main(["reconstruct", str(run), "--input", str(data), "--out", str(tmp_path / "r.csv")]) == 0
+    assert "category error rate" in capsys.readouterr().out
+    r = read_table(tmp_path / "r.csv")
+    assert list(r) == list(s) and len(r["city"]) == 120
+    assert main(["encode", str(run), "--input", str(data), "--out", str(tmp_path / "z.npy")]) == 0
+    assert np.load(tmp_path / "z.npy").shape == (120, 3)
+    # a category training never saw: an error naming the column, the row and the value
+    rows = (tmp_path / "p.csv").read_text().replace("Oslo", "Rome", 1)
+    (tmp_path / "new.csv").write_text(rows)
+    line = cli_error(capsys, ["reconstruct", str(run), "--input", str(tmp_path / "new.csv"), "--out",
+                              str(tmp_path / "n.csv")])
+    assert "column 'city', row 0 holds 'Rome', a category the run never saw" in line
+    assert "use a .csv or .parquet name" in cli_error(capsys, ["generate", str(run), "--out", str(tmp_path / "s.npy")])
+
+
+def test_parquet_and_dataframes_read_like_csv(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    csv_cols = read_table(_people(tmp_path / "p.csv"))
+    df = pd.read_csv(tmp_path / "p.csv", index_col=0)
+    df.to_parquet(tmp_path / "p.parquet")
+    for cols in (read_table(df), read_table(tmp_path / "p.parquet")):
+        assert list(cols) == list(csv_cols)
+        s = infer_schema(cols)
+        assert [(c.name, c.kind) for c in s.columns] == [(c.name, c.kind) for c in infer_schema(csv_cols).columns]
+    write_table(tmp_path / "o.parquet", {"a": [1, None, 3], "b": ["x", "y", None]})
+    back = pd.read_parquet(tmp_path / "o.parquet")
+    assert back["a"].tolist()[::2] == [1, 3] and back["b"].tolist() == ["x", "y", None]
+    with pytest.raises(ValueError, match="column 'when' holds dates"):
+        read_table(pd.DataFrame({"when": pd.to_datetime(["2024-01-01"] * 3), "a": [1, 2, 3]}))
+    with pytest.raises(ValueError, match="column 'l' holds a list"):
+        read_table(pd.DataFrame({"l": [[1], [2]], "a": [1, 2]}))
