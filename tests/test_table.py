@@ -205,3 +205,27 @@ def test_parquet_and_dataframes_read_like_csv(tmp_path):
         read_table(pd.DataFrame({"when": pd.to_datetime(["2024-01-01"] * 3), "a": [1, 2, 3]}))
     with pytest.raises(ValueError, match="column 'l' holds a list"):
         read_table(pd.DataFrame({"l": [[1], [2]], "a": [1, 2]}))
+
+
+def test_whole_numbers_written_with_a_point_are_the_same_level():
+    cols = {"age": np.array(["27.0", "32", "27", "42.0"], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    assert codec.schema.columns[0].categories == ["27", "32", "42"]
+    assert codec.decode(codec.encode(cols))["age"] == [27, 32, 27, 42]
+
+
+def test_the_table_recipe_by_hand_and_flags_win(tmp_path, capsys):
+    from aekit.table import table_recipe
+
+    s = Schema([], {})
+    s.columns = infer_schema({"a": np.array(["x", "y"] * 10, dtype=object),
+                              "b": np.array([f"{i}.5" for i in range(20)], dtype=object)}).columns
+    assert s.width == 3 and len(s.columns) == 2
+    assert table_recipe(200, s) == {"hidden": (64, 64), "latent_dim": 4, "epochs": 30, "batch_size": 64,
+                                    "val_fraction": 0.0, "sampler_components": 10}  # 2000 * 64 / 200 > 30 epochs
+    assert table_recipe(10_000, s)["epochs"] == 13  # round(2000 * 64 / 10,000): about 2,000 steps
+    data = _people(tmp_path / "p.csv", n=100)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "2", "--quiet",
+                 "--no-report"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("Recipe table"))
+    assert "epochs" not in line and "latent_dim 5" in line and "hidden (64, 64)" in line  # --epochs 2 wins

@@ -220,6 +220,25 @@ def infer_schema(columns: dict[str, np.ndarray], categorical: tuple[str, ...] = 
     return Schema(cols, dropped)
 
 
+# --- the recipe ------------------------------------------------------------------------------------------------------
+TABLE_STEPS = 2000  # gradient steps of the table recipe on large tables
+TABLE_EPOCHS = 30  # at most: more passes over a small table make its synthetic rows copies of its rows
+
+
+def table_recipe(n_rows: int, schema: Schema) -> dict:
+    """Training settings for a table of ``n_rows`` rows, from its size and columns (chosen on the development tables
+    of the table issue, see benchmarks/README.md): two hidden layers of 2 x the encoded width (64 to 256), a code of
+    one value per column (4 to 16), batches of 64, at most TABLE_EPOCHS epochs and about TABLE_STEPS gradient steps
+    for large tables (small ones trained longer copy their rows into the synthetic ones), no validation split, and
+    a sampler of 10 components. Returns config fields."""
+    width, columns = schema.width, len(schema.columns)
+    batch = 64
+    epochs = int(np.clip(round(TABLE_STEPS * batch / max(n_rows, 1)), 1, TABLE_EPOCHS))
+    h = int(np.clip(2 * width, 64, 256))
+    return {"hidden": (h, h), "latent_dim": int(np.clip(columns, 4, 16)), "epochs": epochs, "batch_size": batch,
+            "val_fraction": 0.0, "sampler_components": 10}
+
+
 # --- the codec -------------------------------------------------------------------------------------------------------
 def _ndtri(p: np.ndarray) -> np.ndarray:
     return np.sqrt(2.0) * _erfinv(2.0 * p - 1.0)
@@ -289,8 +308,9 @@ class TableCodec(nn.Module):
                                  "column in training")
             if c.onehot:
                 index = {v: k for k, v in enumerate(c.categories)}
+                numeric = c.kind == "integer" or (c.kind == "boolean" and set(c.categories) <= {"0", "1", MISSING})
                 for i, v in enumerate(values):
-                    key = MISSING if hole[i] else _level_text(v)
+                    key = MISSING if hole[i] else _level_text(v, numeric)
                     k = index.get(key)
                     if k is None:
                         raise ValueError(f"{what}: column {c.name!r}, row {i} holds {key!r}, a category the run "
@@ -357,9 +377,13 @@ class TableCodec(nn.Module):
         return torch.gather(x, 0, rows)
 
 
-def _level_text(v) -> str:
+def _level_text(v, numeric: bool = False) -> str:
+    """A value as the text of its level: whole numbers of a numeric column without their decimals ("27.0": "27")."""
     if isinstance(v, (bool, np.bool_)):
         return str(int(v))
+    x = _number(v) if numeric else None
+    if x is not None and math.isfinite(x) and x == int(x):
+        return str(int(x))
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v).strip()
@@ -393,4 +417,4 @@ def _quantiles(v: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([qx, np.repeat(qx[-1:], pad)]), np.concatenate([qz, np.repeat(qz[-1:], pad)])
 
 
-__all__ = ["Column", "Schema", "TableCodec", "infer_schema", "is_missing"]
+__all__ = ["Column", "Schema", "TableCodec", "infer_schema", "is_missing", "table_recipe"]

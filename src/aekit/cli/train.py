@@ -21,6 +21,7 @@ from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, Train
 from ..data import Split, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
+from ..table import table_recipe
 from ..train import CHECKPOINT_EVERY, evaluate, fit
 from .common import boolean, bounded, int_tuple, non_negative_float, path, positive_int, seed
 
@@ -180,6 +181,13 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
     return cfg
 
 
+def _file_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields a --config file sets (those that differ from the defaults)."""
+    if not getattr(args, "config", None):
+        return {}
+    return {k: v for k, v, _ in Config.load(args.config).differences(Config())}
+
+
 def _printer(epochs: int, quiet: bool):
     def on_epoch(r: dict) -> None:
         if quiet:
@@ -275,12 +283,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
     preload_optimizer_imports(cfg.train.schedule, flat=cfg.model.arch != "rnn")
     data = load_data(cfg.data, seed=cfg.train.seed)
-    if args.recipe == "anomaly" and not args.resume:  # the anomaly detector's sizes, below the flags given
-        given = given_options(args)
+    recipe, name = {}, args.recipe
+    if name == "auto":  # the table recipe for tables, the config's values for the rest
+        name = "table" if data.train.table is not None else "config"
+    if name == "anomaly":  # the anomaly detector's sizes
         recipe = {**apps.detector_recipe(len(data.train), tuple(data.train.x.shape[1:])), "val_fraction": 0.0}
+    elif name == "table":
+        if data.train.table is None:
+            raise ValueError(f"--recipe table is for tables; {data.name} is not one")
+        recipe = table_recipe(len(data.train), data.train.table.schema)
+    if recipe and not args.resume:  # below the flags and the config file's values
+        given = {**given_options(args), **_file_fields(args)}
         cfg = cfg.override(**{k: v for k, v in recipe.items() if k not in given})
-        print("Recipe anomaly: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
+        print(f"Recipe {name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
     print(f"Data: {data.name}; variant {cfg.variant_name}")
+    if data.train.table is not None:
+        print("Columns: " + "; ".join(data.train.table.schema.describe().splitlines()))
     res = fit(cfg, data, out_dir=out, resume=args.resume, quiet=args.quiet,
               on_epoch=_printer(cfg.train.epochs, args.quiet), overwrite=args.overwrite,
               checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard)
@@ -367,9 +385,11 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
     t.add_argument("--tensorboard", type=path, metavar="DIR", help="also write TensorBoard event files into DIR: "
                    "loss parts and learning rate per epoch, image grids (the tensorboard extra)")
-    t.add_argument("--recipe", choices=["config", "anomaly"], default="config",
-                   help="config (default): the config's values; anomaly: the sizes of AutoencoderOutlierDetector's "
-                        "default, from the data's shape (hidden layer, code, epochs, batch; flags still override)")
+    t.add_argument("--recipe", choices=["auto", "config", "table", "anomaly"], default="auto",
+                   help="auto (default): table for tables, else config; config: the config's values; table: sizes "
+                        "for tables from their rows and columns (aekit.table.table_recipe); anomaly: the sizes of "
+                        "AutoencoderOutlierDetector's default, from the data's shape (hidden layer, code, epochs, "
+                        "batch). Flags and a --config file's values always win")
     add_config_flags(t)
     t.set_defaults(func=cmd_train)
 
