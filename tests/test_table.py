@@ -229,3 +229,40 @@ def test_the_table_recipe_by_hand_and_flags_win(tmp_path, capsys):
                  "--no-report"]) == 0
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("Recipe table"))
     assert "epochs" not in line and "latent_dim 5" in line and "hidden (64, 64)" in line  # --epochs 2 wins
+
+
+def test_detect_names_the_column_that_makes_a_row_unusual(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    rows = ["kind,size,weight"]
+    for i in range(300):  # kind decides size; weight is noise
+        k = ["small", "large"][i % 2]
+        rows.append(f"{k},{'S' if k == 'small' else 'L'},{rng.normal(10, 1):.2f}")
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "new.csv").write_text("kind,size,weight\nsmall,S,10.00\nsmall,L,10.00\n")  # the second: swapped
+    assert main(["train", "--data", str(tmp_path / "t.csv"), "--out", str(tmp_path / "r"), "--quiet",
+                 "--no-report"]) == 0
+    assert main(["detect", str(tmp_path / "r"), "--input", str(tmp_path / "new.csv"), "--out",
+                 str(tmp_path / "d.csv")]) == 0
+    with open(tmp_path / "d.csv") as f:
+        d = list(csv.DictReader(f))
+    assert float(d[1]["score"]) > float(d[0]["score"]) and d[1]["column"] in ("kind", "size")
+    assert all(0 <= float(r["column_share"]) <= 1 for r in d)
+
+
+def test_the_synthesizer_takes_and_gives_dataframes_and_passes_sklearns_checks(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from aekit.sklearn import AutoencoderSynthesizer
+
+    df = pd.read_csv(_people(tmp_path / "p.csv", n=120), index_col=0)
+    syn = AutoencoderSynthesizer(epochs=3, random_state=0).fit(df)
+    out = syn.sample(40)
+    assert list(out.columns) == ["income", "age", "rating", "member", "city"] and len(out) == 40  # name dropped
+    assert set(out["city"].dropna()) <= {"Lima", "Oslo", "Pune"} and set(out["member"]) <= {"yes", "no"}
+    assert out["age"].between(df["age"].min(), df["age"].max()).all()
+    assert syn.sample(40).equals(out) and not syn.sample(40, random_state=1).equals(out)  # seeded
+    assert list(syn.feature_names_in_) == list(df.columns) and syn.schema_.dropped.keys() == {"name"}
+    failed = [c["check_name"] for c in check_estimator(AutoencoderSynthesizer(epochs=2), on_fail=None)
+              if c["status"] == "failed"]
+    assert failed == []

@@ -1,6 +1,6 @@
 """scikit-learn estimators over aekit's models: :class:`AutoencoderTransformer` (codes as features),
-:class:`AutoencoderOutlierDetector` and :class:`AutoencoderClassifier` (semi-supervised: -1 marks an unlabelled
-sample, as in ``sklearn.semi_supervised``).
+:class:`AutoencoderOutlierDetector`, :class:`AutoencoderClassifier` (semi-supervised: -1 marks an unlabelled
+sample, as in ``sklearn.semi_supervised``) and :class:`AutoencoderSynthesizer` (synthetic rows of a table).
 
 They follow scikit-learn's rules: ``__init__`` stores its (flat) parameters and nothing else; validation, seeding
 and device choice happen in ``fit``; fitted attributes end in ``_``; ``fit`` returns ``self``. The outlier
@@ -344,3 +344,83 @@ def _unlabelled(y: np.ndarray) -> np.ndarray:
     if y.dtype.kind in "iuf":
         return y == -1
     return np.asarray(y).astype(str) == "-1"
+
+
+class AutoencoderSynthesizer(BaseEstimator):
+    """Synthetic rows of a table: fit on a pandas DataFrame (numbers, categories, integers, yes/no, holes; or an
+    array of numbers), then ``sample(n)`` gives new rows with the same columns, names and types: a DataFrame for a
+    DataFrame, an array for an array.
+
+    A table model (:mod:`aekit.table`: a schema read from the columns, quantile transforms and one-hot groups, the
+    loss by column) sized by :func:`aekit.table.table_recipe`, and a Gaussian mixture over its codes.
+
+    Parameters
+    ----------
+    categorical : column names to read as categories (else kinds are read from the values).
+    drop : column names to leave out.
+    variant : "vanilla" (default) or any combination ("vae", "denoising", ...).
+    epochs : "auto" (the recipe's) or a number of epochs.
+    random_state : seed of the training (and the default seed of ``sample``).
+    verbose : print each epoch's losses.
+    """
+
+    def __init__(self, categorical: tuple[str, ...] = (), drop: tuple[str, ...] = (), variant: str = "vanilla",
+                 epochs: int | str = "auto", random_state=None, verbose: bool = False) -> None:
+        self.categorical = categorical
+        self.drop = drop
+        self.variant = variant
+        self.epochs = epochs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _columns(self, X, reset: bool) -> dict:
+        from .data.table import read_table
+
+        if hasattr(X, "columns") and hasattr(X, "dtypes"):
+            cols = read_table(X)
+            if reset:
+                self.feature_names_in_ = np.asarray(list(cols), dtype=object)
+                self.n_features_in_ = len(cols)
+                self.fitted_on_frame_ = True
+            return cols
+        X = validate_data(self, X, reset=reset, dtype=np.float64, ensure_min_samples=2)
+        if reset:
+            self.fitted_on_frame_ = False
+        return {f"x{j}": X[:, j].astype(object) for j in range(X.shape[1])}
+
+    def fit(self, X, y=None) -> "AutoencoderSynthesizer":
+        """Read the schema from X, train the table model and fit its sampler. Returns self."""
+        from .table import TableCodec, infer_schema, table_recipe
+
+        cols = self._columns(X, reset=True)
+        schema = infer_schema(cols, tuple(self.categorical), tuple(self.drop))
+        codec = TableCodec(schema).fit(cols)
+        split = Split(_torch_tensor(codec.encode(cols, "X")), table=codec)
+        recipe = table_recipe(len(split), schema)
+        if self.epochs != "auto":
+            recipe["epochs"] = self.epochs
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        cfg = Config().override(variant=self.variant, seed=seed, **recipe)
+        res = _fit(cfg, split, quiet=not self.verbose, on_epoch=(lambda r: print(r)) if self.verbose else None)
+        self.model_ = res.model.cpu().eval()
+        self.schema_ = schema
+        self.history_ = res.history
+        return self
+
+    def sample(self, n_samples: int = 1, random_state=None):
+        """``n_samples`` new rows: a DataFrame with the training columns (when fitted on one), else an array
+        (n_samples, n_features). Categories are drawn from the decoder's probabilities, numbers stay in the
+        training range."""
+        import torch
+
+        check_is_fitted(self)
+        seed = int(check_random_state(self.random_state if random_state is None else random_state)
+                   .randint(np.iinfo(np.int32).max))
+        z = apps.sample(self.model_, n_samples, seed=seed)
+        rows = self.model_.table.decode(z, torch.Generator().manual_seed(seed))
+        if self.fitted_on_frame_:
+            import pandas as pd
+
+            return pd.DataFrame(rows)
+        return np.column_stack([np.array([np.nan if v is None else v for v in rows[c.name]], dtype=np.float64)
+                                for c in self.schema_.columns])

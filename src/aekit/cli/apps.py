@@ -256,11 +256,19 @@ def cmd_detect(args: argparse.Namespace) -> int:
     method = apps.default_score(model.input_shape) if args.score == "auto" else args.score
     det = apps.detect(model, train_x, x, method, contamination, args.error_window, args.neighbors,
                       args.max_reference)
+    columns = None  # a table: the column each row is rebuilt worst in, and its share of the row's error
+    if model.table is not None:
+        per = apps.reconstruction_error(model, x, per_feature=True)  # (N, columns)
+        names = model.table.schema.names
+        worst = per.argmax(1)
+        columns = [(names[k], float(per[i, k] / max(per[i].sum(), 1e-12))) for i, k in enumerate(worst)]
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["index", *(["file"] if inp.names else []), "score", "anomaly"])
+    w.writerow(["index", *(["file"] if inp.names else []), "score", "anomaly",
+                *(["column", "column_share"] if columns else [])])
     for i, (s, f) in enumerate(zip(det.scores, det.flags)):
-        w.writerow([i, *([inp.names[i]] if inp.names else []), f"{s:.7g}", int(f)])
+        w.writerow([i, *([inp.names[i]] if inp.names else []), f"{s:.7g}", int(f),
+                    *([columns[i][0], f"{columns[i][1]:.3f}"] if columns else [])])
     atomic_write_text(args.out, buf.getvalue())
     print(f"Threshold {det.threshold:.6g} (contamination {contamination}); {int(det.flags.sum())} of {len(x)} "
           f"samples flagged; wrote {args.out}")
