@@ -266,3 +266,36 @@ def test_the_synthesizer_takes_and_gives_dataframes_and_passes_sklearns_checks(t
     failed = [c["check_name"] for c in check_estimator(AutoencoderSynthesizer(epochs=2), on_fail=None)
               if c["status"] == "failed"]
     assert failed == []
+
+
+def test_export_writes_the_codec_beside_the_graphs_and_it_encodes_as_aekit_does(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from aekit.apps.export import run_onnx
+
+    data = _people(tmp_path / "p.csv", n=80)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "2", "--quiet",
+                 "--no-report"]) == 0
+    assert main(["export", str(tmp_path / "r"), "--out", str(tmp_path / "onnx")]) == 0
+    spec = json.loads((tmp_path / "onnx" / "table.json").read_text())
+    import aekit
+
+    model = aekit.load(tmp_path / "r")
+    cols = read_table(data)
+    want = model.table.encode(cols)
+    got = np.zeros_like(want)
+    for c in spec["columns"]:  # what a user of the ONNX files does with table.json, by hand
+        a, b = c["slice"]
+        values = cols[c["name"]]
+        for i, v in enumerate(values):
+            hole = v in ("", "NA")
+            if "levels" in c:
+                got[i, a + c["levels"].index("" if hole else str(v))] = 1
+            else:
+                got[i, a] = 0.0 if hole else np.interp(float(v), c["x"], c["z"])
+                if c["missing"]:
+                    got[i, a + 1] = float(hole)
+    assert np.allclose(got, want, atol=1e-6)
+    recon, score = run_onnx(tmp_path / "onnx" / "autoencoder.onnx", want)
+    assert recon.shape == want.shape and np.isfinite(score).all()  # holes included

@@ -359,9 +359,10 @@ class TableCodec(nn.Module):
             else:
                 err = (x_hat[:, a] - x[:, a]).pow(2)
                 if c.missing:
-                    seen = 1.0 - x[:, a + 1]
-                    err = err * seen + F.binary_cross_entropy_with_logits(x_hat[:, a + 1], x[:, a + 1],
-                                                                          reduction="none")
+                    seen, logit = 1.0 - x[:, a + 1], x_hat[:, a + 1]
+                    # the flag's binary cross-entropy with logits, as softplus(l) - l y: stable, and exported to
+                    # ONNX without a log(0) * 0
+                    err = err * seen + F.softplus(logit) - logit * x[:, a + 1]
                 parts[c.name] = err
         return parts
 

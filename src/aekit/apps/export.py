@@ -45,6 +45,8 @@ class _Graph(nn.Module):
 def _reconstruction_and_score(model: Autoencoder):
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x_hat = model.reconstruct(x)  # (B, *input_shape)
+        if model.table is not None:  # a table row: the mean of its columns' losses (as aekit scores it)
+            return x_hat, torch.stack(list(model.table.loss(x_hat, x).values()), 1).mean(1)
         return x_hat, (model.normalize(x_hat) - model.normalize(x)).pow(2).flatten(1).mean(1)  # and (B,) the MSE
 
     return fn
@@ -57,6 +59,7 @@ class Exported:
 
 
 FILES = ("encoder.onnx", "decoder.onnx", "autoencoder.onnx")
+TABLE_FILE = "table.json"  # a table model's codec: what turns typed rows into the graphs' inputs and back
 
 
 class ParityError(ValueError):
@@ -78,7 +81,7 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, sample: np.ndarray, thr
 
     out_dir = Path(out_dir)
     if out_dir.is_symlink() or (out_dir.exists() and (not out_dir.is_dir() or
-                                                      set(os.listdir(out_dir)) - set(FILES))):
+                                                      set(os.listdir(out_dir)) - {*FILES, TABLE_FILE})):
         raise ValueError(f"{out_dir} is not a folder of aekit's ONNX files: give a new folder for the export")
     with files.new_folder(out_dir, replace=True) as tmp:
         res = _export(model, tmp, sample, threshold, opset)
@@ -106,10 +109,15 @@ def _export(model: Autoencoder, out_dir: Path, sample: np.ndarray, threshold: fl
         "autoencoder": (_Graph(model, _reconstruction_and_score(model)), (x,), ["input"], ["reconstruction", "score"],
                         {"input": batch_time, "reconstruction": batch_time, "score": {0: "batch"}}),
     }
+    if model.table is not None:
+        from ..files import atomic_write_text
+
+        atomic_write_text(out_dir / TABLE_FILE, json.dumps(table_codec_json(model), indent=1))
     meta = {"aekit_version": __version__, "input_shape": json.dumps(list(model.input_shape)),
             "code_shape": json.dumps(list(model.code_shape)), "config": model.config.to_json(),
             "anomaly_threshold": "" if threshold is None else repr(float(threshold)),
-            "score": "mean squared reconstruction error per sample"}
+            "score": "mean of the columns' losses per row (table.json)" if model.table is not None else
+            "mean squared reconstruction error per sample"}
     paths: dict[str, Path] = {}
     worst = 0.0
     for name, (module, args, inputs, outputs, axes) in parts.items():
@@ -135,6 +143,25 @@ def _export(model: Autoencoder, out_dir: Path, sample: np.ndarray, threshold: fl
             diff = float(np.abs(g - w.numpy()).max())
             worst = diff if not diff <= worst else worst  # a NaN difference stays NaN (max() would drop it)
     return Exported(paths, worst)
+
+
+def table_codec_json(model: Autoencoder) -> dict:
+    """A table model's codec as JSON (``table.json`` of an export): per column its kind, its slice of the encoded
+    row [start, stop), its levels (one-hot, in order; "" is a hole) or its quantile transform's support points ``x``
+    (values) and ``z`` (standard-normal scores: encode x -> z by linear interpolation, decode z -> x the same way,
+    then round to ``decimals`` and clip to [lo, hi]), and for numbers with holes a 0/1 flag at start + 1 (1: a
+    hole; in the decoder's output a logit)."""
+    codec = model.table
+    cols = []
+    for j, (c, (a, b)) in enumerate(zip(codec.schema.columns, codec.slices)):
+        d = {"name": c.name, "kind": c.kind, "slice": [a, b], "missing": c.missing}
+        if c.onehot:
+            d["levels"] = c.categories
+        else:
+            d.update(lo=c.lo, hi=c.hi, decimals=c.decimals, x=getattr(codec, f"qx{j}").tolist(),
+                     z=getattr(codec, f"qz{j}").tolist())
+        cols.append(d)
+    return {"width": codec.width, "columns": cols, "dropped": codec.schema.dropped}
 
 
 def run_onnx(path: str | Path, x: np.ndarray) -> list[np.ndarray]:
