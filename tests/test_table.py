@@ -299,3 +299,32 @@ def test_export_writes_the_codec_beside_the_graphs_and_it_encodes_as_aekit_does(
     assert np.allclose(got, want, atol=1e-6)
     recon, score = run_onnx(tmp_path / "onnx" / "autoencoder.onnx", want)
     assert recon.shape == want.shape and np.isfinite(score).all()  # holes included
+
+
+def test_the_service_takes_and_gives_records_with_column_names(tmp_path):
+    pytest.importorskip("fastapi")
+    import aekit
+    from fastapi.testclient import TestClient
+
+    from aekit.serve import create_app
+
+    data = _people(tmp_path / "p.csv", n=100)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "2", "--quiet",
+                 "--no-report"]) == 0
+    c = TestClient(create_app(aekit.load(tmp_path / "r")))
+    info = c.get("/info").json()
+    assert [col["name"] for col in info["columns"]] == ["income", "age", "rating", "member", "city"]
+    row = {"income": 51.5, "age": 40, "rating": 3, "member": "yes", "city": "Oslo"}
+    r = c.post("/reconstruct", json={"rows": [row, {**row, "income": None, "city": None}]})
+    assert r.status_code == 200 and set(r.json()["rows"][0]) == set(row)
+    assert r.json()["rows"][0]["city"] in ("Lima", "Oslo", "Pune", None)
+    assert len(c.post("/encode", json={"rows": [row]}).json()["codes"][0]) == 5
+    g = c.post("/generate", json={"n": 3, "seed": 1}).json()["rows"]
+    assert len(g) == 3 and all(type(v["age"]) is int for v in g)
+    assert len(c.post("/interpolate", json={"rows": [row, {**row, "age": 80}], "steps": 3}).json()["rows"]) == 3
+    for body, expect in (({"rows": [{**row, "city": "Rome"}]}, "'Rome', a category the run never saw"),
+                         ({"rows": [{"age": 3}]}, "row 0 lacks the column(s) income, rating, member, city"),
+                         ({"x": [[0.0]]}, '{"rows": [{column: value'),
+                         ({"rows": [{**row, "age": [1]}]}, "column 'age': a value must be")):
+        r = c.post("/score", json=body)
+        assert r.status_code == 422 and expect in r.json()["detail"], r.json()

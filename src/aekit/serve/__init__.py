@@ -164,6 +164,40 @@ def _samples(model: Autoencoder, raw: bytes, content_type: str, key: str = "x") 
     return out
 
 
+def _table_rows(model: Autoencoder, body) -> np.ndarray:
+    """``{"rows": [{column: value, ...}, ...]}`` -> the rows encoded by the run's codec (N, width); a 422 naming the
+    column for a missing column, a new category, a hole where training had none, text in a number column."""
+    rows = body.get("rows") if isinstance(body, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise BadInput(422, 'the body must be a JSON object {"rows": [{column: value, ...}, ...]} with at least '
+                            "one row")
+    if len(rows) > MAX_SAMPLES:
+        raise BadInput(413, f"{len(rows)} rows; the limit is {MAX_SAMPLES} per request")
+    names = model.table.schema.names
+    for i, r in enumerate(rows):
+        lacking = [n for n in names if n not in r]
+        if lacking:
+            raise BadInput(422, f"row {i} lacks the column(s) {', '.join(lacking)} (the run's columns: "
+                                f"{', '.join(names)})")
+        bad = next((k for k, v in r.items() if not (v is None or isinstance(v, (str, int, float)))), None)
+        if bad is not None:
+            raise BadInput(422, f"row {i}, column {bad!r}: a value must be a number, a string or null")
+    columns = {}
+    for n in names:
+        col = np.empty(len(rows), dtype=object)
+        col[:] = [r[n] for r in rows]
+        columns[n] = col
+    try:
+        return model.table.encode(columns, "the request")
+    except ValueError as e:
+        raise BadInput(422, str(e)) from None
+
+
+def _example_row(model: Autoencoder) -> dict:
+    """A typical row of a table run, for the documentation: each category's first level, each number's middle."""
+    return {c.name: (c.categories[0] if c.onehot else (c.lo + c.hi) / 2) for c in model.table.schema.columns}
+
+
 def finite(result: np.ndarray) -> np.ndarray:
     """The model's answer, or a 422 when finite inputs drove it out of float32's range (values like 1e38)."""
     if not np.isfinite(result).all():
@@ -250,7 +284,14 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
 
     async def read(request: Request, key: str = "x") -> np.ndarray:
         raw = await read_body(request)
+        if model.table is not None:  # a table run: JSON records with the run's column names
+            return _table_rows(model, parse_json(raw, {}))
         return _samples(model, raw, request.headers.get("content-type", ""), key)
+
+    def rows_out(values: np.ndarray, generator=None) -> list[dict]:
+        """Decoder outputs (N, width) as typed records of a table run."""
+        cols = model.table.decode(values, generator)
+        return [dict(zip(cols, r)) for r in zip(*cols.values())]
 
     async def read_object(request: Request, what: str) -> tuple[bytes, dict]:
         raw = await read_body(request)
@@ -259,7 +300,8 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
             raise BadInput(422, f"the body must be a JSON object like {what}")
         return raw, body
 
-    example = {"x": np.zeros((1, *model.input_shape)).tolist()}
+    example = {"x": np.zeros((1, *model.input_shape)).tolist()} if model.table is None else \
+        {"rows": [_example_row(model)]}
     body_doc: dict[str, Any] = {"requestBody": {"content": {
         "application/json": {"example": example, "schema": {"type": "object"}},
         "application/x-npy": {"schema": {"type": "string", "format": "binary"}}}}}
@@ -278,7 +320,11 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
                 "variational": model.is_variational, "sampler": model.default_sampler(),
                 "classes": model.sampler.classes if model.sampler is not None else [],
                 "image": len(model.input_shape) == 3
-                and model.input_shape[0] in (1, 3)}
+                and model.input_shape[0] in (1, 3),
+                "columns": None if model.table is None else
+                [{"name": c.name, "kind": c.kind, **({"levels": c.categories} if c.onehot else
+                                                     {"range": [c.lo, c.hi]}), "missing": c.missing}
+                 for c in model.table.schema.columns]}
 
     @app.post("/encode", summary="Codes of the samples", openapi_extra=body_doc)
     async def encode(request: Request) -> dict:
@@ -286,7 +332,8 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
 
     @app.post("/reconstruct", summary="Reconstructions of the samples", openapi_extra=body_doc)
     async def reconstruct(request: Request) -> dict:
-        return {"reconstructions": finite(await reconstruct_rows(await read(request))).tolist()}
+        r = finite(await reconstruct_rows(await read(request)))
+        return {"reconstructions": r.tolist()} if model.table is None else {"rows": rows_out(r)}
 
     @app.post("/score", summary="Anomaly scores and outlier flags",
               description="The run's scoring rule, as `aekit detect` gives it (for `aekit serve`: its default score "
@@ -318,7 +365,12 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         if label is not None and (isinstance(label, bool) or not isinstance(label, int)):
             raise BadInput(422, f"label must be an integer class, got {label!r}")
         try:
-            return {"samples": finite(apps.sample(model, n, seed=seed, sampler=sampler, label=label)).tolist()}
+            s = finite(apps.sample(model, n, seed=seed, sampler=sampler, label=label))
+            if model.table is not None:  # typed records, categories drawn as aekit generate draws them
+                import torch
+
+                return {"rows": rows_out(s, torch.Generator().manual_seed(seed))}
+            return {"samples": s.tolist()}
         except limits.TooLarge as e:
             raise BadInput(413, str(e)) from None
         except ValueError as e:  # no such sampler for this model
@@ -329,13 +381,14 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
                   "x": np.zeros((2, *model.input_shape)).tolist(), "steps": 5, "method": "linear"}}}}})
     async def interpolate(request: Request) -> dict:
         raw, body = await read_object(request, '{"x": [two samples], "steps": 5, "method": "linear"}')
-        x = _samples(model, raw, "application/json")
+        x = _samples(model, raw, "application/json") if model.table is None else _table_rows(model, body)
         steps, method = _whole(body, "steps", 5, 2, 256), body.get("method", "linear")
         if len(x) != 2:
             raise BadInput(422, f"x must hold exactly two samples, got {len(x)}")
         if method not in ("linear", "slerp"):
             raise BadInput(422, f"method must be linear or slerp, got {method!r}")
-        return {"path": finite(apps.interpolate(model, x[0], x[1], steps, method)).tolist()}
+        path = finite(apps.interpolate(model, x[0], x[1], steps, method))
+        return {"path": path.tolist()} if model.table is None else {"rows": rows_out(path)}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
