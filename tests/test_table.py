@@ -328,3 +328,17 @@ def test_the_service_takes_and_gives_records_with_column_names(tmp_path):
                          ({"rows": [{**row, "age": [1]}]}, "column 'age': a value must be")):
         r = c.post("/score", json=body)
         assert r.status_code == 422 and expect in r.json()["detail"], r.json()
+
+
+def test_generate_where_keeps_the_rows_of_a_condition(tmp_path, capsys):
+    data = _people(tmp_path / "p.csv", n=150)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--quiet", "--no-report"]) == 0
+    assert main(["generate", str(tmp_path / "r"), "-n", "20", "--where", "city=Pune", "--where", "member=no",
+                 "--out", str(tmp_path / "w.csv")]) == 0
+    assert "where city=Pune, member=no (20 of" in capsys.readouterr().out
+    rows = read_table(tmp_path / "w.csv")
+    assert list(rows["city"]) == ["Pune"] * 20 and list(rows["member"]) == ["no"] * 20
+    for where, expect in (("city=Rome", "column 'city' has no level 'Rome'"), ("nope=1", "no column 'nope'"),
+                          ("income=3", "holds numbers over a range"), ("city", "write COLUMN=VALUE")):
+        line = cli_error(capsys, ["generate", str(tmp_path / "r"), "--where", where, "--out", str(tmp_path / "x.csv")])
+        assert expect in line and not (tmp_path / "x.csv").exists()

@@ -411,13 +411,10 @@ class AutoencoderSynthesizer(BaseEstimator):
         """``n_samples`` new rows: a DataFrame with the training columns (when fitted on one), else an array
         (n_samples, n_features). Categories are drawn from the decoder's probabilities, numbers stay in the
         training range."""
-        import torch
-
         check_is_fitted(self)
         seed = int(check_random_state(self.random_state if random_state is None else random_state)
                    .randint(np.iinfo(np.int32).max))
-        z = apps.sample(self.model_, n_samples, seed=seed)
-        rows = self.model_.table.decode(z, torch.Generator().manual_seed(seed))
+        rows, _ = apps.sample_rows(self.model_, n_samples, seed)
         if self.fitted_on_frame_:
             import pandas as pd
 

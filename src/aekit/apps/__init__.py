@@ -31,7 +31,7 @@ from .anomaly import (
 from .classify import classify, predict_proba
 from .codec import compress, decompress
 from .denoise import Denoised, denoise, psnr
-from .generate import interpolate, interpolate_codes, log_likelihood, sample, slerp
+from .generate import interpolate, interpolate_codes, log_likelihood, sample, sample_rows, slerp
 from .infer import CHUNK, batched, decode, encode, reconstruct, reconstruction_error, table_errors
 from .probe import linear_probe, probe
 
@@ -39,5 +39,6 @@ __all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "
            "check_error_window", "classify", "compress", "decode", "default_score", "decompress", "denoise", "detect",
            "detector_recipe", "encode",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
-           "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "run_detector", "sample", "slerp",
+           "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "run_detector", "sample",
+           "sample_rows", "slerp",
            "table_errors"]

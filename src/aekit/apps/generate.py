@@ -93,3 +93,47 @@ def log_likelihood(model: Autoencoder, x: np.ndarray | torch.Tensor, k: int = 10
             log_px = -torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
             out.append((torch.logsumexp(log_px + log_pz - log_q, 0) - math.log(k)).cpu())
     return torch.cat(out).numpy()
+
+
+WHERE_DRAWS = 100_000  # rows drawn at most to find the ones a condition asks for
+
+
+def sample_rows(model: Autoencoder, n: int, seed: int = 0, sampler: str | None = None, label: int | None = None,
+                where: dict[str, str] | None = None) -> tuple[dict[str, list], int]:
+    """n typed rows of a table model (column -> list), and how many were drawn: codes from the sampler through the
+    decoder, categories drawn from its probabilities. ``where`` (column -> value: a category's level, or a whole
+    number of an integer column modelled by its values) keeps only the rows that match, drawn from the model's own
+    conditional distribution (rows are drawn until n match, at most WHERE_DRAWS); a ValueError names a column or
+    value the table does not have, or a condition the model almost never generates."""
+    table = model.table
+    if table is None:
+        raise ValueError("sample_rows needs a table model")
+    where = dict(where or {})
+    cols = {c.name: c for c in table.schema.columns}
+    for k, v in where.items():
+        c = cols.get(k)
+        if c is None:
+            raise ValueError(f"no column {k!r} to select on: the columns are {', '.join(cols)}")
+        if not c.onehot:
+            raise ValueError(f"column {k!r} holds numbers over a range ({c.lo:g} to {c.hi:g}); select on a "
+                             "category, a yes/no or an integer column of few values")
+        if v not in c.categories:
+            raise ValueError(f"column {k!r} has no level {v!r}: its levels are {', '.join(c.categories)}")
+    g = torch.Generator().manual_seed(seed)
+    out: dict[str, list] = {name: [] for name in cols}
+    tried, got, step = 0, 0, 0
+    while got < n:
+        m = n if not where else min(max(4 * (n - got), 1000), WHERE_DRAWS - tried)
+        if m <= 0:
+            raise ValueError(f"the model generates rows where {', '.join(f'{k}={v}' for k, v in where.items())} in "
+                             f"{got} of {tried} draws: too rare to sample {n}")
+        rows = table.decode(sample(model, m, seed=_mix_seed(seed, step), sampler=sampler, label=label), g)
+        keep = [i for i in range(m) if all(str(rows[k][i]) == v for k, v in where.items())]
+        for name in out:
+            out[name] += [rows[name][i] for i in keep[:n - got]]
+        got, tried, step = got + len(keep[:n - got]), tried + m, step + 1
+    return out, tried
+
+
+def _mix_seed(seed: int, step: int) -> int:
+    return seed if step == 0 else (seed * 1_000_003 + step) % (2 ** 63 - 1)

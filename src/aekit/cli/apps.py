@@ -164,18 +164,30 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     model = ckpt.load(args.run)
     _check_table_outputs(args) if model.table is not None else _check_outputs(args)
-    s = apps.sample(model, args.n, seed=args.seed, sampler=args.sampler, label=args.label)
     of = f" of class {args.label}" if args.label is not None else ""
     if model.table is not None:  # typed rows: categories drawn from the decoder's probabilities
-        rows = model.table.decode(s, torch.Generator().manual_seed(args.seed))
-        print(f"Sampled {args.n} rows{of} from {describe(model, args.sampler)}; wrote {write_table(args.out, rows)}")
+        where = dict(_condition(w) for w in args.where or [])
+        rows, tried = apps.sample_rows(model, args.n, args.seed, args.sampler, args.label, where)
+        cond = f" where {', '.join(f'{k}={v}' for k, v in where.items())} ({args.n} of {tried} drawn)" if where else ""
+        print(f"Sampled {args.n} rows{of}{cond} from {describe(model, args.sampler)}; wrote "
+              f"{write_table(args.out, rows)}")
         return 0
+    if args.where:
+        raise ValueError("--where selects rows of a table run; this run is not one")
+    s = apps.sample(model, args.n, seed=args.seed, sampler=args.sampler, label=args.label)
     print(f"Sampled {args.n}{of} from {describe(model, args.sampler)}; wrote {save_array(args.out, s)}")
     if args.png_dir:
         _png_dir(s, None, args.png_dir, prefix="sample")
     if args.png:
         _png(viz.samples_view(model, args.n, args.seed, args.sampler, args.label), args.png)
     return 0
+
+
+def _condition(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"--where {text!r}: write COLUMN=VALUE")
+    return name.strip(), value.strip()
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
@@ -477,7 +489,9 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                    "codes (the default where the run has one); normal: the prior N(0, I) (VAEs)")
     p.add_argument("--label", type=int, help="only samples of this class (runs trained on labelled data: MNIST, "
                    "digits, class subfolders of images, an .npz with y)")
-    p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv")
+    p.add_argument("--where", action="append", metavar="COLUMN=VALUE", help="table runs: only rows whose COLUMN "
+                   "is VALUE (a category's level, or a whole number of an integer column); repeat for several")
+    p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv (table runs: .csv or .parquet)")
     p.add_argument("--png", help="also write a grid of the samples")
     p.add_argument("--png-dir", help="also write one PNG per sample into this new folder")
 
