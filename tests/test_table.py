@@ -342,3 +342,26 @@ def test_generate_where_keeps_the_rows_of_a_condition(tmp_path, capsys):
                           ("income=3", "holds numbers over a range"), ("city", "write COLUMN=VALUE")):
         line = cli_error(capsys, ["generate", str(tmp_path / "r"), "--where", where, "--out", str(tmp_path / "x.csv")])
         assert expect in line and not (tmp_path / "x.csv").exists()
+
+
+def test_the_report_of_a_table_run_compares_columns_and_associations(tmp_path):
+    import aekit
+    from aekit.viz.views import associations
+
+    data = _people(tmp_path / "p.csv", n=100)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "2", "--quiet"]) == 0
+    figs = {p.name for p in (tmp_path / "r" / "figures").iterdir()}
+    assert {"table_columns.png", "table_associations.png", "loss_curves.png"} <= figs
+    assert "reconstructions.png" not in figs  # encoded vectors are not a picture of a row
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "synthetic rows (orange)" in page and "in the order income, age, rating, member, city" in page
+    # associations by hand: a column and its copy go together perfectly, an independent one hardly
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=400)
+    cols = {"a": np.array([f"{v:.3f}" for v in a], dtype=object), "b": np.array([f"{2 * v:.3f}" for v in a],
+                                                                               dtype=object),
+            "c": np.array([f"{v:.3f}" for v in rng.normal(size=400)], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    model = type("M", (), {"table": codec})()
+    m = associations(model, codec.encode(cols))
+    assert m[0, 1] > 0.99 and m[0, 2] < 0.2 and np.allclose(m, m.T) and np.allclose(np.diag(m), 1)

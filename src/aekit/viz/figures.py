@@ -201,3 +201,47 @@ def rate_distortion(curves: dict[str, list[tuple[float, float]]], title: str = "
             p.line([q[0] for q in pts], [q[1] for q in pts], None, "-" if many else "", "o" if many else "*", name,
                    size=2.5 if many else 7)
     return chart([p], panel_size=(600, 400))
+
+
+def table_columns(real: dict[str, list], synthetic: dict[str, list], schema, max_columns: int = 12) -> Figure:
+    """One panel per column (the first ``max_columns``): numbers as histograms of the real and the synthetic rows
+    on the same bins, categories as the share of each level side by side (holes: a level "(missing)")."""
+    panels = []
+    for c in schema.columns[:max_columns]:
+        r, s = real[c.name], synthetic[c.name]
+        if c.onehot:
+            levels = c.categories
+            names = ["(missing)" if v == "" else v for v in levels]
+            key = [None if v == "" else (int(v) if c.kind == "integer" or (c.kind == "boolean" and v in ("0", "1"))
+                                         else v) for v in levels]
+            share_r = np.array([sum(v == k for v in r) for k in key], dtype=np.float64) / max(len(r), 1)
+            share_s = np.array([sum(v == k for v in s) for k in key], dtype=np.float64) / max(len(s), 1)
+            shown = ", ".join(f"{i}: {n}" for i, n in enumerate(names[:6])) + (", ..." if len(names) > 6 else "")
+            p = Panel(title=f"{c.name} ({shown})", xlabel="level", ylabel="share of rows", xinteger=True)
+            k = np.arange(len(levels), dtype=np.float64)
+            for heights, offset, color, label in ((share_r, -0.4, "blue", "real"), (share_s, 0.0, "orange",
+                                                                                   "synthetic")):
+                edges = np.ravel(np.column_stack([k + offset, k + offset + 0.4]))  # bar, gap, bar, ...
+                p.bars(edges, np.ravel(np.column_stack([heights, np.zeros_like(heights)]))[:-1], color, 0.7, label)
+        else:
+            rv = np.array([v for v in r if v is not None], dtype=np.float64)
+            sv = np.array([v for v in s if v is not None], dtype=np.float64)
+            p = Panel(title=f"{c.name} ({c.kind})", xlabel=c.name, ylabel="share of rows")
+            bins = np.histogram_bin_edges(np.concatenate([rv, sv]) if len(sv) else rv, bins=30)
+            for v, color, label in ((rv, "blue", "real"), (sv, "orange", "synthetic")):
+                if len(v):
+                    counts, edges = np.histogram(v, bins=bins)
+                    p.bars(edges, counts / len(v), color, 0.45, label)
+        panels.append(p)
+    more = f" (the first {max_columns} of {len(schema.columns)} columns)" if len(schema.columns) > max_columns else ""
+    return chart(panels, f"Columns: real rows against synthetic rows{more}", panel_size=(340, 260))
+
+
+def association_maps(real: np.ndarray, synthetic: np.ndarray, names: Sequence[str]) -> Figure:
+    """Three C x C maps of the association between columns: in the real rows, in the synthetic rows (black: none,
+    white: perfect), and their difference (white: the same, black: differing by 1). Cell (i, j) is for columns i and
+    j in the schema's order: ``names``."""
+    diff = 1.0 - np.abs(real - synthetic)
+    m = max(1, 220 // len(names))  # cells of ~220 / C pixels: the maps are wider than their titles
+    maps = [np.kron(a, np.ones((m, m))) for a in (real, synthetic, diff)]
+    return _grid([np.stack(maps)], [""], ["real", "synthetic", "1 - |difference|"], "Column associations")

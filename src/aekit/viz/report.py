@@ -31,6 +31,13 @@ def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
     cfg = model.config
     x = data.test.x[:V.MAX_MAP_POINTS].numpy()  # (n, *input_shape); a streamed split is read here
     labels = data.test.y
+    if model.table is not None:  # a table: its columns and their associations, real against synthetic
+        figs += V.table_views(model, x)
+        figs.append(("code_map.png", "The test codes projected to 2-D by PCA.", V.code_map_view(model, x, labels)))
+        det = apps.run_detector(model, data.train.x, x)
+        figs.append(("anomaly_scores.png", f"Test anomaly scores ({det.scorer.method}) with the threshold "
+                     f"{det.threshold:.4g} set on the training data.", V.detection_view(det)))
+        return figs
     figs.append(("reconstructions.png", "Test inputs and their reconstructions.",
                  V.reconstruction_view(model, x, labels, mse)))
     if len(x) >= 2:

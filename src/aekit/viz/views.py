@@ -95,3 +95,33 @@ def rate_distortion_view(model: Autoencoder, x: np.ndarray) -> Figure:
               "WebP": [codec.pillow_point(x, "WEBP", quality=q) for q in (0, 10, 40, 80)]}
     return F.rate_distortion(curves, f"Rate-distortion on {len(x)} test images")
 
+
+def associations(model: Autoencoder, x: np.ndarray) -> np.ndarray:
+    """(C, C) association between a table model's columns in encoded rows x (N, width): for each pair the largest
+    absolute correlation between their encoded values (a number's quantile score, a category's one-hot units)."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(0)
+    z = np.where(sd > 0, (x - x.mean(0)) / np.where(sd > 0, sd, 1), 0.0)
+    corr = np.abs(z.T @ z / len(z))  # (width, width)
+    spans = model.table.slices
+    out = np.eye(len(spans))
+    for i, (a, b) in enumerate(spans):
+        for j, (c, d) in enumerate(spans):
+            if i != j:
+                out[i, j] = corr[a:b, c:d].max()
+    return np.clip(out, 0.0, 1.0)
+
+
+def table_views(model: Autoencoder, x: np.ndarray, n: int = 1000, seed: int = 0) -> list[tuple[str, str, Figure]]:
+    """A table run's figures of real rows x (N, width, encoded) against ``n`` synthetic rows: each column's
+    distribution, and the associations between columns."""
+    real = model.table.decode(x)
+    synth, _ = apps.sample_rows(model, n, seed)
+    synth_x = model.table.encode({k: np.array(v, dtype=object) for k, v in synth.items()}, "the synthetic rows")
+    names = model.table.schema.names
+    return [("table_columns.png", f"Each column of {len(x)} test rows (blue) and {n} synthetic rows (orange).",
+             F.table_columns(real, synth, model.table.schema)),
+            ("table_associations.png", "How strongly each pair of columns goes together (the largest correlation "
+             "between their encoded values) in the test rows and in the synthetic rows, and how much that differs; "
+             f"rows and columns of each map in the order {', '.join(names)}.",
+             F.association_maps(associations(model, x), associations(model, synth_x), names))]
