@@ -365,3 +365,17 @@ def test_the_report_of_a_table_run_compares_columns_and_associations(tmp_path):
     model = type("M", (), {"table": codec})()
     m = associations(model, codec.encode(cols))
     assert m[0, 1] > 0.99 and m[0, 2] < 0.2 and np.allclose(m, m.T) and np.allclose(np.diag(m), 1)
+
+
+def test_an_unseen_category_is_scored_as_the_least_likely_level_by_detect_and_refused_elsewhere():
+    cols = {"c": np.array(["a", "b"] * 10, dtype=object), "n": np.array([f"{i}.5" for i in range(20)], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    new = {"c": np.array(["a", "zzz"], dtype=object), "n": np.array(["1.5", "2.5"], dtype=object)}
+    with pytest.raises(ValueError, match="'zzz', a category the run never saw"):
+        codec.encode(new)
+    x = torch.from_numpy(codec.encode(new, unknown="zeros"))
+    assert codec.unknown_count == 1 and x[1, :2].sum() == 0
+    logits = torch.tensor([[2.0, -1.0, 0.0], [2.0, -1.0, 0.0]])
+    loss = codec.loss(logits, x)["c"]
+    assert torch.allclose(loss[1], -torch.log_softmax(logits[1, :2], 0).min())  # the least likely level's surprise
+    assert torch.allclose(loss[0], -torch.log_softmax(logits[0, :2], 0)[0])

@@ -265,6 +265,7 @@ class TableCodec(nn.Module):
             self.slices.append((start, start + c.width))
             start += c.width
         self.width = start
+        self.unknown_count = 0  # unseen categories in the last encode(unknown="zeros")
 
     # fitting and encoding
     @torch.no_grad()
@@ -291,9 +292,14 @@ class TableCodec(nn.Module):
             out[i] = x
         return out
 
-    def encode(self, columns: dict[str, np.ndarray], what: str = "the table") -> np.ndarray:
+    def encode(self, columns: dict[str, np.ndarray], what: str = "the table", unknown: str = "error") -> np.ndarray:
         """Raw columns -> (N, width) float32. A ValueError names the column and row of a value training never saw
-        (a new category, a hole in a column that had none, text in a number column)."""
+        (a new category, a hole in a column that had none, text in a number column); with ``unknown="zeros"`` a new
+        category is encoded as no level at all (its one-hot group all zero: the loss then counts it as the least
+        likely level, which is what anomaly scores want) and ``self.unknown_count`` says how many there were."""
+        if unknown not in ("error", "zeros"):
+            raise ValueError(f"unknown must be error or zeros, got {unknown!r}")
+        self.unknown_count = 0
         missing = [c.name for c in self.schema.columns if c.name not in columns]
         if missing:
             raise ValueError(f"{what} lacks the column(s) {', '.join(missing)} of the run's table")
@@ -312,6 +318,9 @@ class TableCodec(nn.Module):
                 for i, v in enumerate(values):
                     key = MISSING if hole[i] else _level_text(v, numeric)
                     k = index.get(key)
+                    if k is None and unknown == "zeros":
+                        self.unknown_count += 1
+                        continue
                     if k is None:
                         raise ValueError(f"{what}: column {c.name!r}, row {i} holds {key!r}, a category the run "
                                          f"never saw in training (its levels: {', '.join(c.categories[:8])})")
@@ -354,8 +363,9 @@ class TableCodec(nn.Module):
         (values and logits), x: encoded rows (B, width)."""
         parts = {}
         for c, (a, b) in zip(self.schema.columns, self.slices):
-            if c.onehot:
-                parts[c.name] = F.cross_entropy(x_hat[:, a:b], x[:, a:b].argmax(1), reduction="none")
+            if c.onehot:  # a row of no known level (an unseen category): the least likely level's surprise
+                target = torch.where(x[:, a:b].sum(1) > 0, x[:, a:b].argmax(1), x_hat[:, a:b].argmin(1))
+                parts[c.name] = F.cross_entropy(x_hat[:, a:b], target, reduction="none")
             else:
                 err = (x_hat[:, a] - x[:, a]).pow(2)
                 if c.missing:

@@ -33,10 +33,13 @@ def detector_recipe(n_samples: int, sample_shape: tuple[int, ...]) -> dict[str, 
             "epochs": epochs, "batch_size": batch}
 
 
-def default_score(sample_shape: tuple[int, ...]) -> str:
-    """The default anomaly score for samples of this shape: ``"knn+tails"`` for rows of a table (1-D samples; chosen
+def default_score(sample_shape: tuple[int, ...], table: bool = False) -> str:
+    """The default anomaly score for samples of this shape: ``"knn+tails"`` for rows of numbers (1-D samples; chosen
     on half of ADBench's sets), ``"knn"`` for images and sequences (a pixel's or a time step's own distribution is not
-    what makes them anomalous)."""
+    what makes them anomalous), and ``"reconstruction"`` for a table model (``table``: its columns' losses; chosen on
+    the development tables with planted anomalies, benchmarks/bench_table_anomaly.py)."""
+    if table:
+        return "reconstruction"
     return "knn+tails" if len(tuple(sample_shape)) == 1 else "knn"
 
 
@@ -83,7 +86,7 @@ def run_detector(model: Autoencoder, train_x: np.ndarray | torch.Tensor,
     use its scorer and threshold). ``train_x`` may be a streamed split: it is read here."""
     if not torch.is_tensor(train_x) and not isinstance(train_x, np.ndarray):
         train_x = train_x[:]  # (a StreamedArray: the scorer indexes and encodes arrays)
-    scorer = AnomalyScorer(model, train_x, default_score(model.input_shape))
+    scorer = AnomalyScorer(model, train_x, default_score(model.input_shape, model.table is not None))
     threshold = error_threshold(scorer.reference_scores, "auto")
     scores = scorer.score(x) if x is not None else np.empty(0)
     return Detection(scores, threshold, scores > threshold, scorer)

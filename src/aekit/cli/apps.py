@@ -41,7 +41,7 @@ class Inputs(NamedTuple):
     classes: list[str] | None = None  # class names of an image folder's labels
 
 
-def read_inputs(model: Autoencoder, path: str | None, split: str = "test") -> Inputs:
+def read_inputs(model: Autoencoder, path: str | None, split: str = "test", unknown: str = "error") -> Inputs:
     """Samples shaped for the model, with labels and names if known: from a file, a folder of images (decoded to
     the model's channels and size), a data set name, or the run's own data set (its ``split``)."""
     if path is None or (path in DATASETS and DATASETS.canonical(path) in ("mnist", "digits")
@@ -58,7 +58,11 @@ def read_inputs(model: Autoencoder, path: str | None, split: str = "test") -> In
         y = None
         if model.config.data.label_column and model.config.data.label_column in columns:
             columns, y = labels_of(columns, model.config.data.label_column, path)
-        return Inputs(model.table.encode(columns, path), y)
+        x = model.table.encode(columns, path, unknown)
+        if model.table.unknown_count:
+            print(f"{path}: {model.table.unknown_count} value(s) of categories training never saw, scored as the "
+                  "least likely level")
+        return Inputs(x, y)
     if Path(path).is_dir():
         from ..data.images import load_image_split
 
@@ -247,7 +251,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if args.error_window is not None:
         apps.check_error_window(model.input_shape, args.error_window)
     train_x = read_inputs(model, None, "train").x
-    inp = read_inputs(model, args.input)
+    inp = read_inputs(model, args.input, unknown="zeros")  # a table's unseen category: a sign of an anomaly
     x = inp.x
     labels = None
     if args.labels and inp.classes is not None and args.labels in inp.classes:  # the anomalies' subfolder
@@ -265,7 +269,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if labels is not None and len(np.unique(labels)) < 2:
         raise ValueError(f"--labels {args.labels}: every sample has label {labels[0]}; the AUROC needs both normal "
                          "(0) and anomalous (1) samples")
-    method = apps.default_score(model.input_shape) if args.score == "auto" else args.score
+    method = apps.default_score(model.input_shape, model.table is not None) if args.score == "auto" else args.score
     det = apps.detect(model, train_x, x, method, contamination, args.error_window, args.neighbors,
                       args.max_reference)
     columns = None  # a table: the column each row is rebuilt worst in, and its share of the row's error
