@@ -95,7 +95,7 @@ def log_likelihood(model: Autoencoder, x: np.ndarray | torch.Tensor, k: int = 10
     return torch.cat(out).numpy()
 
 
-WHERE_DRAWS = 100_000  # rows drawn at most to find the ones a condition asks for
+WHERE_DRAWS = 1_000_000  # rows drawn at most to find the ones a condition asks for
 
 
 def sample_rows(model: Autoencoder, n: int, seed: int = 0, sampler: str | None = None, label: int | None = None,
@@ -123,7 +123,7 @@ def sample_rows(model: Autoencoder, n: int, seed: int = 0, sampler: str | None =
     out: dict[str, list] = {name: [] for name in cols}
     tried, got, step = 0, 0, 0
     while got < n:
-        m = n if not where else min(max(4 * (n - got), 1000), WHERE_DRAWS - tried)
+        m = n if not where else min(max(4 * (n - got), 1000), 100_000, WHERE_DRAWS - tried)
         if m <= 0:
             raise ValueError(f"the model generates rows where {', '.join(f'{k}={v}' for k, v in where.items())} in "
                              f"{got} of {tried} draws: too rare to sample {n}")
