@@ -355,6 +355,8 @@ def test_the_report_of_a_table_run_compares_columns_and_associations(tmp_path):
     assert "reconstructions.png" not in figs  # encoded vectors are not a picture of a row
     page = (tmp_path / "r" / "report.html").read_text()
     assert "synthetic rows (orange)" in page and "in the order income, age, rating, member, city" in page
+    assert "<td>city</td><td>categorical, 4 levels: Lima, Oslo, Pune, (missing), with holes</td>" in page
+    assert '"table":' not in page  # the schema as a table of its own, not a JSON string in the config
     # associations by hand: a column and its copy go together perfectly, an independent one hardly
     rng = np.random.default_rng(0)
     a = rng.normal(size=400)

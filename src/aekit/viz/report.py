@@ -141,10 +141,30 @@ def _write_page(run_dir: Path, figures_dir: Path, figures: list[tuple[str, str, 
 <h2>Final epoch</h2><table><tr><th>metric</th><th>value</th></tr>{rows}</table>
 <h2>Figures</h2>{''.join(parts)}
 <h2>Reproduce</h2><pre>{html.escape(command)}</pre>
-<h2>Configuration</h2><p>The fields this run's architecture, variants and data read (config.json holds them all).</p>
-<pre>{html.escape(json.dumps(cfg.used_dict(), indent=2))}</pre>
+{_schema_section(cfg)}<h2>Configuration</h2><p>The fields this run's architecture, variants and data read (config.json holds
+them all{'; the table schema is shown above' if cfg.model.table else ''}).</p>
+<pre>{html.escape(json.dumps(_shown_config(cfg), indent=2))}</pre>
 <p class="muted">Written by aekit {html.escape(__version__)}.</p></body></html>"""
     return atomic_write_text(run_dir / "report.html", page)
+
+
+def _shown_config(cfg) -> dict:
+    """The config's used fields, without a table's schema (a JSON string: shown as a table of its own)."""
+    d = cfg.used_dict()
+    if isinstance(d.get("model"), dict):
+        d["model"] = {k: v for k, v in d["model"].items() if k != "table"}
+    return d
+
+
+def _schema_section(cfg) -> str:
+    """A table run's schema: one row per column (kind, what it holds), and the columns left out."""
+    if not cfg.model.table:
+        return ""
+    from ..table import Schema
+
+    rows = "".join(f"<tr><td>{html.escape(line.split(': ', 1)[0])}</td><td>{html.escape(line.split(': ', 1)[1])}"
+                   "</td></tr>" for line in Schema.from_json(cfg.model.table).describe().splitlines())
+    return f"<h2>Table schema</h2><table><tr><th>column</th><th>kind and values</th></tr>{rows}</table>\n"
 
 
 def _fmt(v: object) -> str:
