@@ -381,3 +381,24 @@ def test_an_unseen_category_is_scored_as_the_least_likely_level_by_detect_and_re
     loss = codec.loss(logits, x)["c"]
     assert torch.allclose(loss[1], -torch.log_softmax(logits[1, :2], 0).min())  # the least likely level's surprise
     assert torch.allclose(loss[0], -torch.log_softmax(logits[0, :2], 0)[0])
+
+
+def test_the_transformer_and_the_detector_take_dataframes_of_mixed_columns(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from aekit.sklearn import AutoencoderOutlierDetector, AutoencoderTransformer
+
+    df = pd.read_csv(_people(tmp_path / "p.csv", n=150), index_col=0).drop(columns=["name"])
+    t = AutoencoderTransformer(latent_dim=3, epochs=3, random_state=0).set_output(transform="pandas")
+    codes = t.fit_transform(df)
+    assert isinstance(codes, pd.DataFrame) and codes.shape == (150, 3)
+    assert list(codes.columns) == ["autoencodertransformer0", "autoencodertransformer1", "autoencodertransformer2"]
+    back = t.inverse_transform(codes.to_numpy())
+    assert list(back.columns) == list(df.columns) and set(back["city"].dropna()) <= {"Lima", "Oslo", "Pune"}
+    with pytest.raises(ValueError, match="the estimator was fitted with"):
+        t.transform(df[["age", "city", "income", "rating", "member"]])
+    det = AutoencoderOutlierDetector(random_state=0).fit(df)
+    odd = df.head(3).copy()
+    odd.loc[odd.index[0], "city"] = "Atlantis"  # a category fit never saw: scored, not refused
+    scores = det.score_samples(odd)
+    assert scores.shape == (3,) and scores[0] < scores[1:].min()
+    assert det.reconstruction_error(df.head(4), per_feature=True).shape == (4, 5)  # one error per column

@@ -110,8 +110,31 @@ class _AutoencoderBase(BaseEstimator):
         self.verbose = verbose
 
     def _validate(self, X, reset: bool) -> np.ndarray:
+        if _mixed_frame(X) or (not reset and getattr(self, "table_", None) is not None):
+            return self._table_rows(X, reset)
+        if reset:
+            self.table_ = None
         return validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
                              ensure_min_samples=1).astype(np.float32, copy=False)
+
+    def _table_rows(self, X, reset: bool) -> np.ndarray:
+        """A DataFrame with text, category or boolean columns: a table (:mod:`aekit.table`), its schema read at fit
+        (``table_``: the codec), its rows encoded; a category ``fit`` never saw is scored as unknown."""
+        from .data.table import read_table
+        from .table import TableCodec, infer_schema
+
+        if not hasattr(X, "columns"):
+            raise ValueError("this estimator was fitted on a DataFrame of mixed columns: give a DataFrame with the "
+                             f"columns {list(self.feature_names_in_)}")
+        cols = read_table(X, "X")
+        if reset:
+            self.table_ = TableCodec(infer_schema(cols)).fit(cols)
+            self.feature_names_in_ = np.asarray(list(cols), dtype=object)
+            self.n_features_in_ = len(cols)
+        elif list(cols) != list(self.feature_names_in_):
+            raise ValueError(f"X has the columns {list(cols)}; the estimator was fitted with "
+                             f"{list(self.feature_names_in_)}")
+        return self.table_.encode(cols, "X", unknown="error" if reset else "zeros")
 
     def _fit_model(self, X, y: np.ndarray | None = None, variant: str | None = None,
                    extra: tuple[str, ...] = ()) -> np.ndarray:
@@ -122,7 +145,7 @@ class _AutoencoderBase(BaseEstimator):
         auto = apps.detector_recipe(len(X), X.shape[1:])
         params.update({k: v for k, v in auto.items() if isinstance(params[k], str) and params[k] == "auto"})
         cfg = Config().override(variant=variant or self.variant, seed=seed, sampler="none", **params)
-        res = _fit(cfg, Split(_torch_tensor(X), y), quiet=not self.verbose,
+        res = _fit(cfg, Split(_torch_tensor(X), y, table=getattr(self, "table_", None)), quiet=not self.verbose,
                    on_epoch=(lambda r: print(r)) if self.verbose else None)
         self.model_ = res.model.cpu().eval()
         self.config_ = res.model.config
@@ -147,6 +170,12 @@ def _base_arguments(arguments: dict) -> dict:
 
     names = [n for n in inspect.signature(_AutoencoderBase.__init__).parameters if n != "self"]
     return {n: arguments[n] for n in names}
+
+
+def _mixed_frame(X) -> bool:
+    """A pandas DataFrame with a column that is not numbers (text, categories, booleans)."""
+    dtypes = getattr(X, "dtypes", None)
+    return hasattr(X, "columns") and dtypes is not None and any(getattr(d, "kind", "O") not in "iuf" for d in dtypes)
 
 
 def _torch_tensor(X: np.ndarray):
@@ -177,11 +206,17 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         tags.transformer_tags.preserves_dtype = ["float32"]  # codes are float32, whatever the input's dtype
         return tags
 
-    def inverse_transform(self, X) -> np.ndarray:
-        """Codes (n_samples, latent_dim) -> reconstructions in the input's shape."""
+    def inverse_transform(self, X):
+        """Codes (n_samples, latent_dim) -> reconstructions in the input's shape (for a model fitted on a DataFrame
+        of mixed columns: a DataFrame of typed rows with its columns)."""
         check_is_fitted(self)
         Z = np.asarray(X, dtype=np.float32)
-        return apps.decode(self.model_, Z)
+        out = apps.decode(self.model_, Z)
+        if getattr(self, "table_", None) is not None:
+            import pandas as pd
+
+            return pd.DataFrame(self.table_.decode(out))
+        return out
 
 
 class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
@@ -238,7 +273,8 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
         if self.error_window is not None:  # before the (long) training; np.shape only when there is a window to check
             apps.check_error_window(np.shape(X)[1:], self.error_window)
         X = self._fit_model(X)
-        method = apps.default_score(self.model_.input_shape) if self.anomaly_score == "auto" else self.anomaly_score
+        method = apps.default_score(self.model_.input_shape, self.model_.table is not None) \
+            if self.anomaly_score == "auto" else self.anomaly_score
         self.scorer_ = apps.AnomalyScorer(self.model_, X, method, n_neighbors=self.n_neighbors,
                                           error_window=self.error_window, max_reference=self.max_reference)
         self.offset_ = -apps.error_threshold(self.scorer_.reference_scores, self.contamination)
