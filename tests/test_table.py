@@ -402,3 +402,17 @@ def test_the_transformer_and_the_detector_take_dataframes_of_mixed_columns(tmp_p
     scores = det.score_samples(odd)
     assert scores.shape == (3,) and scores[0] < scores[1:].min()
     assert det.reconstruction_error(df.head(4), per_feature=True).shape == (4, 5)  # one error per column
+
+
+def test_a_constant_column_is_kept_and_decodes_to_its_value_and_nested_parquet_is_named(tmp_path):
+    cols = {"k": np.array(["7.5"] * 6, dtype=object), "c": np.array(["x"] * 6, dtype=object),
+            "v": np.array(["a", "b", "a", "b", "a", "b"], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    out = codec.decode(torch.randn(5, codec.width) * 3, torch.Generator().manual_seed(0))
+    assert out["k"] == [7.5] * 5 and out["c"] == ["x"] * 5
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": [1, 2], "l": [[1, 2], [3]]}), tmp_path / "n.parquet")
+    with pytest.raises(ValueError, match=r"n.parquet: column 'l' has the nested type list"):
+        read_table(tmp_path / "n.parquet")
