@@ -178,6 +178,8 @@ class DataConfig:
     label_column: str | None = None  # file (.csv): the column of labels (header name or 0-based index), not a feature
     categorical: str = ""  # table: columns to read as categories, comma separated (else kinds are read from values)
     drop: str = ""  # table: columns to leave out, comma separated
+    # table: a hole in every column (set by training with denoising masking, the imputation recipe; not a flag)
+    holes: bool = False
 
     def __post_init__(self) -> None:
         R.DATASETS.canonical(self.dataset)

@@ -46,8 +46,9 @@ class Column:
     lo: float = 0.0  # numbers: the training range
     hi: float = 0.0
     decimals: int = 0  # numbers: digits after the point, for rounding
-    missing: bool = False  # holes were seen in training
+    missing: bool = False  # the column has a hole: its training data had some (or every column has one: imputation)
     points: int = 0  # numbers: support points of the quantile transform
+    holes_seen: bool | None = None  # None: as missing; False: a hole for imputation only, never decoded as one
 
     @property
     def onehot(self) -> bool:
@@ -333,15 +334,20 @@ class TableCodec(nn.Module):
                     out[:, a + 1] = hole
         return out
 
-    def decode(self, v: torch.Tensor | np.ndarray, generator: torch.Generator | None = None) -> dict[str, list]:
+    def decode(self, v: torch.Tensor | np.ndarray, generator: torch.Generator | None = None,
+               holes: bool = True) -> dict[str, list]:
         """(N, width) decoder outputs -> typed columns (name -> list): numbers as float (or int), rounded and inside
         the training range, None for a hole; categories as their levels. With a ``generator``, categories and holes
-        are drawn from the decoder's probabilities (generation); without, the most probable (reconstruction)."""
+        are drawn from the decoder's probabilities (generation); without, the most probable (reconstruction).
+        ``holes=False``: a value in every entry, never a hole (imputation)."""
         v = torch.as_tensor(np.asarray(v, dtype=np.float32) if not torch.is_tensor(v) else v).float().cpu()
         out: dict[str, list] = {}
         for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
+            seen = holes and (c.missing if c.holes_seen is None else c.holes_seen)  # holes only where data had some
             if c.onehot:
-                logits = v[:, a:b]
+                logits = v[:, a:b].clone()
+                if c.missing and not seen:
+                    logits[:, c.categories.index(MISSING)] = -math.inf
                 k = (torch.multinomial(F.softmax(logits, 1), 1, generator=generator)[:, 0] if generator is not None
                      else logits.argmax(1)).tolist()
                 out[c.name] = [_typed_level(c, c.categories[i]) for i in k]
@@ -349,7 +355,7 @@ class TableCodec(nn.Module):
             x = np.interp(v[:, a].double().numpy(), getattr(self, f"qz{j}").numpy(), getattr(self, f"qx{j}").numpy())
             x = np.clip(np.round(x, c.decimals), c.lo, c.hi)
             vals: list = [int(t) for t in x] if c.kind == "integer" else [float(t) for t in x]
-            if c.missing:
+            if c.missing and seen:
                 p = torch.sigmoid(v[:, a + 1])
                 hole = (torch.rand(len(p), generator=generator) < p) if generator is not None else p > 0.5
                 vals = [None if h else t for t, h in zip(vals, hole.tolist())]
@@ -375,6 +381,55 @@ class TableCodec(nn.Module):
                     err = err * seen + F.softplus(logit) - logit * x[:, a + 1]
                 parts[c.name] = err
         return parts
+
+    def with_holes(self) -> "TableCodec":
+        """The same codec with a hole for every column (a number's missing flag, a category's MISSING level), as
+        imputation needs: the model learns to rebuild entries hidden on purpose (:meth:`hide`)."""
+        cols = [Column(**{**asdict(c), "missing": True, "holes_seen": c.holes_seen if c.holes_seen is not None else
+                          c.missing, "categories": c.categories + ([MISSING] if c.onehot and MISSING not in
+                                                                  c.categories else [])})
+                for c in self.schema.columns]
+        wide = TableCodec(Schema(cols, dict(self.schema.dropped)))
+        wide.load_state_dict(self.state_dict())
+        return wide
+
+    def widen(self, x: torch.Tensor, wide: "TableCodec") -> torch.Tensor:
+        """Rows (N, width) encoded by this codec, as :meth:`with_holes`'s codec ``wide`` encodes them: (N, wide
+        width), every new flag and MISSING unit 0."""
+        out = x.new_zeros(len(x), wide.width)
+        for (a, b), (c, _) in zip(self.slices, wide.slices):
+            out[:, c:c + (b - a)] = x[:, a:b]
+        return out
+
+    def hide(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        """Masking noise for imputation (the MIDAS recipe): each observed entry hidden with probability ``p``, as a
+        hole is encoded (a number: value 0, flag 1; a category: its MISSING level). Needs a hole in every column
+        (:meth:`with_holes`). (B, width)."""
+        out = x.clone()
+        take = torch.rand(len(x), len(self.slices), device=x.device) < p  # (B, columns)
+        for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
+            if not c.missing:
+                raise ValueError(f"column {c.name!r} has no hole to hide entries in: use with_holes()")
+            t = take[:, j]
+            if c.onehot:
+                out[t, a:b] = 0.0
+                out[t, a + c.categories.index(MISSING)] = 1.0
+            else:
+                out[t, a] = 0.0
+                out[t, a + 1] = 1.0
+        return out
+
+    def holes_of(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, columns) bool: the entries that are holes in encoded rows x."""
+        out = []
+        for c, (a, b) in zip(self.schema.columns, self.slices):
+            if not c.missing:
+                out.append(torch.zeros(len(x), dtype=torch.bool, device=x.device))
+            elif c.onehot:
+                out.append(x[:, a + c.categories.index(MISSING)] > 0.5)
+            else:
+                out.append(x[:, a + 1] > 0.5)
+        return torch.stack(out, 1)
 
     def swap(self, x: torch.Tensor, p: float) -> torch.Tensor:
         """Swap noise, the corruption of the denoising variant for tables: each entry (a column's group) replaced,

@@ -171,8 +171,9 @@ def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Co
     x_in = x
     if spec.classify and corrupt_input and model.training:  # the first of the consistency's two views
         x_in = view(ae, x)
-    if spec.corrupt and corrupt_input and ae.table is not None:  # a table: entries swapped between rows
-        x_in = ae.table.swap(x_in, lc.noise_level)
+    if spec.corrupt and corrupt_input and ae.table is not None:  # a table: entries swapped between rows, or
+        # hidden as holes (masking: the imputation recipe)
+        x_in = ae.table.hide(x_in, lc.noise_level) if lc.noise == "masking" else ae.table.swap(x_in, lc.noise_level)
     elif spec.corrupt and corrupt_input:  # noise on the standardised scale, where noise_level has one meaning
         x_in = ae.denormalize(corrupt(ae.normalize(x_in), lc.noise, lc.noise_level))
     input_grad = any(term.input_grad for _, term in terms)

@@ -352,6 +352,14 @@ def _prepare_data(config: Config, data) -> tuple[Config, Split, Split | None, to
     val = None
     if tc.val_fraction > 0:
         train, val = split_off(train, tc.val_fraction, tc.seed)
+    if train.table is not None and config.spec.corrupt and config.loss.noise == "masking" \
+            and not all(c.missing for c in train.table.schema.columns):  # imputation: a hole in every column
+        wide = train.table.with_holes()
+        train = dataclasses.replace(train, x=train.table.widen(train.x, wide), table=wide)
+        if val is not None:
+            val = dataclasses.replace(val, x=val.table.widen(val.x, wide), table=wide)
+    if train.table is not None and config.spec.corrupt and config.loss.noise == "masking":
+        config = config.override(holes=True)  # load_data(config.data) then encodes the run's data with holes
     if train.table is not None:  # a table: an MLP on the encoded columns, its schema stored with the run
         config = config.override(table=train.table.schema.to_json(), standardize="none", output_activation="identity",
                                  arch="mlp" if config.model.arch == "auto" else config.model.arch)

@@ -187,6 +187,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_impute(args: argparse.Namespace) -> int:
+    """The input table with its holes filled, observed entries as they were."""
+    from ..data.table import read_table
+
+    check_output(args.out, TABLE_OUTPUTS)
+    model = ckpt.load(args.run)
+    if model.table is None:
+        raise ValueError(f"{args.run} is not a table run: impute fills the holes of tables (train on a CSV or "
+                         "Parquet table, with --variant denoising --noise masking to impute any column)")
+    columns = read_table(args.input)
+    filled, n = apps.impute(model, columns, args.input)
+    rows = len(next(iter(filled.values()))) if filled else 0
+    print(f"Filled {n} hole(s) in {rows} rows of {args.input}; wrote {write_table(args.out, filled)}")
+    return 0
+
+
 def _condition(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
@@ -484,6 +500,12 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", help="also write a figure of 8 originals above their reconstructions")
     p.add_argument("--png-dir", help="also write one PNG per reconstruction into this new folder, named after the "
                    "input images")
+
+    p = parser("impute", cmd_impute, "a table with its holes filled (a run trained on a table)",
+               "Fill the holes (blanks, NA, ...) of a CSV or Parquet table with the run's reconstruction of each "
+               "entry from the other entries of its row; every observed entry is written exactly as it was read.")
+    p.add_argument("--input", "--data", dest="input", required=True, help="the incomplete table: .csv or .parquet")
+    p.add_argument("--out", required=True, help="the filled table: .csv or .parquet")
 
     p = parser("generate", cmd_generate, "new samples: codes drawn from the run's sampler, decoded")
     p.add_argument("-n", type=bounded(positive_int, "samples"), default=16,

@@ -102,7 +102,7 @@ def data_overrides(value: str) -> dict[str, Any]:
     return {"dataset": "file", "path": str(path.resolve())}
 
 
-_NO_FLAG = {"table"}  # config fields that training fills in from the data, never a flag
+_NO_FLAG = {"table", "holes"}  # config fields that training fills in from the data, never a flag
 
 
 class _JoinTuples(argparse.Action):
@@ -282,6 +282,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args)
     preload_optimizer_imports(cfg.train.schedule, flat=cfg.model.arch != "rnn")
+    if cfg.data.dataset == "table" and cfg.spec.corrupt and cfg.loss.noise == "masking":
+        cfg = cfg.override(holes=True)  # imputation: entries hidden on purpose need a hole in every column
     data = load_data(cfg.data, seed=cfg.train.seed)
     recipe, name = {}, args.recipe
     if name == "auto":  # the table recipe for tables, the config's values for the rest

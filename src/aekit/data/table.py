@@ -44,7 +44,7 @@ def _from_csv(path: Path) -> Columns:
                             f"byte {e.start}): save it as UTF-8 CSV") from None
     except csv.Error as e:
         raise DataFileError(f"{path}: not a CSV file ({e})") from None
-    rows = [r for r in rows if any(v.strip() for v in r)]  # blank lines
+    rows = [r for r in rows if r and r != [""]]  # blank lines (a row of empty fields is a row of holes)
     if len(rows) < 2:
         raise DataFileError(f"{path} holds no rows below its header")
     header = [h.strip() for h in rows[0]]
@@ -145,7 +145,7 @@ def table_split(columns: Columns, codec: TableCodec, what: str, y: np.ndarray | 
     return Split(torch.from_numpy(codec.encode(columns, what)), y, table=codec)
 
 
-@DATASETS.register("table", options=("path", "test_path", "label_column", "categorical", "drop"))
+@DATASETS.register("table", options=("path", "test_path", "label_column", "categorical", "drop", "holes"))
 def load_table(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     """A table file (CSV, Parquet): its schema read from the training file (kinds, categories, ranges), the rows
     encoded by it; without ``test_path`` a seeded 20 % is held out."""
@@ -165,6 +165,8 @@ def load_table(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpl
         if cfg.label_column:
             test_cols, y_test = labels_of(test_cols, cfg.label_column, str(cfg.test_path))
     codec = TableCodec(schema).fit(columns)
+    if cfg.holes:  # a hole in every column (imputation)
+        codec = codec.with_holes()
     train = table_split(columns, codec, str(cfg.path), y)
     if test_cols is not None:
         test = table_split(test_cols, codec, str(cfg.test_path), y_test)

@@ -1,0 +1,99 @@
+"""Imputation on tables: the masking recipe hides entries on purpose, impute fills only the holes, observed entries
+come out exactly as they went in."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import torch
+
+from aekit.cli import main
+from aekit.data.table import read_table
+from aekit.table import MISSING, TableCodec, infer_schema
+from conftest import cli_error
+
+
+def _pairs(path, n: int = 240, hole_every: int = 0, seed: int = 0):
+    """kind decides size (S/L) and roughly weight; holes in size (and weight) every ``hole_every`` rows."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["kind", "size", "weight"])
+        for i in range(n):
+            k = ["small", "large"][i % 2]
+            size = "S" if k == "small" else "L"
+            weight = f"{(5 if k == 'small' else 50) + rng.normal(0, 1):.2f}"
+            if hole_every and i % hole_every == 1:
+                size, weight = "", "NA"
+            w.writerow([k, size, weight])
+    return path
+
+
+def test_hiding_entries_by_hand():
+    cols = {"c": np.array(["a", "b"] * 4, dtype=object), "n": np.array([f"{i}.5" for i in range(8)], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    wide = codec.with_holes()
+    assert [c.categories for c in wide.schema.columns][0] == ["a", "b", MISSING] and wide.width == 3 + 2
+    x = codec.widen(torch.from_numpy(codec.encode(cols)), wide)
+    assert torch.equal(x, torch.from_numpy(wide.encode(cols)))  # widening = encoding with holes
+    torch.manual_seed(0)
+    h = wide.hide(x, 1.0)  # every entry hidden
+    assert torch.equal(h[:, :3], torch.tensor([[0.0, 0.0, 1.0]] * 8)) and torch.equal(h[:, 3:], torch.tensor(
+        [[0.0, 1.0]] * 8))
+    assert wide.holes_of(h).all() and not wide.holes_of(x).any()
+    assert torch.equal(wide.hide(x, 0.0), x)
+    # a hole never seen in training is not decoded as one, whatever the logits say
+    out = wide.decode(torch.tensor([[0.0, 0.0, 9.0, 0.0, 9.0]]))
+    assert out == {"c": ["a"], "n": [4.0]}
+
+
+def test_impute_fills_only_the_holes_and_keeps_observed_text(tmp_path, capsys):
+    _pairs(tmp_path / "train.csv")
+    run = tmp_path / "r"
+    assert main(["train", "--data", str(tmp_path / "train.csv"), "--variant", "denoising", "--noise", "masking",
+                 "--noise-level", "0.3", "--out", str(run), "--quiet", "--no-report"]) == 0
+    _pairs(tmp_path / "inc.csv", n=40, hole_every=4, seed=1)
+    assert main(["impute", str(run), "--input", str(tmp_path / "inc.csv"), "--out", str(tmp_path / "f.csv")]) == 0
+    assert "Filled 20 hole(s) in 40 rows" in capsys.readouterr().out
+    with open(tmp_path / "inc.csv") as f:
+        before = list(csv.reader(f))
+    with open(tmp_path / "f.csv") as f:
+        after = list(csv.reader(f))
+    assert after[0] == before[0] and len(after) == len(before)
+    for b, a in zip(before[1:], after[1:]):
+        for vb, va in zip(b, a):
+            if vb not in ("", "NA"):
+                assert va == vb  # observed: the same text, bit for bit
+    filled = [a for b, a in zip(before[1:], after[1:]) if b[1] == ""]
+    assert len(filled) == 10 and all(r[1] == ("S" if r[0] == "small" else "L") for r in filled)
+    assert all(abs(float(r[2]) - (5 if r[0] == "small" else 50)) < 10 for r in filled)  # from the row's kind
+    # a table without holes imputes to itself
+    assert main(["impute", str(run), "--input", str(tmp_path / "train.csv"), "--out", str(tmp_path / "g.csv")]) == 0
+    assert (tmp_path / "g.csv").read_text() == (tmp_path / "train.csv").read_text().replace("\r\n", "\n")
+
+
+def test_impute_says_what_it_cannot_fill(tmp_path, capsys):
+    _pairs(tmp_path / "train.csv")
+    assert main(["train", "--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "plain"), "--quiet",
+                 "--no-report"]) == 0  # no holes in training, no masking: no column can take a hole
+    _pairs(tmp_path / "inc.csv", n=20, hole_every=4)
+    line = cli_error(capsys, ["impute", str(tmp_path / "plain"), "--input", str(tmp_path / "inc.csv"), "--out",
+                              str(tmp_path / "f.csv")])
+    assert "column 'size' has a hole at row 1, and the run saw none in that column" in line
+    assert not (tmp_path / "f.csv").exists()
+    (tmp_path / "other.csv").write_text("a,b\nx,1\ny,\n")
+    line = cli_error(capsys, ["impute", str(tmp_path / "plain"), "--input", str(tmp_path / "other.csv"), "--out",
+                              str(tmp_path / "f.csv")])
+    assert "lacks the column(s) kind, size, weight" in line
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "img"), "--epochs", "1", "--quiet",
+                 "--no-report"]) == 0
+    line = cli_error(capsys, ["impute", str(tmp_path / "img"), "--input", str(tmp_path / "inc.csv"), "--out",
+                              str(tmp_path / "f.csv")])
+    assert "is not a table run" in line
+
+
+def test_a_row_of_holes_is_a_row(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b\nx,1\n,\ny,2\n")
+    cols = read_table(tmp_path / "t.csv")
+    assert list(cols["a"]) == ["x", "", "y"]
