@@ -97,3 +97,43 @@ def test_a_row_of_holes_is_a_row(tmp_path):
     (tmp_path / "t.csv").write_text("a,b\nx,1\n,\ny,2\n")
     cols = read_table(tmp_path / "t.csv")
     assert list(cols["a"]) == ["x", "", "y"]
+
+
+def test_the_imputer_follows_sklearns_rules_and_keeps_observed_values(tmp_path):
+    import pytest
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from aekit.sklearn import AutoencoderImputer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    X[:, 1] = 2 * X[:, 0] + 0.1 * rng.normal(size=300)
+    Xi = X.copy()
+    Xi[rng.random(X.shape) < 0.2] = np.nan
+    holes = np.isnan(Xi)
+    imp = AutoencoderImputer(random_state=0).fit(Xi)
+    F = imp.transform(Xi)
+    assert np.array_equal(F[~holes], Xi[~holes]) and not np.isnan(F).any()
+    both = holes[:, 1] & ~holes[:, 0]  # column 1 hidden, column 0 seen: rebuilt from it, far better than the mean
+    err = np.sqrt(np.mean((F[both, 1] - X[both, 1]) ** 2))
+    assert err < 0.5 * np.sqrt(np.mean((np.nanmean(Xi[:, 1]) - X[both, 1]) ** 2))
+    marked = np.where(holes, -999.0, X)  # another marker
+    assert np.array_equal(AutoencoderImputer(missing_values=-999.0, random_state=0).fit(marked).transform(marked),
+                          F)
+    pipe = make_pipeline(AutoencoderImputer(epochs=2, random_state=0), LinearRegression()).fit(Xi[:, :2], X[:, 2])
+    assert pipe.predict(Xi[:5, :2]).shape == (5,)
+    ct = ColumnTransformer([("imp", AutoencoderImputer(epochs=2, random_state=0), [0, 1])], remainder="drop")
+    assert ct.fit_transform(Xi).shape == (300, 2)
+    failed = [c["check_name"] for c in check_estimator(AutoencoderImputer(epochs=2), on_fail=None)
+              if c["status"] == "failed"]
+    assert failed == []
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"kind": ["small", "large"] * 60, "size": ["S", "L"] * 60, "w": np.arange(120) * 0.5})
+    inc = df.astype(object).copy()
+    inc.loc[::7, "size"] = None
+    out = AutoencoderImputer(random_state=0).fit(inc).transform(inc)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == ["kind", "size", "w"]
+    assert out["size"].notna().all() and (out["w"] == df["w"]).all()

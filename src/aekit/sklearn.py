@@ -457,3 +457,95 @@ class AutoencoderSynthesizer(BaseEstimator):
             return pd.DataFrame(rows)
         return np.column_stack([np.array([np.nan if v is None else v for v in rows[c.name]], dtype=np.float64)
                                 for c in self.schema_.columns])
+
+
+class AutoencoderImputer(TransformerMixin, BaseEstimator):
+    """Fills missing values with a table autoencoder trained to rebuild entries hidden on purpose (the masking
+    recipe of ``aekit impute``), following scikit-learn's imputers: ``fit`` learns from the incomplete X,
+    ``transform`` fills its holes and leaves every observed value as it was.
+
+    X: an array of numbers (holes: ``missing_values``, NaN by default) or a pandas DataFrame of mixed columns
+    (numbers, categories, yes/no; holes: None / NaN); ``transform`` gives the same kind back.
+
+    Parameters
+    ----------
+    missing_values : the marker of a hole in an array (NaN by default).
+    categorical : column names (DataFrames) to read as categories.
+    noise_level : the share of entries hidden in each training step.
+    epochs : "auto" (the table recipe's) or a number of epochs.
+    random_state, verbose : as the other estimators.
+    """
+
+    def __init__(self, missing_values=np.nan, categorical: tuple[str, ...] = (), noise_level: float = 0.3,
+                 epochs: int | str = "auto", random_state=None, verbose: bool = False) -> None:
+        self.missing_values = missing_values
+        self.categorical = categorical
+        self.noise_level = noise_level
+        self.epochs = epochs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _columns(self, X, reset: bool) -> dict:
+        from .data.table import read_table
+
+        if hasattr(X, "columns") and hasattr(X, "dtypes"):
+            cols = read_table(X, "X")
+            if reset:
+                self.feature_names_in_ = np.asarray(list(cols), dtype=object)
+                self.n_features_in_ = len(cols)
+                self.fitted_on_frame_ = True
+            elif list(cols) != list(self.feature_names_in_):
+                raise ValueError(f"X has the columns {list(cols)}; the imputer was fitted with "
+                                 f"{list(self.feature_names_in_)}")
+            return cols
+        X = validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan",
+                          ensure_min_samples=2 if reset else 1)
+        if reset:
+            self.fitted_on_frame_ = False
+        hole = np.isnan(X) if _is_nan(self.missing_values) else (X == self.missing_values) | np.isnan(X)
+        cols = {}
+        for j in range(X.shape[1]):
+            col = X[:, j].astype(object)
+            col[hole[:, j]] = None
+            cols[f"x{j}"] = col
+        return cols
+
+    def fit(self, X, y=None) -> "AutoencoderImputer":
+        """Read the columns' kinds from X and train the model to rebuild hidden entries. Returns self."""
+        from .table import TableCodec, infer_schema, table_recipe
+
+        cols = self._columns(X, reset=True)
+        codec = TableCodec(infer_schema(cols, tuple(self.categorical))).fit(cols).with_holes()
+        split = Split(_torch_tensor(codec.encode(cols, "X")), table=codec)
+        recipe = {**table_recipe(len(split), codec.schema), "sampler": "none"}
+        recipe.pop("sampler_components")
+        if self.epochs != "auto":
+            recipe["epochs"] = self.epochs
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        cfg = Config().override(variant="denoising", noise="masking", noise_level=self.noise_level, seed=seed,
+                                **recipe)
+        res = _fit(cfg, split, quiet=not self.verbose, on_epoch=(lambda r: print(r)) if self.verbose else None)
+        self.model_ = res.model.cpu().eval()
+        self.history_ = res.history
+        return self
+
+    def transform(self, X):
+        """X with its holes filled (observed values unchanged): an array (float64) or a DataFrame, as X."""
+        check_is_fitted(self)
+        cols = self._columns(X, reset=False)
+        filled, _ = apps.impute(self.model_, cols, "X")
+        if self.fitted_on_frame_:
+            import pandas as pd
+
+            return pd.DataFrame(filled, index=getattr(X, "index", None))
+        return np.column_stack([np.array([np.nan if v is None else float(v) for v in filled[f"x{j}"]])
+                                for j in range(self.n_features_in_)])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _is_nan(v) -> bool:
+    return isinstance(v, float) and v != v
