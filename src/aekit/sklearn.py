@@ -410,19 +410,7 @@ class AutoencoderSynthesizer(BaseEstimator):
         self.verbose = verbose
 
     def _columns(self, X, reset: bool) -> dict:
-        from .data.table import read_table
-
-        if hasattr(X, "columns") and hasattr(X, "dtypes"):
-            cols = read_table(X)
-            if reset:
-                self.feature_names_in_ = np.asarray(list(cols), dtype=object)
-                self.n_features_in_ = len(cols)
-                self.fitted_on_frame_ = True
-            return cols
-        X = validate_data(self, X, reset=reset, dtype=np.float64, ensure_min_samples=2)
-        if reset:
-            self.fitted_on_frame_ = False
-        return {f"x{j}": X[:, j].astype(object) for j in range(X.shape[1])}
+        return _table_columns(self, X, reset)
 
     def fit(self, X, y=None) -> "AutoencoderSynthesizer":
         """Read the schema from X, train the table model and fit its sampler. Returns self."""
@@ -442,6 +430,11 @@ class AutoencoderSynthesizer(BaseEstimator):
         self.schema_ = schema
         self.history_ = res.history
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # holes are part of a table: modelled, and generated where they were
+        return tags
 
     def sample(self, n_samples: int = 1, random_state=None):
         """``n_samples`` new rows: a DataFrame with the training columns (when fitted on one), else an array
@@ -486,29 +479,7 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def _columns(self, X, reset: bool) -> dict:
-        from .data.table import read_table
-
-        if hasattr(X, "columns") and hasattr(X, "dtypes"):
-            cols = read_table(X, "X")
-            if reset:
-                self.feature_names_in_ = np.asarray(list(cols), dtype=object)
-                self.n_features_in_ = len(cols)
-                self.fitted_on_frame_ = True
-            elif list(cols) != list(self.feature_names_in_):
-                raise ValueError(f"X has the columns {list(cols)}; the imputer was fitted with "
-                                 f"{list(self.feature_names_in_)}")
-            return cols
-        X = validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan",
-                          ensure_min_samples=2 if reset else 1)
-        if reset:
-            self.fitted_on_frame_ = False
-        hole = np.isnan(X) if _is_nan(self.missing_values) else (X == self.missing_values) | np.isnan(X)
-        cols = {}
-        for j in range(X.shape[1]):
-            col = X[:, j].astype(object)
-            col[hole[:, j]] = None
-            cols[f"x{j}"] = col
-        return cols
+        return _table_columns(self, X, reset, self.missing_values)
 
     def fit(self, X, y=None) -> "AutoencoderImputer":
         """Read the columns' kinds from X and train the model to rebuild hidden entries. Returns self."""
@@ -549,3 +520,32 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
 
 def _is_nan(v) -> bool:
     return isinstance(v, float) and v != v
+
+
+def _table_columns(est: BaseEstimator, X, reset: bool, missing_values=np.nan) -> dict:
+    """The raw columns of X for a table estimator: a DataFrame's own (its column names checked against fit's), or
+    an array's as x0, x1, ... with ``missing_values`` (and NaN) as holes. Sets ``feature_names_in_`` (DataFrames),
+    ``n_features_in_`` and ``fitted_on_frame_`` when ``reset``."""
+    from .data.table import read_table
+
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):
+        cols = read_table(X, "X")
+        if reset:
+            est.feature_names_in_ = np.asarray(list(cols), dtype=object)
+            est.n_features_in_ = len(cols)
+            est.fitted_on_frame_ = True
+        elif list(cols) != list(est.feature_names_in_):
+            raise ValueError(f"X has the columns {list(cols)}; the estimator was fitted with "
+                             f"{list(est.feature_names_in_)}")
+        return cols
+    X = validate_data(est, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan",
+                      ensure_min_samples=2 if reset else 1)
+    if reset:
+        est.fitted_on_frame_ = False
+    hole = np.isnan(X) if _is_nan(missing_values) else (X == missing_values) | np.isnan(X)
+    cols = {}
+    for j in range(X.shape[1]):
+        col = X[:, j].astype(object)
+        col[hole[:, j]] = None
+        cols[f"x{j}"] = col
+    return cols
