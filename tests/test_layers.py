@@ -87,3 +87,12 @@ def test_the_cycle_finder_finds_a_loop(tmp_path, monkeypatch):
     (pkg / "b.py").write_text("from . import a\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert _cycles(grimp.build_graph("loopy", cache_dir=None)) == [["loopy.a", "loopy.b"]]
+
+
+def test_public_subpackages_load_on_first_use_and_not_before():
+    from conftest import modules_imported_by
+
+    assert not {"aekit.apps", "aekit.viz", "aekit.sklearn"} & modules_imported_by("import aekit")
+    loaded = modules_imported_by("import aekit; aekit.apps.compress; aekit.viz.reconstruction_view; "
+                                 "aekit.sklearn.AutoencoderImputer; aekit.table.TableCodec")
+    assert {"aekit.apps", "aekit.viz", "aekit.sklearn", "aekit.table"} <= loaded

@@ -37,6 +37,20 @@ finally:
     if _collecting:
         _gc.enable()
 
+_SUBPACKAGES = ("apps", "viz", "sklearn", "sampler", "table", "tracking", "serve", "limits", "files")
+
+
+def __getattr__(name: str):
+    """The public subpackages on first use (PEP 562, as SciPy and scikit-learn do): ``aekit.apps.compress`` works
+    after ``import aekit``, and ``import aekit`` stays light (the applications, figures and scikit-learn load only
+    when asked for)."""
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'aekit' has no attribute {name!r}")
+
+
 __all__ = [
     "ARCHITECTURES", "VARIANTS", "Autoencoder", "AutoencoderOutput", "Config", "DataConfig", "DataSplits",
     "LossConfig", "ModelConfig", "Split", "TrainConfig", "TrainResult", "__version__", "build_model", "evaluate",
