@@ -137,3 +137,30 @@ def test_the_imputer_follows_sklearns_rules_and_keeps_observed_values(tmp_path):
     out = AutoencoderImputer(random_state=0).fit(inc).transform(inc)
     assert isinstance(out, pd.DataFrame) and list(out.columns) == ["kind", "size", "w"]
     assert out["size"].notna().all() and (out["w"] == df["w"]).all()
+
+
+def test_multiple_imputation_gives_k_tables_that_differ_only_in_the_holes(tmp_path, capsys):
+    _pairs(tmp_path / "train.csv")
+    run = tmp_path / "r"
+    assert main(["train", "--data", str(tmp_path / "train.csv"), "--variant", "denoising", "--noise", "masking",
+                 "--out", str(run), "--quiet", "--no-report"]) == 0
+    _pairs(tmp_path / "inc.csv", n=40, hole_every=4, seed=1)
+    assert main(["impute", str(run), "--input", str(tmp_path / "inc.csv"), "--draws", "5", "--out",
+                 str(tmp_path / "d.csv")]) == 0
+    assert "Filled 20 hole(s) in 40 rows of" in capsys.readouterr().out
+    with open(tmp_path / "d.csv") as f:
+        d = list(csv.DictReader(f))
+    with open(tmp_path / "inc.csv") as f:
+        inc = list(csv.DictReader(f))
+    assert len(d) == 5 * 40 and [int(r["draw"]) for r in d[::40]] == [1, 2, 3, 4, 5]
+    for i, row in enumerate(inc):
+        mine = [d[k * 40 + i] for k in range(5)]
+        for col in ("kind", "size", "weight"):
+            if row[col] not in ("", "NA"):
+                assert all(m[col] == row[col] for m in mine)  # observed: the same text in every table
+        if row["weight"] == "NA":
+            assert len({m["weight"] for m in mine}) > 1  # a number's draws spread
+    for k, expect in (("0", "expected a positive integer, got 0"), ("5000", "draws must be an integer from 1 to 1000")):
+        line = cli_error(capsys, ["impute", str(run), "--input", str(tmp_path / "inc.csv"), "--draws", k, "--out",
+                                  str(tmp_path / "x.csv")])
+        assert expect in line and not (tmp_path / "x.csv").exists()

@@ -32,13 +32,13 @@ from .classify import classify, predict_proba
 from .codec import compress, decompress
 from .denoise import Denoised, denoise, psnr
 from .generate import interpolate, interpolate_codes, log_likelihood, sample, sample_rows, slerp
-from .impute import impute
+from .impute import impute, impute_draws
 from .infer import CHUNK, batched, decode, encode, reconstruct, reconstruction_error, table_errors
 from .probe import linear_probe, probe
 
 __all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "Detection", "batched",
            "check_error_window", "classify", "compress", "decode", "default_score", "decompress", "denoise", "detect",
-           "detector_recipe", "encode", "impute",
+           "detector_recipe", "encode", "impute", "impute_draws",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
            "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "run_detector", "sample",
            "sample_rows", "slerp",

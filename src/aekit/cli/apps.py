@@ -197,6 +197,14 @@ def cmd_impute(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.run} is not a table run: impute fills the holes of tables (train on a CSV or "
                          "Parquet table, with --variant denoising --noise masking to impute any column)")
     columns = read_table(args.input)
+    if args.draws:
+        tables, n = apps.impute_draws(model, columns, args.draws, args.seed, args.input)
+        rows = len(next(iter(columns.values()))) if columns else 0
+        long = {"draw": [k + 1 for k in range(len(tables)) for _ in range(rows)],
+                **{c: [v for t in tables for v in t[c]] for c in columns}}
+        print(f"Filled {n} hole(s) in {rows} rows of {args.input}, {args.draws} times; wrote "
+              f"{write_table(args.out, long)}")
+        return 0
     filled, n = apps.impute(model, columns, args.input)
     rows = len(next(iter(filled.values()))) if filled else 0
     print(f"Filled {n} hole(s) in {rows} rows of {args.input}; wrote {write_table(args.out, filled)}")
@@ -506,6 +514,10 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                "entry from the other entries of its row; every observed entry is written exactly as it was read.")
     p.add_argument("--input", "--data", dest="input", required=True, help="the incomplete table: .csv or .parquet")
     p.add_argument("--out", required=True, help="the filled table: .csv or .parquet")
+    p.add_argument("--draws", type=bounded(positive_int, "samples"), help="multiple imputation: K completed tables "
+                   "in one file, a first column 'draw' (1..K) before each table's rows; holes drawn from the model's "
+                   "predictive distribution (for Rubin's rules)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of the draws (default 0)")
 
     p = parser("generate", cmd_generate, "new samples: codes drawn from the run's sampler, decoded")
     p.add_argument("-n", type=bounded(positive_int, "samples"), default=16,
