@@ -702,3 +702,22 @@ def test_a_folder_of_other_files_is_never_a_run_directory(tmp_path, capsys):
         line = cli_error(capsys, ["train", "--data", "digits", "--out", str(tmp_path / "mine"), *extra, *TINY])
         assert "not part of a run (notes.txt)" in line
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+def test_a_run_trained_with_a_label_column_reads_csvs_that_still_hold_it(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4))
+    y = (x[:, 0] > 0).astype(int)
+    rows = "".join(f"{a:.4f},{b:.4f},{c:.4f},{d:.4f},{k}\n" for (a, b, c, d), k in zip(x, y))
+    (tmp_path / "t.csv").write_text("a,b,c,d,kind\n" + rows)
+    assert main(["train", "--data", str(tmp_path / "t.csv"), "--label-column", "kind", "--variant", "classifier",
+                 "--out", str(tmp_path / "r"), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["classify", str(tmp_path / "r"), "--input", str(tmp_path / "t.csv"), "--out",
+                 str(tmp_path / "l.csv")]) == 0  # the label column is the labels again, not a fifth feature
+    assert "on the 120 labelled samples" in capsys.readouterr().out
+    assert main(["detect", str(tmp_path / "r"), "--input", str(tmp_path / "t.csv"), "--out",
+                 str(tmp_path / "d.csv")]) == 0
+    (tmp_path / "f.csv").write_text("a,b,c,d\n" + "".join(r.rsplit(",", 1)[0] + "\n" for r in rows.splitlines()))
+    assert main(["encode", str(tmp_path / "r"), "--input", str(tmp_path / "f.csv"), "--out",
+                 str(tmp_path / "z.npy")]) == 0  # and without it, the features alone

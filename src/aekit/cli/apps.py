@@ -71,7 +71,8 @@ def read_inputs(model: Autoencoder, path: str | None, split: str = "test", unkno
             raise ValueError(f"{path} is a folder of images, but this model takes samples of shape {shape}")
         s, folder = load_image_split(path, shape[0], shape[1:])
         return Inputs(s.x.numpy(), s.y, s.names, folder.classes or None)
-    arr = read_array(path)
+    label = model.config.data.label_column
+    arr = read_array(path, label if label is not None and _csv_holds(path, label, model) else None)
     x = _fit_shape(model, check_array(np.asarray(arr.x), path), path)
     if arr.lengths is not None:  # checked as training checks them; and not silently dropped
         lengths = check_lengths(arr.lengths, x.shape, path)
@@ -79,6 +80,18 @@ def read_inputs(model: Autoencoder, path: str | None, split: str = "test", unkno
             raise ValueError(f"{path}: sequences shorter than T={x.shape[1]} ('lengths'): this command reads whole "
                              "sequences; give each sequence without padding, or drop 'lengths'")
     return Inputs(x, arr.y)
+
+
+def _csv_holds(path: str, column: str, model: Autoencoder) -> bool:
+    """Whether a CSV input still holds the run's label column (by name, or as one column more than the model
+    takes): then it is read as the labels, as in training, not as a feature."""
+    if not str(path).lower().endswith(".csv") or not Path(path).is_file():
+        return False
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f), [])
+    names = [h.strip() for h in header]
+    width = int(np.prod(model.input_shape))
+    return column in names or (column.isdigit() and len(names) == width + 1)
 
 
 def _fit_shape(model: Autoencoder, x: np.ndarray, what: str) -> np.ndarray:
