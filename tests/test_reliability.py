@@ -721,3 +721,17 @@ def test_a_run_trained_with_a_label_column_reads_csvs_that_still_hold_it(tmp_pat
     (tmp_path / "f.csv").write_text("a,b,c,d\n" + "".join(r.rsplit(",", 1)[0] + "\n" for r in rows.splitlines()))
     assert main(["encode", str(tmp_path / "r"), "--input", str(tmp_path / "f.csv"), "--out",
                  str(tmp_path / "z.npy")]) == 0  # and without it, the features alone
+
+
+def test_a_run_stores_the_mnist_folder_it_found_through_the_environment(tmp_path, monkeypatch, capsys):
+    from test_data import fake_mnist
+
+    folder = fake_mnist(tmp_path / "idx", n=40)
+    monkeypatch.setenv("AEKIT_DATA_DIR", str(folder))
+    assert main(["train", "--data", "mnist", "--out", str(tmp_path / "r"), *TINY]) == 0
+    assert json.loads((tmp_path / "r" / ckpt.CONFIG).read_text())["data"]["data_dir"] == str(folder.resolve())
+    monkeypatch.delenv("AEKIT_DATA_DIR")
+    monkeypatch.setenv("AEKIT_OFFLINE", "1")
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "r")]) == 0  # found again, without the variable and without a download
+    assert str(folder.resolve()) in capsys.readouterr().out

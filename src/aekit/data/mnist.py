@@ -138,4 +138,5 @@ def load_mnist(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpl
     a, folder = load_mnist_arrays(cfg.data_dir, download)
     train = to_split(a["train_images"][:, None], a["train_labels"], "MNIST training images")  # (N, 1, 28, 28)
     test = to_split(a["test_images"][:, None], a["test_labels"], "MNIST test images")
-    return DataSplits(train, test, f"MNIST from {folder} ({len(train)} train, {len(test)} test)")
+    return DataSplits(train, test, f"MNIST from {folder} ({len(train)} train, {len(test)} test)",
+                      {"data_dir": str(Path(folder).resolve())})

@@ -36,6 +36,9 @@ class DataSplits:
     train: Split
     test: Split
     name: str  # what was loaded, for messages ("MNIST from /path", "sklearn digits")
+    # config fields the loader resolved that the config left open (MNIST's folder, found through $AEKIT_DATA_DIR or
+    # the cache): a run stores them, so that it finds the same data later without the environment it trained in
+    source: dict | None = None
 
     @classmethod
     def from_arrays(cls, x_train, x_test=None, y_train=None, y_test=None, test_fraction: float = 0.2,
