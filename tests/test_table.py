@@ -218,9 +218,8 @@ def test_whole_numbers_written_with_a_point_are_the_same_level():
 def test_the_table_recipe_by_hand_and_flags_win(tmp_path, capsys):
     from aekit.table import table_recipe
 
-    s = Schema([], {})
-    s.columns = infer_schema({"a": np.array(["x", "y"] * 10, dtype=object),
-                              "b": np.array([f"{i}.5" for i in range(20)], dtype=object)}).columns
+    s = infer_schema({"a": np.array(["x", "y"] * 10, dtype=object),
+                      "b": np.array([f"{i}.5" for i in range(20)], dtype=object)})
     assert s.width == 3 and len(s.columns) == 2
     assert table_recipe(200, s) == {"hidden": (64, 64), "latent_dim": 4, "epochs": 30, "batch_size": 64,
                                     "val_fraction": 0.0, "sampler_components": 10}  # 2000 * 64 / 200 > 30 epochs
@@ -377,7 +376,7 @@ def test_an_unseen_category_is_scored_as_the_least_likely_level_by_detect_and_re
     with pytest.raises(ValueError, match="'zzz', a category the run never saw"):
         codec.encode(new)
     x = torch.from_numpy(codec.encode(new, unknown="zeros"))
-    assert codec.unknown_count == 1 and x[1, :2].sum() == 0
+    assert codec.unknown_entries(x) == 1 and x[1, :2].sum() == 0
     logits = torch.tensor([[2.0, -1.0, 0.0], [2.0, -1.0, 0.0]])
     loss = codec.loss(logits, x)["c"]
     assert torch.allclose(loss[1], -torch.log_softmax(logits[1, :2], 0).min())  # the least likely level's surprise

@@ -414,21 +414,11 @@ class AutoencoderSynthesizer(BaseEstimator):
 
     def fit(self, X, y=None) -> "AutoencoderSynthesizer":
         """Read the schema from X, train the table model and fit its sampler. Returns self."""
-        from .table import TableCodec, infer_schema, table_recipe
+        from .table import TableCodec, infer_schema
 
         cols = self._columns(X, reset=True)
-        schema = infer_schema(cols, tuple(self.categorical), tuple(self.drop))
-        codec = TableCodec(schema).fit(cols)
-        split = Split(_torch_tensor(codec.encode(cols, "X")), table=codec)
-        recipe = table_recipe(len(split), schema)
-        if self.epochs != "auto":
-            recipe["epochs"] = self.epochs
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        cfg = Config().override(variant=self.variant, seed=seed, **recipe)
-        res = _fit(cfg, split, quiet=not self.verbose, on_epoch=(lambda r: print(r)) if self.verbose else None)
-        self.model_ = res.model.cpu().eval()
-        self.schema_ = schema
-        self.history_ = res.history
+        self.schema_ = infer_schema(cols, tuple(self.categorical), tuple(self.drop))
+        _fit_table(self, cols, TableCodec(self.schema_).fit(cols), variant=self.variant)
         return self
 
     def __sklearn_tags__(self):
@@ -483,21 +473,12 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None) -> "AutoencoderImputer":
         """Read the columns' kinds from X and train the model to rebuild hidden entries. Returns self."""
-        from .table import TableCodec, infer_schema, table_recipe
+        from .table import TableCodec, infer_schema
 
         cols = self._columns(X, reset=True)
         codec = TableCodec(infer_schema(cols, tuple(self.categorical))).fit(cols).with_holes()
-        split = Split(_torch_tensor(codec.encode(cols, "X")), table=codec)
-        recipe = {**table_recipe(len(split), codec.schema), "sampler": "none"}
-        recipe.pop("sampler_components")
-        if self.epochs != "auto":
-            recipe["epochs"] = self.epochs
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        cfg = Config().override(variant="denoising", noise="masking", noise_level=self.noise_level, seed=seed,
-                                **recipe)
-        res = _fit(cfg, split, quiet=not self.verbose, on_epoch=(lambda r: print(r)) if self.verbose else None)
-        self.model_ = res.model.cpu().eval()
-        self.history_ = res.history
+        _fit_table(self, cols, codec, variant="denoising", noise="masking", noise_level=self.noise_level,
+                   sampler="none")
         return self
 
     def transform(self, X):
@@ -520,6 +501,24 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
 
 def _is_nan(v) -> bool:
     return isinstance(v, float) and v != v
+
+
+def _fit_table(est: BaseEstimator, cols: dict, codec, **fields) -> None:
+    """Train a table estimator's model on raw columns encoded by ``codec``: the table recipe's sizes (its
+    ``epochs`` unless "auto"), the estimator's seed and ``fields``; sets ``model_`` and ``history_``."""
+    from .table import table_recipe
+
+    split = Split(_torch_tensor(codec.encode(cols, "X")), table=codec)
+    recipe = table_recipe(len(split), codec.schema)
+    if est.epochs != "auto":
+        recipe["epochs"] = est.epochs
+    if fields.get("sampler") == "none":
+        recipe.pop("sampler_components")
+    seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
+    cfg = Config().override(seed=seed, **recipe, **fields)
+    res = _fit(cfg, split, quiet=not est.verbose, on_epoch=(lambda r: print(r)) if est.verbose else None)
+    est.model_ = res.model.cpu().eval()
+    est.history_ = res.history
 
 
 def _table_columns(est: BaseEstimator, X, reset: bool, missing_values=np.nan) -> dict:

@@ -58,6 +58,17 @@ class Column:
     def width(self) -> int:
         return len(self.categories) if self.onehot else 1 + int(self.missing)
 
+    @property
+    def numeric_levels(self) -> bool:
+        """Its levels are whole numbers (an integer column of few values, a 0/1 column): read and written as ints."""
+        return self.kind == "integer" or (self.kind == "boolean" and set(self.categories) <= {"0", "1", MISSING})
+
+    def typed(self, level: str):
+        """A level as the column's type: None for a hole, an int where the levels are numbers, else the text."""
+        if level == MISSING:
+            return None
+        return int(float(level)) if self.numeric_levels else level
+
 
 @dataclass
 class Schema:
@@ -266,7 +277,6 @@ class TableCodec(nn.Module):
             self.slices.append((start, start + c.width))
             start += c.width
         self.width = start
-        self.unknown_count = 0  # unseen categories in the last encode(unknown="zeros")
 
     # fitting and encoding
     @torch.no_grad()
@@ -297,10 +307,9 @@ class TableCodec(nn.Module):
         """Raw columns -> (N, width) float32. A ValueError names the column and row of a value training never saw
         (a new category, a hole in a column that had none, text in a number column); with ``unknown="zeros"`` a new
         category is encoded as no level at all (its one-hot group all zero: the loss then counts it as the least
-        likely level, which is what anomaly scores want) and ``self.unknown_count`` says how many there were."""
+        likely level, which is what anomaly scores want; :meth:`unknown_entries` counts them)."""
         if unknown not in ("error", "zeros"):
             raise ValueError(f"unknown must be error or zeros, got {unknown!r}")
-        self.unknown_count = 0
         missing = [c.name for c in self.schema.columns if c.name not in columns]
         if missing:
             raise ValueError(f"{what} lacks the column(s) {', '.join(missing)} of the run's table")
@@ -315,12 +324,10 @@ class TableCodec(nn.Module):
                                  "column in training")
             if c.onehot:
                 index = {v: k for k, v in enumerate(c.categories)}
-                numeric = c.kind == "integer" or (c.kind == "boolean" and set(c.categories) <= {"0", "1", MISSING})
                 for i, v in enumerate(values):
-                    key = MISSING if hole[i] else _level_text(v, numeric)
+                    key = MISSING if hole[i] else _level_text(v, c.numeric_levels)
                     k = index.get(key)
-                    if k is None and unknown == "zeros":
-                        self.unknown_count += 1
+                    if k is None and unknown == "zeros":  # left all zero: see unknown_entries
                         continue
                     if k is None:
                         raise ValueError(f"{what}: column {c.name!r}, row {i} holds {key!r}, a category the run "
@@ -350,7 +357,7 @@ class TableCodec(nn.Module):
                     logits[:, c.categories.index(MISSING)] = -math.inf
                 k = (torch.multinomial(F.softmax(logits, 1), 1, generator=generator)[:, 0] if generator is not None
                      else logits.argmax(1)).tolist()
-                out[c.name] = [_typed_level(c, c.categories[i]) for i in k]
+                out[c.name] = [c.typed(c.categories[i]) for i in k]
                 continue
             x = np.interp(v[:, a].double().numpy(), getattr(self, f"qz{j}").numpy(), getattr(self, f"qx{j}").numpy())
             x = np.clip(np.round(x, c.decimals), c.lo, c.hi)
@@ -419,6 +426,13 @@ class TableCodec(nn.Module):
                 out[t, a + 1] = 1.0
         return out
 
+    def unknown_entries(self, x: np.ndarray | torch.Tensor) -> int:
+        """How many categories of encoded rows x are no level at all (``encode(unknown="zeros")`` of a category
+        training never saw)."""
+        x = torch.as_tensor(x)
+        return sum(int((x[:, a:b].sum(1) == 0).sum()) for c, (a, b) in zip(self.schema.columns, self.slices)
+                   if c.onehot)
+
     def holes_of(self, x: torch.Tensor) -> torch.Tensor:
         """(N, columns) bool: the entries that are holes in encoded rows x."""
         out = []
@@ -453,15 +467,6 @@ def _level_text(v, numeric: bool = False) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v).strip()
-
-
-def _typed_level(c: Column, level: str):
-    """A level as the column's type: None for a hole, an int for integer and 0/1 columns, else the text."""
-    if level == MISSING:
-        return None
-    if c.kind == "integer" or (c.kind == "boolean" and level in ("0", "1")):
-        return int(float(level))
-    return level
 
 
 def _quantiles(v: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:

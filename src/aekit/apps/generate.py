@@ -128,7 +128,7 @@ def sample_rows(model: Autoencoder, n: int, seed: int = 0, sampler: str | None =
             raise ValueError(f"the model generates rows where {', '.join(f'{k}={v}' for k, v in where.items())} in "
                              f"{got} of {tried} draws: too rare to sample {n}")
         rows = table.decode(sample(model, m, seed=_mix_seed(seed, step), sampler=sampler, label=label), g)
-        keep = [i for i in range(m) if all(str(rows[k][i]) == v for k, v in where.items())]
+        keep = [i for i in range(m) if all(rows[k][i] == cols[k].typed(v) for k, v in where.items())]
         for name in out:
             out[name] += [rows[name][i] for i in keep[:n - got]]
         got, tried, step = got + len(keep[:n - got]), tried + m, step + 1

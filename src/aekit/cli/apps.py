@@ -59,8 +59,9 @@ def read_inputs(model: Autoencoder, path: str | None, split: str = "test", unkno
         if model.config.data.label_column and model.config.data.label_column in columns:
             columns, y = labels_of(columns, model.config.data.label_column, path)
         x = model.table.encode(columns, path, unknown)
-        if model.table.unknown_count:
-            print(f"{path}: {model.table.unknown_count} value(s) of categories training never saw, scored as the "
+        unseen = model.table.unknown_entries(x)
+        if unseen:
+            print(f"{path}: {unseen} value(s) of categories training never saw, scored as the "
                   "least likely level")
         return Inputs(x, y)
     if Path(path).is_dir():
@@ -180,7 +181,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .. import viz
 
     model = ckpt.load(args.run)
-    _check_table_outputs(args) if model.table is not None else _check_outputs(args)
+    if model.table is not None:
+        _check_table_outputs(args)
+    else:
+        _check_outputs(args)
     of = f" of class {args.label}" if args.label is not None else ""
     if model.table is not None:  # typed rows: categories drawn from the decoder's probabilities
         where = dict(_condition(w) for w in args.where or [])

@@ -212,8 +212,7 @@ def table_columns(real: dict[str, list], synthetic: dict[str, list], schema, max
         if c.onehot:
             levels = c.categories
             names = ["(missing)" if v == "" else v for v in levels]
-            key = [None if v == "" else (int(v) if c.kind == "integer" or (c.kind == "boolean" and v in ("0", "1"))
-                                         else v) for v in levels]
+            key = [c.typed(v) for v in levels]  # as decoded rows hold them
             share_r = np.array([sum(v == k for v in r) for k in key], dtype=np.float64) / max(len(r), 1)
             share_s = np.array([sum(v == k for v in s) for k in key], dtype=np.float64) / max(len(s), 1)
             shown = ", ".join(f"{i}: {n}" for i, n in enumerate(names[:6])) + (", ..." if len(names) > 6 else "")
