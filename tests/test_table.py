@@ -98,6 +98,45 @@ def test_generated_categories_are_training_levels_and_numbers_stay_in_range(tmp_
     assert any(v is None for v in rows["income"]) and any(v is not None for v in rows["income"])
 
 
+def test_a_generated_number_is_drawn_around_the_decoders_value_with_the_residual_spread(tmp_path):
+    cols = {"n": np.array(["1.5", "", "3.0", "2.0"], dtype=object), "c": np.array(["a", "b", "a", "b"], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    x = torch.from_numpy(codec.encode(cols))
+    (a, _), _ = codec.slices
+    x_hat = x.clone()
+    x_hat[:, a] += torch.tensor([0.3, 5.0, -0.4, 0.0])  # row 1 is a hole: its error never counts
+    spread = codec.fit_spread(x, x_hat)
+    assert spread[1] == 0 and torch.isclose(spread[0], torch.tensor((0.09 + 0.16 + 0.0) / 3).double().sqrt())
+    # drawn with a spread of 0.5 on the quantile-normal scale: values around the decoder's (the middle level)
+    v = torch.zeros(4000, codec.width)
+    v[:, a] = float(x[3, a])  # the quantile-normal value of 2.0
+    exact = codec.decode(v, torch.Generator().manual_seed(0), spread=[0.0, 0.0])["n"]
+    assert {t for t in exact if t is not None} == {2.0}
+    drawn = [t for t in codec.decode(v, torch.Generator().manual_seed(0), spread=[0.5, 0.0])["n"] if t is not None]
+    assert len(set(drawn)) > 10 and 1.5 <= min(drawn) and max(drawn) <= 3.0  # spread, and inside the range
+    assert codec.decode(v)["n"][0] == 2.0  # reconstruction (no generator) draws nothing
+
+
+def test_the_run_stores_each_numbers_residual_spread_with_its_sampler(tmp_path, capsys):
+    from aekit import checkpoint as ckpt
+
+    run = tmp_path / "run"
+    data = str(_people(tmp_path / "p.csv"))
+    assert main(["train", "--data", data, "--test-path", data, "--out", str(run), *TINY]) == 0  # all rows trained
+    model = ckpt.load(run)
+    cols = read_table(tmp_path / "p.csv")
+    x = torch.from_numpy(model.table.encode(cols))
+    want = model.table.spread.clone()
+    assert torch.allclose(model.table.fit_spread(x, torch.from_numpy(model.reconstructions(x))), want, atol=1e-5)
+    kinds = [c.onehot for c in model.table.schema.columns]
+    assert all((s > 0) != onehot for s, onehot in zip(want.tolist(), kinds))  # numbers only
+    tensors, meta = ckpt.load_tensors(run / ckpt.SAMPLER)
+    tensors["spread"] = -tensors["spread"]
+    ckpt.save_tensors(run / ckpt.SAMPLER, tensors, meta)  # a recomputed checksum
+    line = cli_error(capsys, ["generate", str(run), "-n", "4", "--out", str(tmp_path / "s.csv")])
+    assert str(run / ckpt.SAMPLER) in line and "spreads" in line and not (tmp_path / "s.csv").exists()
+
+
 def test_the_loss_by_hand_and_a_hidden_number_gets_no_gradient():
     cols = {"n": np.array(["1.5", "", "3.0", "2.0"], dtype=object), "c": np.array(["a", "b", "a", "b"], dtype=object)}
     codec = TableCodec(infer_schema(cols)).fit(cols)

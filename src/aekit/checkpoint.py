@@ -257,7 +257,8 @@ def load_tables(run_dir: str | Path, model: Autoencoder | None = None):
 
 def save_sampler(run_dir: str | Path, model: Autoencoder) -> None:
     """sampler.safetensors: the density fitted to the training codes (``model.sampler``)."""
-    _save_bound(Path(run_dir) / SAMPLER, model.sampler.tensors(), model)
+    spread = {} if model.table is None else {"spread": model.table.spread.float()}  # (columns,)
+    _save_bound(Path(run_dir) / SAMPLER, {**model.sampler.tensors(), **spread}, model)
 
 
 def load_sampler(run_dir: str | Path, model: Autoencoder | None = None):
@@ -266,8 +267,14 @@ def load_sampler(run_dir: str | Path, model: Autoencoder | None = None):
 
     path = Path(run_dir) / SAMPLER
     t = _load_bound(path, model)
-    if set(t) - {"labels"} != {"weights", "means", "scale"}:
+    if set(t) - {"labels", "spread"} != {"weights", "means", "scale"}:
         raise CorruptFileError(f"{path} does not hold a sampler (weights, means, scale)")
+    spread = t.pop("spread", None)
+    if spread is not None and model is not None and model.table is not None:  # a table's residual spreads
+        if (spread.shape != (len(model.table.slices),) or not bool(torch.isfinite(spread).all())
+                or bool((spread < 0).any()) or bool((spread > 100).any())):
+            raise CorruptFileError(f"{path}: its spreads are not one non-negative number up to 100 per column")
+        model.table.spread = spread.double()
     try:
         gm = GaussianMixture(t["weights"], t["means"], t["scale"], t.get("labels"))
     except ValueError as e:

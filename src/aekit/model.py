@@ -187,6 +187,11 @@ class Autoencoder(nn.Module):
         self.train(was)
         return codes
 
+    def reconstructions(self, x: torch.Tensor | np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """(N, *input_shape) -> (N, *input_shape) float32 numpy: :meth:`reconstruct` in eval mode without gradients,
+        in chunks of ``batch_size`` rows (:func:`batched`)."""
+        return batched(self, x, self.reconstruct, batch_size or CHUNK)
+
     def reconstruct(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, *input_shape) -> (B, *input_shape): decode(encode(x)), deterministic."""
         return self.encode_and_reconstruct(x, lengths)[1]

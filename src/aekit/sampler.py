@@ -7,6 +7,9 @@ training draws where the data is, and it makes any autoencoder a generator, a de
 reads (``model.encode``: the posterior mean for a VAE), stores it with the run (``sampler.safetensors``, bound to the
 weights it was fitted with) and attaches it at load.
 
+A table model's sampler file also holds each number column's residual spread (``TableCodec.fit_spread``): a
+generated number is drawn around the decoder's value, as the data scatters around its reconstruction.
+
 Names (``SAMPLERS``): ``gmm``, the fitted mixture (the default wherever a run has one); ``normal``, N(0, I) through
 the code activation (variational models only).
 """
@@ -165,6 +168,8 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     sub = torch.as_tensor(np.asarray(sub, dtype=np.float32)) if not torch.is_tensor(sub) else sub.float()
     lens = None if lengths is None else torch.as_tensor(lengths)[torch.from_numpy(rows)]
     codes = model.codes(sub, lens)  # (n, *code_shape)
+    if model.table is not None:  # and how far each number lies from the decoder's value (drawn with at generation)
+        model.table.fit_spread(sub, torch.from_numpy(model.reconstructions(sub)))
     tc = model.config.train
     k, seed = components or tc.sampler_components, tc.seed if seed is None else seed
     codes = torch.from_numpy(codes.reshape(len(codes), -1))

@@ -277,6 +277,10 @@ class TableCodec(nn.Module):
             self.slices.append((start, start + c.width))
             start += c.width
         self.width = start
+        # each number column's residual spread on the quantile-normal scale (0 for categories): the RMS error of the
+        # training rows' reconstructions, fitted with the sampler (fit_spread) and stored in its file; generation
+        # draws a number around the decoder's value with it (p(x | z) a Gaussian, not a point)
+        self.spread = torch.zeros(len(schema.columns), dtype=torch.float64)
 
     # fitting and encoding
     @torch.no_grad()
@@ -341,13 +345,35 @@ class TableCodec(nn.Module):
                     out[:, a + 1] = hole
         return out
 
+    @torch.no_grad()
+    def fit_spread(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """Each number column's residual spread (columns,), float64: the RMS error of reconstructions x_hat of
+        encoded rows x (both (N, width)) over the observed entries; 0 for categories. Stored as :attr:`spread`."""
+        out = torch.zeros(len(self.slices), dtype=torch.float64)
+        for j, (c, (a, _)) in enumerate(zip(self.schema.columns, self.slices)):
+            if c.onehot:
+                continue
+            seen = x[:, a + 1] < 0.5 if c.missing else torch.ones(len(x), dtype=torch.bool, device=x.device)
+            if seen.any():
+                out[j] = (x_hat[seen, a] - x[seen, a]).double().pow(2).mean().sqrt().cpu()
+        self.spread = out
+        return out
+
     def decode(self, v: torch.Tensor | np.ndarray, generator: torch.Generator | None = None,
-               holes: bool = True) -> dict[str, list]:
+               holes: bool = True, spread: torch.Tensor | list[float] | None = None) -> dict[str, list]:
         """(N, width) decoder outputs -> typed columns (name -> list): numbers as float (or int), rounded and inside
         the training range, None for a hole; categories as their levels. With a ``generator``, categories and holes
-        are drawn from the decoder's probabilities (generation); without, the most probable (reconstruction).
-        ``holes=False``: a value in every entry, never a hole (imputation)."""
+        are drawn from the decoder's probabilities and each number from a Gaussian of its column's ``spread``
+        (columns,) around the decoder's value on the quantile-normal scale (generation; :attr:`spread` by default);
+        without, the most probable (reconstruction). ``holes=False``: a value in every entry, never a hole
+        (imputation)."""
         v = torch.as_tensor(np.asarray(v, dtype=np.float32) if not torch.is_tensor(v) else v).float().cpu()
+        if generator is not None:
+            spread = torch.as_tensor(self.spread if spread is None else spread, dtype=torch.float32)
+            v = v.clone()
+            for j, (c, (a, _)) in enumerate(zip(self.schema.columns, self.slices)):
+                if not c.onehot and spread[j] > 0:
+                    v[:, a] += spread[j] * torch.randn(len(v), generator=generator)
         out: dict[str, list] = {}
         for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
             seen = holes and (c.missing if c.holes_seen is None else c.holes_seen)  # holes only where data had some
@@ -398,6 +424,7 @@ class TableCodec(nn.Module):
                 for c in self.schema.columns]
         wide = TableCodec(Schema(cols, dict(self.schema.dropped)))
         wide.load_state_dict(self.state_dict())
+        wide.spread = self.spread.clone()
         return wide
 
     def widen(self, x: torch.Tensor, wide: "TableCodec") -> torch.Tensor:

@@ -51,11 +51,7 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
     g = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(draws):
-        v = torch.from_numpy(_decoded(model, x, g))  # (N, width)
-        for j, (c, (a, _)) in enumerate(zip(table.schema.columns, table.slices)):
-            if not c.onehot:
-                v[:, a] += spread[j] * torch.randn(len(v), generator=g, dtype=v.dtype)
-        filled = table.decode(v, g, holes=False)
+        filled = table.decode(_decoded(model, x, g), g, holes=False, spread=spread)
         one = {k: list(vals) for k, vals in columns.items()}
         for j, c in enumerate(table.schema.columns):
             for i in torch.nonzero(holes[:, j])[:, 0].tolist():

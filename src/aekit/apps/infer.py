@@ -40,7 +40,7 @@ def reconstruct(model: Autoencoder, x: np.ndarray | torch.Tensor, batch_size: in
     -------
     (N, *input_shape) float32 reconstructions.
     """
-    return batched(model, x, model.reconstruct, batch_size)
+    return model.reconstructions(x, batch_size)
 
 
 def decode(model: Autoencoder, z: np.ndarray | torch.Tensor) -> np.ndarray:
