@@ -455,3 +455,49 @@ def test_a_constant_column_is_kept_and_decodes_to_its_value_and_nested_parquet_i
     pq.write_table(pa.table({"a": [1, 2], "l": [[1, 2], [3]]}), tmp_path / "n.parquet")
     with pytest.raises(ValueError, match=r"n.parquet: column 'l' has the nested type list"):
         read_table(tmp_path / "n.parquet")
+
+
+# --- tables larger than memory ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_streamed_table_reads_the_schema_and_rows_of_the_whole_file(tmp_path, monkeypatch, suffix):
+    from aekit.config import DataConfig
+    from aekit.data import table as tables
+
+    path = _people(tmp_path / "p.csv", n=90)
+    if suffix == ".parquet":
+        pd = pytest.importorskip("pandas")
+        pytest.importorskip("pyarrow")
+        pd.read_csv(path, index_col=0, keep_default_na=False).to_parquet(tmp_path / "p.parquet")
+        path = tmp_path / "p.parquet"
+    cfg = DataConfig(dataset="table", path=str(path), test_path=str(path))
+    whole = tables.load_table(cfg)
+    monkeypatch.setattr(tables, "BATCH_ROWS", 7)  # 13 batches, the last of 6 rows
+    streamed = tables.load_table(DataConfig(**{**cfg.__dict__, "stream": True}))
+    assert "streamed from disk" in streamed.name
+    assert streamed.train.table.schema == whole.train.table.schema
+    assert torch.equal(streamed.train.x[:], whole.train.x) and torch.equal(streamed.test.x[:], whole.test.x)
+    # a sample of 10 rows reads the kinds; levels, ranges, rounding and holes still come from every row
+    monkeypatch.setattr(tables, "SAMPLE_ROWS", 10)
+    small = tables.load_table(DataConfig(**{**cfg.__dict__, "stream": True}))
+    got = {c.name: c for c in small.train.table.schema.columns}
+    for c in whole.train.table.schema.columns:
+        g = got[c.name]
+        assert (g.kind, g.categories, g.lo, g.hi, g.decimals, g.missing) == (c.kind, c.categories, c.lo, c.hi,
+                                                                              c.decimals, c.missing)
+
+
+def test_a_streamed_table_names_a_bad_row_in_a_later_batch_and_large_files_stream_by_themselves(tmp_path, monkeypatch,
+                                                                                                capsys):
+    from aekit import limits
+    from aekit.data import table as tables
+
+    path = _people(tmp_path / "p.csv", n=30)
+    monkeypatch.setattr(tables, "BATCH_ROWS", 7)
+    with open(path, "a") as f:
+        f.write("31,x,1.0,40\n")  # line 32: 4 fields
+    line = cli_error(capsys, ["train", "--data", str(path), "--stream", "--out", str(tmp_path / "r"), *TINY])
+    assert f"{path}, line 32: 4 fields where the header has 7" in line and not (tmp_path / "r").exists()
+    path = _people(tmp_path / "q.csv", n=30)
+    monkeypatch.setattr(tables, "PYTHON_BYTES", limits.available_memory())  # as Python values: more than there is
+    assert main(["train", "--data", str(path), "--out", str(tmp_path / "r"), *TINY]) == 0
+    assert "streamed from disk" in capsys.readouterr().out

@@ -172,7 +172,8 @@ class DataConfig:
     window: int = 64  # series: sliding-window length
     stride: int = 8  # series: step between windows
     column: int = 0  # series: the CSV column to read
-    stream: bool = False  # file, images: read batch by batch from disk (memory-mapped .npy, or decoded images)
+    stream: bool = False  # file, images, table: read batch by batch from disk (memory-mapped .npy, decoded images, a
+    # table encoded into .npy shards in row batches)
     image_channels: int = 0  # images: 1 (grayscale) or 3 (RGB); 0 decides from the files
     image_size: tuple[int, ...] = ()  # images: (H, W) to resize and centre-crop to; () keeps the files' size
     label_column: str | None = None  # file (.csv): the column of labels (header name or 0-based index), not a feature

@@ -157,10 +157,11 @@ def _looks_like_date(v: str) -> bool:
     return len(s) >= 8 and s[:4].isdigit() and s[4] in "-/" and s[5:7].isdigit() and s[7] in "-/"
 
 
-def infer_column(name: str, values: np.ndarray, categorical: bool = False) -> Column | str:
+def infer_column(name: str, values: np.ndarray, categorical: bool = False, rows: int | None = None) -> Column | str:
     """The Column a list of raw values (text, numbers, None) makes, or a string saying why it is dropped (an
     identifier). A ValueError names the column for what cannot be read: all missing, numbers mixed with text,
-    dates."""
+    dates. ``rows``: how many rows the values stand for, when they are a sample with extremes added (a streamed
+    table): the share of distinct values that makes an identifier is of it (default: len(values))."""
     hole = is_missing(values)
     seen = values[~hole]
     if len(seen) == 0:
@@ -192,11 +193,12 @@ def infer_column(name: str, values: np.ndarray, categorical: bool = False) -> Co
     low = {t.lower() for t in distinct}
     if len(distinct) <= 2 and low <= _TRUE | _FALSE and not categorical:
         return Column(name, "boolean", _levels(text, hole), missing=bool(hole.any()))
-    if not categorical and len(distinct) > 50 and len(distinct) > IDENTIFIER_SHARE * len(values):
+    rows = len(values) if rows is None else rows
+    if not categorical and len(distinct) > 50 and len(distinct) > IDENTIFIER_SHARE * rows:
         if all(_looks_like_date(t) for t in text[:100]):
             raise ValueError(f"column {name!r} holds dates ({text[0]!r}, ...): aekit reads numbers and categories; "
                              f"convert it (e.g. to days or a year), or leave it out with --drop {name}")
-        return f"identifier-like: {len(distinct)} distinct values in {len(values)} rows"
+        return f"identifier-like: {len(distinct)} distinct values in {rows} rows"
     return Column(name, "categorical", _levels(text, hole), missing=bool(hole.any()))
 
 
@@ -210,9 +212,10 @@ def _levels(text: list[str], hole: np.ndarray) -> list[str]:
 
 
 def infer_schema(columns: dict[str, np.ndarray], categorical: tuple[str, ...] = (),
-                 drop: tuple[str, ...] = ()) -> Schema:
+                 drop: tuple[str, ...] = (), rows: int | None = None) -> Schema:
     """The schema of raw columns (name -> (N,) object array): kinds read from the values, ``categorical`` forced to
-    categories, ``drop`` left out; identifier-like text columns are dropped (``Schema.dropped`` says why)."""
+    categories, ``drop`` left out; identifier-like text columns are dropped (``Schema.dropped`` says why). ``rows``:
+    see :func:`infer_column`."""
     for name in (*categorical, *drop):
         if name not in columns:
             raise ValueError(f"no column {name!r}: the columns are {', '.join(columns)}")
@@ -221,7 +224,7 @@ def infer_schema(columns: dict[str, np.ndarray], categorical: tuple[str, ...] = 
         if name in drop:
             dropped[name] = "--drop"
             continue
-        c = infer_column(name, values, name in categorical)
+        c = infer_column(name, values, name in categorical, rows)
         if isinstance(c, str):
             dropped[name] = c
         else:

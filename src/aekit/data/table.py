@@ -35,25 +35,56 @@ def read_table(source, what: str | None = None) -> Columns:
     return _from_csv(path)
 
 
+BATCH_ROWS = 65_536  # rows a streamed table is read in at a time
+
+
 def _from_csv(path: Path) -> Columns:
+    return _joined(_csv_batches(path))
+
+
+def _joined(batches) -> Columns:
+    parts = list(batches)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def table_batches(path: str | Path, rows: int = BATCH_ROWS):
+    """The raw columns of a CSV or Parquet file, ``rows`` rows at a time (a table larger than memory), with the
+    checks of :func:`read_table`; each batch a Columns dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"table file not found: {path}")
+    return _parquet_batches(path, rows) if path.suffix.lower() in (".parquet", ".pq") else _csv_batches(path, rows)
+
+
+def _csv_batches(path: Path, rows: int = BATCH_ROWS):
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            reader = csv.reader(f)
+            header = next((r for r in reader if r and r != [""]), None)
+            if header is None:
+                raise DataFileError(f"{path} holds no rows below its header")
+            header = [h.strip() for h in header]
+            chunk, line, any_rows = [], 1, False
+            for r in reader:
+                line += 1
+                if not r or r == [""]:  # blank lines (a row of empty fields is a row of holes)
+                    continue
+                if len(r) != len(header):
+                    raise DataFileError(f"{path}, line {line}: {len(r)} fields where the header has {len(header)} (a "
+                                        "ragged row; quote fields that hold commas)")
+                chunk.append(r)
+                if len(chunk) == rows:
+                    yield _named(header, list(np.array(chunk, dtype=object).T), str(path))
+                    chunk, any_rows = [], True
+            if chunk:
+                yield _named(header, list(np.array(chunk, dtype=object).T), str(path))
+            elif not any_rows:
+                raise DataFileError(f"{path} holds no rows below its header")
     except UnicodeDecodeError as e:
         raise DataFileError(f"{path} is not a text CSV file (it holds bytes that are not UTF-8, the first at "
                             f"byte {e.start}): save it as UTF-8 CSV") from None
     except csv.Error as e:
         raise DataFileError(f"{path}: not a CSV file ({e})") from None
-    rows = [r for r in rows if r and r != [""]]  # blank lines (a row of empty fields is a row of holes)
-    if len(rows) < 2:
-        raise DataFileError(f"{path} holds no rows below its header")
-    header = [h.strip() for h in rows[0]]
-    for i, r in enumerate(rows[1:], start=2):
-        if len(r) != len(header):
-            raise DataFileError(f"{path}, line {i}: {len(r)} fields where the header has {len(header)} (a ragged "
-                                "row; quote fields that hold commas)")
-    cols = np.array(rows[1:], dtype=object).T if rows[1:] else np.empty((len(header), 0), dtype=object)
-    return _named(header, list(cols), str(path))
 
 
 def _named(header: list[str], cols: list[np.ndarray], what: str) -> Columns:
@@ -70,31 +101,47 @@ def _named(header: list[str], cols: list[np.ndarray], what: str) -> Columns:
 
 
 def _from_parquet(path: Path) -> Columns:
+    return _joined(_parquet_batches(path))
+
+
+def _parquet_batches(path: Path, rows: int = BATCH_ROWS):
     try:
         import pyarrow.parquet as pq
         import pyarrow.types as pt
     except ImportError:
         raise ImportError("Parquet files need pyarrow: pip install 'aekit[tables]'") from None
     try:
-        t = pq.read_table(path)
+        f = pq.ParquetFile(path)
+        schema = f.schema_arrow
     except Exception as e:  # pyarrow's error types: the bytes are untrusted
         raise DataFileError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:200]})") from None
-    cols, names = [], []
-    for name, col in zip(t.column_names, t.columns):
+    keep = []
+    for name, ty in zip(schema.names, schema.types):
         if name.startswith("__index_level_"):  # the index pandas' to_parquet writes: not data
             continue
-        ty = col.type
         if pt.is_nested(ty):
             raise DataFileError(f"{path}: column {name!r} has the nested type {ty}: aekit reads numbers, text and "
                                 "categories")
         if pt.is_temporal(ty):
             raise DataFileError(f"{path}: column {name!r} holds dates or times ({ty}): convert it to a number, or "
                                 f"leave it out with --drop {name}")
-        if pt.is_dictionary(ty):
-            col = col.cast(ty.value_type)
-        cols.append(np.array(col.to_pylist(), dtype=object))
-        names.append(str(name))
-    return _named(names, cols, str(path))
+        keep.append(name)
+    batches = f.iter_batches(batch_size=rows, columns=keep) if f.metadata.num_rows else iter(())
+    while True:
+        try:
+            b = next(batches, None)
+        except Exception as e:
+            raise DataFileError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:200]})") from None
+        if b is None:
+            break
+        cols = []
+        for col in b.columns:
+            if pt.is_dictionary(col.type):
+                col = col.cast(col.type.value_type)
+            cols.append(np.array(col.to_pylist(), dtype=object))
+        yield _named([str(n) for n in b.schema.names], cols, str(path))
+    if not f.metadata.num_rows:
+        yield _named([str(n) for n in keep], [np.empty(0, dtype=object) for _ in keep], str(path))
 
 
 def _from_frame(df, what: str) -> Columns:
@@ -145,36 +192,173 @@ def table_split(columns: Columns, codec: TableCodec, what: str, y: np.ndarray | 
     return Split(torch.from_numpy(codec.encode(columns, what)), y, table=codec)
 
 
-@DATASETS.register("table", options=("path", "test_path", "label_column", "categorical", "drop", "holes"))
+@DATASETS.register("table", options=("path", "test_path", "label_column", "categorical", "drop", "holes", "stream"))
 def load_table(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     """A table file (CSV, Parquet): its schema read from the training file (kinds, categories, ranges), the rows
-    encoded by it; without ``test_path`` a seeded 20 % is held out."""
+    encoded by it; without ``test_path`` a seeded 20 % is held out. With ``stream`` (or a file too large to hold as
+    Python values in memory) the file is read in row batches instead (:func:`stream_table`)."""
     if not cfg.path:
         raise ValueError("dataset 'table' needs a path (--data FILE.csv or .parquet)")
+    if cfg.stream or _too_large(cfg.path):
+        return stream_table(cfg, seed)
     columns = read_table(cfg.path)
     y = None
     if cfg.label_column:
         columns, y = labels_of(columns, cfg.label_column, str(cfg.path))
-    try:
-        schema = infer_schema(columns, _names(cfg.categorical), _names(cfg.drop))
-    except ValueError as e:
-        raise DataFileError(f"{cfg.path}: {e}") from None
+    codec = _codec(columns, columns, cfg)
     test_cols, y_test = None, None
     if cfg.test_path:
         test_cols = read_table(cfg.test_path)
         if cfg.label_column:
             test_cols, y_test = labels_of(test_cols, cfg.label_column, str(cfg.test_path))
-    codec = TableCodec(schema).fit(columns)
-    if cfg.holes:  # a hole in every column (imputation)
-        codec = codec.with_holes()
     train = table_split(columns, codec, str(cfg.path), y)
     if test_cols is not None:
         test = table_split(test_cols, codec, str(cfg.test_path), y_test)
     else:
         train, test = split_off(train, 0.2, seed)
+    return DataSplits(train, test, _described(cfg, codec.schema, len(train), len(test)))
+
+
+def _codec(summary: Columns, sample: Columns, cfg: DataConfig) -> TableCodec:
+    """The codec of a table: its schema read from ``summary`` (every value that matters: the rows, or a streamed
+    file's sample and extremes), its quantile transforms fitted to ``sample`` (rows)."""
+    try:
+        schema = infer_schema(summary, _names(cfg.categorical), _names(cfg.drop),
+                              len(next(iter(sample.values()))) if sample else None)
+    except ValueError as e:
+        raise DataFileError(f"{cfg.path}: {e}") from None
+    codec = TableCodec(schema).fit(sample)
+    return codec.with_holes() if cfg.holes else codec  # holes: one in every column (imputation)
+
+
+def _described(cfg: DataConfig, schema: Schema, n_train: int, n_test: int, how: str = "") -> str:
     note = f"; dropped {', '.join(f'{k} ({v})' for k, v in schema.dropped.items())}" if schema.dropped else ""
-    return DataSplits(train, test, f"{cfg.path}: a table of {len(schema.columns)} columns ({len(train)} train, "
-                                   f"{len(test)} test){note}")
+    return (f"{cfg.path}: a table of {len(schema.columns)} columns{how} ({n_train} train, {n_test} test)"
+            f"{note}")
+
+
+# --- tables larger than memory --------------------------------------------------------------------------------------
+SAMPLE_ROWS = 100_000  # a streamed table's kinds and quantiles are read from this many rows drawn evenly at random
+DISTINCT_MAX = 1000  # distinct values kept per column while streaming (beyond: numbers, or an identifier)
+PYTHON_BYTES = 12  # memory a file byte takes as Python values when read whole (measured: ~8-15x for CSV)
+
+
+def _too_large(path: str | Path) -> bool:
+    from .. import limits
+
+    avail = limits.available_memory()
+    size = Path(path).stat().st_size if Path(path).is_file() else 0
+    return bool(avail) and size * PYTHON_BYTES > 0.5 * avail
+
+
+class _Summary:
+    """What a pass over a streamed table keeps of each column to read its schema as the whole file would give it:
+    a uniform sample of rows (seeded), and per column its distinct values (up to DISTINCT_MAX), its text that is not
+    a number, its smallest, largest and longest-written numbers and whether it has holes."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.sample: Columns | None = None
+        self.keys = np.zeros(0)
+        self.extra: dict[str, dict] = {}
+        self.rows = 0
+
+    def add(self, batch: Columns) -> None:
+        from ..table import _decimals, _number
+
+        n = len(next(iter(batch.values()))) if batch else 0
+        self.rows += n
+        keys = self.rng.random(n)  # a row's random key: the SAMPLE_ROWS smallest keys are a uniform sample
+        if self.sample is None:
+            self.sample, self.keys = batch, keys
+        else:
+            self.sample = {k: np.concatenate([self.sample[k], batch[k]]) for k in self.sample}
+            self.keys = np.concatenate([self.keys, keys])
+        if len(self.keys) > SAMPLE_ROWS:
+            keep = np.sort(np.argpartition(self.keys, SAMPLE_ROWS)[:SAMPLE_ROWS])
+            self.sample, self.keys = {k: v[keep] for k, v in self.sample.items()}, self.keys[keep]
+        for name, values in batch.items():
+            e = self.extra.setdefault(name, {"distinct": {}, "text": {}, "lo": None, "hi": None, "long": None,
+                                             "hole": None})
+            hole = is_missing(values)
+            if hole.any() and e["hole"] is None:
+                e["hole"] = values[int(np.flatnonzero(hole)[0])]
+            for v in values[~hole]:
+                key = str(v).strip()
+                if len(e["distinct"]) < DISTINCT_MAX:
+                    e["distinct"].setdefault(key, v)
+                x = _number(v)
+                if x is None or not math.isfinite(x):
+                    if len(e["text"]) < DISTINCT_MAX:
+                        e["text"].setdefault(key, v)
+                    continue
+                if e["lo"] is None or x < e["lo"][0]:
+                    e["lo"] = (x, v)
+                if e["hi"] is None or x > e["hi"][0]:
+                    e["hi"] = (x, v)
+                d = _decimals(v)
+                if e["long"] is None or d > e["long"][0]:
+                    e["long"] = (d, v)
+
+    def summary(self) -> Columns:
+        """Per column the sample's values and the extremes the sample may lack (levels, text, range, rounding, a
+        hole): what :func:`aekit.table.infer_schema` reads to give the whole file's schema."""
+        out = {}
+        for name, values in self.sample.items():
+            e = self.extra[name]
+            more = [*e["distinct"].values(), *e["text"].values(),
+                    *(t[1] for t in (e["lo"], e["hi"], e["long"]) if t is not None)]
+            if e["hole"] is not None:
+                more.append(e["hole"])
+            out[name] = np.concatenate([values, np.array(more, dtype=object)])
+        return out
+
+
+def _label_batches(path, label: str | None):
+    """(columns, raw labels) of each row batch of a table file; the labels None without a label column."""
+    for batch in table_batches(path):
+        if label and label not in batch:
+            raise DataFileError(f"{path}: no label column {label!r}: its columns are {', '.join(batch)}")
+        n = len(next(iter(batch.values()))) if batch else 0
+        yield batch, (batch.pop(label) if label else np.empty(n, dtype=object))
+
+
+def stream_table(cfg: DataConfig, seed: int = 0) -> DataSplits:
+    """A table file read in row batches (a table larger than memory): a first pass reads the schema (kinds and
+    quantiles from a uniform sample of SAMPLE_ROWS rows; levels, ranges, rounding and holes from every row), a second
+    encodes every batch into float32 .npy shards on disk (in the temporary folder, $TMPDIR; removed when the
+    process ends), which training then reads batch by batch like ``--stream`` data."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from .stream import StreamedArray
+
+    summary = _Summary(seed)
+    for batch, _ in _label_batches(cfg.path, cfg.label_column):
+        summary.add(batch)
+    codec = _codec(summary.summary(), summary.sample, cfg)
+    folder = Path(tempfile.mkdtemp(prefix="aekit-table-"))
+    atexit.register(shutil.rmtree, folder, True)
+
+    def encoded(path, name: str) -> Split:
+        """The file's rows encoded into shards under folder/name, and its labels."""
+        (folder / name).mkdir()
+        raw, start = [], 0
+        for k, (batch, labels) in enumerate(_label_batches(path, cfg.label_column)):
+            np.save(folder / name / f"{k:08d}.npy", codec.encode(batch, f"{path} (the batch from row {start})"))
+            raw.append(labels)
+            start += len(labels)
+        y = (labels_of({cfg.label_column: np.concatenate(raw)}, cfg.label_column, str(path))[1]
+             if cfg.label_column else None)
+        return Split(StreamedArray(folder / name), y, table=codec)
+
+    train = encoded(cfg.path, "train")
+    if cfg.test_path:
+        test = encoded(cfg.test_path, "test")
+    else:
+        train, test = split_off(train, 0.2, seed)
+    return DataSplits(train, test, _described(cfg, codec.schema, len(train), len(test), ", streamed from disk"))
 
 
 def looks_like_table(path: str | Path) -> bool:
