@@ -233,3 +233,17 @@ def test_importing_aekit_leaves_the_garbage_collector_as_it_found_it():
                "try:\n    import aekit\nexcept ImportError:\n    print('failed', gc.isenabled())")
     out = subprocess.run([sys.executable, "-c", failing], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["failed", "True"], out.stderr
+
+
+def test_every_command_and_option_says_what_it_does():
+    import argparse
+
+    from aekit.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        assert p.description, f"{name} has no description"
+        for a in p._actions:
+            assert a.help, f"{name} {a.option_strings or a.dest} has no help"
+        text = p.format_help()
+        assert "(default: ())" not in text and "(default: False)" not in text, name

@@ -48,7 +48,8 @@ def test_generate_and_interpolate(vae_run, tmp_path, capsys):
     s = np.load(tmp_path / "s.npz")["x"]
     assert s.shape == (5, 1, 8, 8) and (0 <= s).all() and (s <= 1).all()
     assert main(["interpolate", str(vae_run), "--a", "0", "--b", "3", "--steps", "6", "--method", "slerp",
-                 "--out", str(tmp_path / "i.png"), "--array", str(tmp_path / "i.npy")]) == 0
+                 "--png", str(tmp_path / "i.png"), "--out", str(tmp_path / "i.npy")]) == 0
+    assert (tmp_path / "i.png").read_bytes()[:4] == b"\x89PNG"
     path = np.load(tmp_path / "i.npy")
     model = aekit.load(vae_run)
     x = aekit.load_data(model.config.data).test.x.numpy()
@@ -77,7 +78,7 @@ def test_interpolation_math():
 
 
 def test_denoise_reports_psnr_gain(dae_run, tmp_path, capsys):
-    assert main(["denoise", str(dae_run), "--add-noise", "gaussian", "--level", "0.3", "--out",
+    assert main(["denoise", str(dae_run), "--noise", "gaussian", "--noise-level", "0.3", "--out",
                  str(tmp_path / "d.npy"), "--png", str(tmp_path / "d.png")]) == 0
     text = capsys.readouterr().out
     before, after = map(float, text.split("PSNR noisy ")[1].replace(" dB -> denoised ", " ").split()[:2])
@@ -128,13 +129,48 @@ def test_error_threshold():
         apps.error_threshold(e, 2)
 
 
-def test_probe(vae_run, capsys):
+def test_probe(vae_run, tmp_path, capsys):
     assert main(["probe", str(vae_run)]) == 0
     import json
 
     res = json.loads(capsys.readouterr().out)["test_accuracy"]
     assert set(res) == {"codes_4d", "pca_4d", "raw_64d"}
     assert res["raw_64d"] > 0.9 and res["codes_4d"] > 0.3  # ten classes: chance is 0.1
+    d = aekit.load_data(aekit.DataConfig(dataset="digits")).test
+    np.savez(tmp_path / "few.npz", x=d.x[:40].numpy(), y=d.y[:40])  # scored on these 40 labelled samples alone
+    assert main(["probe", str(vae_run), "--input", str(tmp_path / "few.npz")]) == 0
+    few = json.loads(capsys.readouterr().out)["test_accuracy"]
+    assert all(abs(v * 40 - round(v * 40)) < 1e-9 for v in few.values())  # k / 40: scored on the 40 alone
+    np.save(tmp_path / "nolabels.npy", d.x[:40].numpy())
+    assert main(["probe", str(vae_run), "--input", str(tmp_path / "nolabels.npy")]) == 2
+    assert "nolabels.npy has no labels" in capsys.readouterr().err
+
+
+def test_old_spellings_still_work_for_a_release_and_say_the_new_one(vae_run, tmp_path, capsys):
+    assert main(["interpolate", str(vae_run), "--steps", "4", "--out", str(tmp_path / "i.png"), "--array",
+                 str(tmp_path / "i.npy")]) == 0  # --out was the figure, --array the data
+    err = capsys.readouterr().err
+    assert "interpolate --out FILE.png is deprecated: use --png FILE.png" in err and "--array is deprecated" in err
+    assert (tmp_path / "i.png").read_bytes()[:4] == b"\x89PNG" and np.load(tmp_path / "i.npy").shape == (4, 1, 8, 8)
+    assert main(["denoise", str(vae_run), "--add-noise", "gaussian", "--level", "0.2", "--out",
+                 str(tmp_path / "d.npy")]) == 0
+    err = capsys.readouterr().err
+    assert "--add-noise is deprecated: use --noise" in err and "--level is deprecated: use --noise-level" in err
+    assert main(["denoise", str(vae_run), "--noise", "gaussian", "--noise-level", "0.2", "--out",
+                 str(tmp_path / "new.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "d.npy"), np.load(tmp_path / "new.npy"))
+    assert main(["interpolate", str(vae_run)]) == 2
+    assert "interpolate needs --out FILE" in capsys.readouterr().err
+
+
+def test_report_out_writes_the_page_elsewhere_and_leaves_the_run_alone(vae_run, tmp_path, capsys):
+    before = sorted(p.name for p in vae_run.iterdir())
+    assert main(["report", str(vae_run), "--out", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "data:image/png;base64," in page
+    assert sorted(p.name for p in vae_run.iterdir()) == before
+    assert main(["report", str(vae_run), "--out", str(tmp_path / "r.png")]) == 2
+    assert "use a .html or .htm name" in capsys.readouterr().err
 
 
 def test_importance_weighted_log_likelihood():

@@ -120,13 +120,13 @@ def test_bad_files_are_clear_errors(rate_runs, digits, tmp_path, capsys):
     }
     for name, (content, expect) in cases.items():
         (tmp_path / name).write_bytes(content)
-        assert main(["decompress", str(tmp_path / name), "--run", str(run), "--out", str(tmp_path / "o.npy")]) == 2
+        assert main(["decompress", str(run), str(tmp_path / name), "--out", str(tmp_path / "o.npy")]) == 2
         err = capsys.readouterr().err
         assert expect in err and str(tmp_path / name) in err and len(err.strip().splitlines()) == 1, err
     # another model: the mlp's file, decoded with the conv run
     assert main(["compress", str(rate_runs["mlp"]), "--out", str(tmp_path / "m.aek")]) == 0
     capsys.readouterr()
-    assert main(["decompress", str(tmp_path / "m.aek"), "--run", str(run), "--out", str(tmp_path / "o.npy")]) == 2
+    assert main(["decompress", str(run), str(tmp_path / "m.aek"), "--out", str(tmp_path / "o.npy")]) == 2
     assert "written with another model" in capsys.readouterr().err
     assert not (tmp_path / "o.npy").exists()
     # a model without the rate variant
@@ -143,9 +143,17 @@ def test_compress_command_reports_bits_per_pixel_by_hand(rate_runs, tmp_path, ca
     size = (tmp_path / "x.aek").stat().st_size
     assert f"Compressed 360 samples into {size} bytes" in out
     assert f"{8 * size / (360 * 64):.4f} bits per pixel" in out  # 8 bits a byte over 360 images of 8 x 8 pixels
-    assert main(["decompress", str(tmp_path / "x.aek"), "--run", str(rate_runs["conv"]), "--out",
+    assert main(["decompress", str(rate_runs["conv"]), str(tmp_path / "x.aek"), "--out",
                  str(tmp_path / "x.npy"), "--png", str(tmp_path / "g.png")]) == 0
     assert np.load(tmp_path / "x.npy").shape == (360, 1, 8, 8) and (tmp_path / "g.png").stat().st_size > 1000
+    capsys.readouterr()
+    # the old spelling, FILE --run RUN, for one release: the same samples, and a line that names the new one
+    assert main(["decompress", str(tmp_path / "x.aek"), "--run", str(rate_runs["conv"]), "--out",
+                 str(tmp_path / "old.npy")]) == 0
+    assert "--run is deprecated: use decompress RUN FILE" in capsys.readouterr().err
+    assert np.array_equal(np.load(tmp_path / "old.npy"), np.load(tmp_path / "x.npy"))
+    assert main(["decompress", str(tmp_path / "x.aek"), "--out", str(tmp_path / "o.npy")]) == 2  # the run missing
+    assert "decompress takes the run, then the compressed file" in capsys.readouterr().err
 
 
 def test_rate_is_a_variant_with_named_parts_and_combines_with_denoising(digits):
@@ -259,7 +267,7 @@ def test_crafted_files_with_a_valid_checksum_are_damaged_files(rate_runs, tmp_pa
     capsys.readouterr()
     for name, content in crafted.items():
         (tmp_path / name).write_bytes(content)
-        code = main(["decompress", str(tmp_path / name), "--run", str(run), "--out", str(tmp_path / "o.npy")])
+        code = main(["decompress", str(run), str(tmp_path / name), "--out", str(tmp_path / "o.npy")])
         err = capsys.readouterr().err
         if name == "random.aek" and code == 0:  # random words may decode to some codes: garbage, but no crash
             continue

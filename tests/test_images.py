@@ -193,7 +193,7 @@ def test_every_command_on_a_folder(image_run, tmp_path, capsys):
     assert main(["generate", str(run), "-n", "3", "--out", str(tmp_path / "g.npy"), "--png-dir",
                  str(tmp_path / "gen")]) == 0
     assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == [f"sample_{i:05d}.png" for i in range(3)]
-    assert main(["denoise", str(run), "--input", str(root), "--add-noise", "gaussian", "--level", "0.1", "--out",
+    assert main(["denoise", str(run), "--input", str(root), "--noise", "gaussian", "--noise-level", "0.1", "--out",
                  str(tmp_path / "n.npy"), "--png-dir", str(tmp_path / "den")]) == 0
     assert len(list((tmp_path / "den").rglob("*.png"))) == 16
     assert main(["detect", str(run), "--input", str(root), "--labels", "b", "--out", str(tmp_path / "d.csv")]) == 0

@@ -237,7 +237,7 @@ def test_sizes_from_a_received_run_directory_have_bounds(copy, capsys):
 
 @pytest.mark.parametrize("argv,expect", [
     (["generate", "RUN", "-n", "100000000", "--out", "s.npy"], "100,000,000 is too large"),
-    (["interpolate", "RUN", "--steps", "100000000", "--out", "p.png"], "100,000,000 is too large"),
+    (["interpolate", "RUN", "--steps", "100000000", "--png", "p.png"], "100,000,000 is too large"),
     (["generate", "RUN", "--seed", str(2 ** 70), "--out", "s.npy"], "a seed must be from 0"),
     (["serve", "RUN", "--port", "70000"], "a port is from 1 to 65535"),
 ])
@@ -317,7 +317,7 @@ def test_export_is_whole_or_nothing_and_its_parity_check_fails_on_nan(copy, tmp_
 
 # --- silent wrong answers are clear errors -------------------------------------------------------------------------------
 def test_denoise_refuses_an_infinite_noise_level(copy, tmp_path, capsys):
-    line = cli_error(capsys, ["denoise", str(copy), "--add-noise", "gaussian", "--level", "inf", "--out",
+    line = cli_error(capsys, ["denoise", str(copy), "--noise", "gaussian", "--noise-level", "inf", "--out",
                               str(tmp_path / "d.npy")])
     assert "finite number" in line
     with pytest.raises(ValueError, match="noise_level must be a finite number"):

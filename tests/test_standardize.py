@@ -146,3 +146,15 @@ def test_train_recipe_anomaly(tmp_path):
     # 320 training rows (20 % held out as the test set): 1000 x 256 / 320 = 800 -> 200 epochs; the flag wins
     assert cfg["model"]["hidden"] == [16] and cfg["model"]["latent_dim"] == 2
     assert cfg["train"]["epochs"] == 200 and cfg["train"]["batch_size"] == 256 and cfg["train"]["val_fraction"] == 0
+
+
+def test_train_takes_the_demos_recipes_by_name_and_flags_win(tmp_path, capsys):
+    from aekit.config import RECIPES
+
+    assert main(["train", "--data", "digits", "--recipe", "best", "--epochs", "1", "--out", str(tmp_path / "r"),
+                 "--quiet", "--no-report"]) == 0
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    best = RECIPES["best"]
+    assert cfg["train"]["lr"] == best["lr"] and cfg["train"]["schedule"] == best["schedule"]
+    assert tuple(cfg["model"]["hidden"]) == best["hidden"] and cfg["model"]["latent_dim"] == best["latent_dim"]
+    assert cfg["train"]["epochs"] == 1  # the flag, not the recipe's 80

@@ -12,6 +12,7 @@ import argparse
 import csv
 import io
 import json
+import sys
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -30,7 +31,7 @@ from ..model import NO_CLASSIFIER, Autoencoder
 from ..registry import CORRUPTIONS, DATASETS, SAMPLERS
 from ..sampler import describe
 from ..limits import LIMITS
-from .common import at_least_two, bounded, non_negative_float, path, port, positive_int, seed
+from .common import at_least_two, bounded, deprecated, non_negative_float, path, port, positive_int, seed
 
 # --- inputs and outputs -------------------------------------------------------------------------------
 TABLE_OUTPUTS = (".csv", ".parquet")  # what a table run writes its rows to
@@ -238,22 +239,32 @@ def _condition(text: str) -> tuple[str, str]:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from .. import viz
 
-    _check_outputs(args, arrays=("array",), pngs=("out",))
+    if args.out and str(args.out).lower().endswith(".png") and args.png is None:  # the old meaning of --out
+        print("aekit: interpolate --out FILE.png is deprecated: use --png FILE.png (--out writes the decoded path's "
+              "data)", file=sys.stderr)
+        args.png, args.out = args.out, args.array
+    elif args.array:
+        args.out = args.out or args.array
+    if not args.out and not args.png:
+        raise ValueError("interpolate needs --out FILE (the decoded path: .npy, .npz, .csv) or --png FILE (its "
+                         "figure), or both")
+    _check_outputs(args, arrays=("out",), pngs=("png",))
     model = ckpt.load(args.run)
     x = read_inputs(model, args.input).x
     for i in (args.a, args.b):
         if not 0 <= i < len(x):
             raise ValueError(f"index {i} is out of range for {len(x)} samples")
     print(f"Interpolated {args.steps} steps ({args.method}) between samples {args.a} and {args.b}")
-    if args.array:
+    if args.out:
         strip = apps.interpolate(model, x[args.a], x[args.b], args.steps, args.method)
-        print(f"Wrote {save_array(args.array, strip)}")
-    _png(viz.interpolation_view(model, x, None, args.steps, args.method, args.a, args.b), args.out)
+        print(f"Wrote {save_array(args.out, strip)}")
+    if args.png:
+        _png(viz.interpolation_view(model, x, None, args.steps, args.method, args.a, args.b), args.png)
     return 0
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    """Clean noisy inputs. With --add-noise the inputs are taken as clean, corrupted here, then cleaned, and the
+    """Clean noisy inputs. With --noise the inputs are taken as clean, corrupted here, then cleaned, and the
     PSNR before and after is reported."""
     from .. import viz
 
@@ -428,6 +439,11 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     from .. import viz
     from ..apps import codec as C
 
+    if len(args.paths) != (1 if args.run else 2):
+        raise ValueError("decompress takes the run, then the compressed file: aekit decompress RUN FILE --out ...")
+    if not args.run:
+        args.run = args.paths[0]
+    args.file = args.paths[-1]
     _check_outputs(args)
     path = Path(args.file)
     if not path.is_file():
@@ -479,16 +495,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     model = ckpt.load(args.run)
     data = load_data(model.config.data, seed=model.config.train.seed)
-    if data.train.y is None or data.test.y is None:
+    if data.train.y is None:
         raise ValueError(f"{data.name} has no labels: a linear probe needs them")
-    res = apps.probe(model, data.train.x.numpy(), data.train.y, data.test.x.numpy(), data.test.y)
-    print(json.dumps({"data": data.name, "test_accuracy": res}))
+    test = read_inputs(model, args.input) if args.input else None
+    x_test, y_test = (test.x, test.y) if test is not None else (data.test.x, data.test.y)
+    if y_test is None:
+        raise ValueError(f"{args.input or data.name} has no labels: a linear probe is scored on labelled samples")
+    x_test = x_test.numpy() if torch.is_tensor(x_test) else np.asarray(x_test)
+    res = apps.probe(model, data.train.x[:].numpy() if not torch.is_tensor(data.train.x) else data.train.x.numpy(),
+                     data.train.y, x_test, y_test)
+    print(json.dumps({"data": data.name, "test": args.input or "the run's test split", "test_accuracy": res}))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ..viz.report import write_report
 
+    if args.out is not None:
+        check_output(args.out, (".html", ".htm"))
     model, data, metrics = ckpt.load(args.run), None, None
     if not (Path(args.run) / ckpt.METRICS).is_file():  # a run trained from Python: its test metrics, once, here
         from ..train import evaluate
@@ -498,7 +522,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             metrics = {f"test_{k}": v for k, v in evaluate(model, data.test).items()}
         except (FileNotFoundError, ValueError, ConnectionError):
             pass  # the report says the data could not be loaded
-    print(f"Wrote {write_report(args.run, model=model, data=data, metrics=metrics)}")
+    print(f"Wrote {write_report(args.run, model=model, data=data, metrics=metrics, out=args.out)}")
     return 0
 
 
@@ -564,17 +588,23 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"points on the path, ends included (default 8, at most {LIMITS['path_steps']:,})")
     p.add_argument("--method", choices=["linear", "slerp"], default="linear",
                    help="linear, or spherical (slerp: keeps the code's norm, suits a VAE's Gaussian prior)")
-    p.add_argument("--out", required=True, help="PNG strip of the decoded path")
-    p.add_argument("--array", help="also write the decoded path as .npy/.npz/.csv")
+    p.add_argument("--out", help="the decoded path: .npy, .npz or .csv (steps x the input's shape)")
+    p.add_argument("--png", help="a figure of the decoded path (a strip of images, or the rows of a table)")
+    p.add_argument("--array", action=deprecated("--out"), help=argparse.SUPPRESS)
 
     p = parser("denoise", cmd_denoise, "clean noisy inputs with a (denoising) model",
-               "Clean noisy inputs. With --add-noise the inputs are taken as clean, corrupted here, cleaned, and "
+               "Clean noisy inputs. With --noise the inputs are taken as clean, corrupted here, cleaned, and "
                "the PSNR before and after is printed.")
     input_flag(p)
-    p.add_argument("--add-noise", choices=CORRUPTIONS.names(), help="corrupt clean inputs first and report PSNR")
-    p.add_argument("--level", type=non_negative_float, default=0.3,
-                   help="noise sigma or probability for --add-noise (0.3)")
-    p.add_argument("--seed", type=seed, default=0, help="random seed of --add-noise (default 0)")
+    p.add_argument("--noise", dest="add_noise", choices=CORRUPTIONS.names(),
+                   help="corrupt clean inputs first, with this noise (as train's --noise), and report PSNR")
+    p.add_argument("--noise-level", dest="level", type=non_negative_float, default=0.3,
+                   help="sigma (gaussian) or probability (masking, salt_pepper) of --noise (default 0.3)")
+    p.add_argument("--add-noise", dest="add_noise", choices=CORRUPTIONS.names(), action=deprecated("--noise"),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--level", dest="level", type=non_negative_float, action=deprecated("--noise-level"),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=seed, default=0, help="random seed of --noise (default 0)")
     p.add_argument("--out", required=True, help="denoised file: .npy, .npz or .csv")
     p.add_argument("--png", help="also write noisy / denoised / clean triplets")
     p.add_argument("--png-dir", help="also write one PNG per denoised image into this new folder, named after the "
@@ -613,9 +643,10 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="the compressed file (e.g. images.aek)")
 
     p = sub.add_parser("decompress", help="decode a compressed file with the run that wrote it",
-                       description="Decode FILE (from aekit compress) with the run's model and tables.")
-    p.add_argument("file", type=path, help="the compressed file")
-    p.add_argument("--run", type=path, required=True, help="the run directory whose model compressed it")
+                       description="Decode FILE (from aekit compress) with the RUN's model and tables.")
+    p.add_argument("paths", type=path, nargs="+", metavar="RUN FILE",
+                   help="the run directory whose model compressed the file, then the compressed file")
+    p.add_argument("--run", type=path, action=deprecated("decompress RUN FILE"), help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, help="decoded samples: .npy, .npz or .csv")
     p.add_argument("--png", help="also write a grid of the first 32 decoded samples")
     p.add_argument("--png-dir", help="also write one PNG per decoded image into this new folder")
@@ -636,9 +667,13 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=8000, help="port (default 8000)")
 
-    parser("probe", cmd_probe, "linear-probe accuracy on the codes vs PCA codes vs raw inputs (needs labels)")
+    p = parser("probe", cmd_probe, "linear-probe accuracy on the codes vs PCA codes vs raw inputs (needs labels)",
+               "Fit a logistic regression on the codes of the run's labelled training data (and on PCA codes of the "
+               "same size, and on the raw inputs) and print each one's accuracy on the test samples.")
+    input_flag(p)
 
     p = sub.add_parser("report", help="write RUN/report.html", description="Write a self-contained HTML report of a "
-                       "run (figures embedded) into RUN/report.html.")
+                       "run (figures embedded) into RUN/report.html, or to --out.")
     p.add_argument("run", type=path, help="run directory")
+    p.add_argument("--out", type=path, help="write the page (figures embedded) to this .html file instead")
     p.set_defaults(func=cmd_report)

@@ -95,3 +95,17 @@ def port(text: str) -> int:
     if v > 65535:
         raise argparse.ArgumentTypeError(f"a port is from 1 to 65535, got {v}")
     return v
+
+
+def deprecated(new: str):
+    """An argparse action for an old spelling kept for one release: it stores like ``new`` and says to use that."""
+
+    class Old(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None) -> None:
+            import sys
+
+            print(f"aekit: {option_string} is deprecated: use {new} (the old spelling still works in this release)",
+                  file=sys.stderr)
+            setattr(namespace, self.dest, True if values is None and self.nargs == 0 else values)
+
+    return Old

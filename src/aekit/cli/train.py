@@ -78,6 +78,32 @@ _HELP = {
                    "stored in the run and applied by every command; auto: robust for tables, none for images, "
                    "sequences and data in [0, 1]",
     "data_dir": "folder with MNIST's IDX files (else $AEKIT_DATA_DIR, the cache, or a download)",
+    "latent_dim": "size of the code (the bottleneck); conv with --spatial-code: its channels",
+    "activation": "hidden layers' activation",
+    "output_activation": "the decoder's last activation; auto: sigmoid for data in [0, 1], none otherwise",
+    "code_activation": "activation of the code itself",
+    "cell": "rnn: the recurrent cell",
+    "rnn_hidden": "rnn: units of each recurrent layer",
+    "rnn_layers": "rnn: recurrent layers in the encoder (the decoder mirrors them)",
+    "recon": "reconstruction loss: mse, or bce (data in [0, 1]); tables: a loss per column whatever this says",
+    "noise": "denoising: the corruption of the inputs (tables: masking hides entries for imputation; otherwise "
+             "entries are swapped between rows)",
+    "epochs": "passes over the training data",
+    "batch_size": "samples per gradient step",
+    "lr": "Adam's learning rate",
+    "weight_decay": "L2 weight decay (added to the gradient, as torch.optim.Adam's)",
+    "schedule": "learning-rate schedule: none, onecycle or cosine",
+    "seed": "random seed of the weights, the splits and the batches (the same seed gives the same run)",
+    "device": "auto (a GPU when there is one), cpu, cuda or cuda:N",
+    "amp": "mixed precision on a GPU: bf16, or none",
+    "compile": "compile the model with torch.compile (GPU; slower to start)",
+    "dataset": "what to train on by name (mnist, digits) or kind (file, images, series, table, with --path); "
+               "--data picks it for you",
+    "window": "series: samples per window",
+    "stride": "series: steps between the starts of two windows",
+    "column": "series: the CSV column to read (0-based)",
+    "stream": "read the data from disk batch by batch (data larger than memory: .npy or a folder of .npy shards, "
+              "images, CSV and Parquet tables)",
 }
 
 
@@ -134,7 +160,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
                 kw["type"] = str
             if f.name in _CHOICES:
                 kw["choices"] = _CHOICES[f.name]()
-            kw["help"] = (_HELP.get(f.name, "") + f" (default: {default})").strip()
+            shown = ("from the data" if default == () else "off" if default is False else default)
+            kw["help"] = (_HELP.get(f.name, "") + f" (default: {shown})").strip()
             g.add_argument("--" + f.name.replace("_", "-"), **kw)
 
 
@@ -294,6 +321,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if data.train.table is None:
             raise ValueError(f"--recipe table is for tables; {data.name} is not one")
         recipe = table_recipe(len(data.train), data.train.table.schema)
+    elif name in RECIPES:  # the demo's recipes (fixed settings, chosen on MNIST), as `aekit demo --recipe` has them
+        recipe = dict(RECIPES[name])
     if recipe and not args.resume:  # below the flags and the config file's values
         given = {**given_options(args), **_file_fields(args)}
         cfg = cfg.override(**{k: v for k, v in recipe.items() if k not in given})
@@ -367,7 +396,7 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--arch", choices=["mlp", "conv"], help="mlp (the reference) or conv (the conv recipe)")
     d.add_argument("--recipe", choices=list(RECIPES), default="seed",
                    help="seed: the reference hyperparameters; best: aekit's recipe for the same MLP; conv")
-    d.add_argument("--seed", type=seed, default=0)
+    d.add_argument("--seed", type=seed, default=0, help="random seed of the weights and batches (default 0)")
     d.add_argument("--out", type=path, help="run directory (default runs/demo, replaced on each demo)")
     d.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -387,11 +416,12 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
     t.add_argument("--tensorboard", type=path, metavar="DIR", help="also write TensorBoard event files into DIR: "
                    "loss parts and learning rate per epoch, image grids (the tensorboard extra)")
-    t.add_argument("--recipe", choices=["auto", "config", "table", "anomaly"], default="auto",
+    t.add_argument("--recipe", choices=["auto", "config", "table", "anomaly", *RECIPES], default="auto",
                    help="auto (default): table for tables, else config; config: the config's values; table: sizes "
                         "for tables from their rows and columns (aekit.table.table_recipe); anomaly: the sizes of "
                         "AutoencoderOutlierDetector's default, from the data's shape (hidden layer, code, epochs, "
-                        "batch). Flags and a --config file's values always win")
+                        "batch); seed, best, conv: the demo's fixed MNIST recipes (aekit demo --recipe). Flags and a "
+                        "--config file's values always win")
     add_config_flags(t)
     t.set_defaults(func=cmd_train)
 
@@ -403,7 +433,9 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", type=path, required=True, help="folder for the event files")
     b.set_defaults(func=cmd_tensorboard)
 
-    e = sub.add_parser("evaluate", help="test metrics of a run as one JSON object")
+    e = sub.add_parser("evaluate", help="test metrics of a run as one JSON object",
+                       description="Print a run's metrics on its test data (or --input) as one JSON object: the loss and "
+                                   "its parts, and the accuracy of a classifier.")
     e.add_argument("run", type=path, help="run directory")
     e.add_argument("--input", "--data", dest="input", help="evaluate on this file (IDX, .npy, .npz, .csv) or data "
                    "set name instead of the run's test set")

@@ -77,8 +77,10 @@ figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}pre{background:#f
 .muted{color:#666}"""
 
 def write_report(run_dir: str | Path, command: str | None = None, model: Autoencoder | None = None,
-                 data: DataSplits | None = None, metrics: dict[str, float] | None = None) -> Path:
-    """Write ``run_dir/report.html`` (and each figure as a PNG in ``run_dir/figures/``); return its path.
+                 data: DataSplits | None = None, metrics: dict[str, float] | None = None,
+                 out: str | Path | None = None) -> Path:
+    """Write ``run_dir/report.html`` (and each figure as a PNG in ``run_dir/figures/``); return its path. With
+    ``out``: the page alone, to that file (its figures are embedded; the run directory is left as it is).
 
     ``model`` and ``data``: the run's model and data when the caller holds them (the training commands), so that
     they are not loaded again; by default both are loaded from the run directory. ``metrics``: the test metrics to
@@ -111,17 +113,22 @@ def write_report(run_dir: str | Path, command: str | None = None, model: Autoenc
             f"aekit train --config {shlex.quote(str(run_dir / 'config.json'))} --out {shlex.quote(str(run_dir))}-again"
     figures = [(name, caption, fig.png()) for name, caption, fig in _figures(model, data, history,
                                                                              metrics.get("test_mse"))]
+    if out is not None:
+        return _write_page(run_dir, None, figures, command, cfg, data, history, metrics, note, Path(out))
     with together():  # the report, its figures and command.txt appear together
         return _write_page(run_dir, subfolder(run_dir, "figures"), figures, command, cfg, data, history, metrics,
                            note)
 
 
-def _write_page(run_dir: Path, figures_dir: Path, figures: list[tuple[str, str, bytes]], command: str, cfg,
-                data: DataSplits | None, history: list[dict], metrics: dict, note: str) -> Path:
-    atomic_write_text(run_dir / "command.txt", command + "\n")
+def _write_page(run_dir: Path, figures_dir: Path | None, figures: list[tuple[str, str, bytes]], command: str, cfg,
+                data: DataSplits | None, history: list[dict], metrics: dict, note: str,
+                out: Path | None = None) -> Path:
+    if figures_dir is not None:  # the run's own report: its figures and command beside it
+        atomic_write_text(run_dir / "command.txt", command + "\n")
     parts = []
     for name, caption, png in figures:
-        atomic_write_bytes(figures_dir / name, png)
+        if figures_dir is not None:
+            atomic_write_bytes(figures_dir / name, png)
         parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
                      f'{base64.b64encode(png).decode()}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 
@@ -145,7 +152,7 @@ def _write_page(run_dir: Path, figures_dir: Path, figures: list[tuple[str, str, 
 them all{'; the table schema is shown above' if cfg.model.table else ''}).</p>
 <pre>{html.escape(json.dumps(_shown_config(cfg), indent=2))}</pre>
 <p class="muted">Written by aekit {html.escape(__version__)}.</p></body></html>"""
-    return atomic_write_text(run_dir / "report.html", page)
+    return atomic_write_text(out or run_dir / "report.html", page)
 
 
 def _shown_config(cfg) -> dict:
