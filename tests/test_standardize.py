@@ -92,8 +92,8 @@ def test_the_command_line_standardises_a_raw_table(tmp_path, capsys):
     np.savetxt(csv, x, delimiter=",", fmt="%.5g")
     run, plain = tmp_path / "run", tmp_path / "plain"
     for out, extra in ((run, []), (plain, ["--standardize", "none"])):
-        assert main(["train", "--data", str(csv), "--epochs", "30", "--out", str(out), "--quiet", "--no-report"]
-                    + extra) == 0
+        assert main(["train", "--data", str(csv), "--recipe", "config", "--epochs", "30", "--out", str(out),
+                     "--quiet", "--no-report"] + extra) == 0
     assert json.loads((run / "config.json").read_text())["model"]["standardize"] == "robust"
     assert json.loads((plain / "config.json").read_text())["model"]["standardize"] == "none"
     capsys.readouterr()
@@ -158,3 +158,22 @@ def test_train_takes_the_demos_recipes_by_name_and_flags_win(tmp_path, capsys):
     assert cfg["train"]["lr"] == best["lr"] and cfg["train"]["schedule"] == best["schedule"]
     assert tuple(cfg["model"]["hidden"]) == best["hidden"] and cfg["model"]["latent_dim"] == best["latent_dim"]
     assert cfg["train"]["epochs"] == 1  # the flag, not the recipe's 80
+
+
+def test_the_data_recipe_by_hand_and_flags_win(tmp_path, capsys):
+    from aekit.config import data_recipe
+
+    # 96 photos: batches of an eighth of the rows (12 -> 8), at least 16; 1,000 steps of 16 over 96 rows: 167 epochs
+    assert data_recipe(96, (3, 32, 32)) == {"batch_size": 16, "epochs": 167}
+    # MNIST's 8,000 training images: the defaults (128, and 20 epochs are already 1,250 steps)
+    assert data_recipe(8000, (1, 28, 28)) == {"batch_size": 128, "epochs": 20}
+    # 142 rows of 13 numbers: 17.75 -> 16 a batch, ceil(16,000 / 142) = 113 epochs, layers of 52 and 26, a code of 4
+    assert data_recipe(142, (13,)) == {"batch_size": 16, "epochs": 113, "hidden": (52, 26), "latent_dim": 4}
+    assert data_recipe(10 ** 6, (3,))["epochs"] == 20 and data_recipe(2, (3,))["epochs"] == 500  # the bounds
+    x = np.random.default_rng(0).normal(size=(178, 13)).astype(np.float32)
+    np.save(tmp_path / "t.npy", x)  # 142 train rows after the 20 % test split
+    assert main(["train", "--data", str(tmp_path / "t.npy"), "--latent-dim", "2", "--epochs", "1", "--out",
+                 str(tmp_path / "r"), "--quiet", "--no-report"]) == 0
+    assert "Recipe data: batch_size 16, hidden (52, 26)" in capsys.readouterr().out
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["model"]["latent_dim"] == 2 and cfg["train"]["epochs"] == 1 and cfg["train"]["batch_size"] == 16

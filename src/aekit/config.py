@@ -378,3 +378,22 @@ RECIPES: dict[str, dict[str, Any]] = {
     "conv": dict(arch="conv", channels=(32, 64, 128), latent_dim=32, activation="relu", output_activation="sigmoid",
                  lr=2e-3, batch_size=64, epochs=20, schedule="onecycle", val_fraction=0.0),
 }
+
+
+DATA_STEPS = 1000  # gradient steps a default training run takes at least (small data gets more epochs)
+
+
+def data_recipe(n_samples: int, sample_shape: tuple[int, ...]) -> dict[str, Any]:
+    """``aekit train``'s default settings for data that is not a table (``--recipe auto``), from its size and shape,
+    so that small data learns: batches of 128, smaller for small data (n / 8, at least 16) so that an epoch has
+    several steps; at least the default 20 epochs and at least DATA_STEPS gradient steps (at most 500 epochs); and for
+    rows of few features (d < 64) a code smaller than the rows (d / 3, 2 to 32) behind hidden layers of 4 d and 2 d
+    (16 to 128 and 8 to 64). Large data keeps the config's defaults. Returns config fields."""
+    d = math.prod(sample_shape)
+    batch = int(min(128, max(16, 2 ** int(math.log2(max(n_samples / 8, 1))))))
+    epochs = int(min(500, max(TrainConfig.epochs, math.ceil(DATA_STEPS * batch / max(n_samples, 1)))))
+    out: dict[str, Any] = {"batch_size": batch, "epochs": epochs}
+    if len(sample_shape) == 1 and d < 64:
+        out.update(hidden=(int(min(128, max(16, 4 * d))), int(min(64, max(8, 2 * d)))),
+                   latent_dim=int(min(32, max(2, d // 3))))
+    return out

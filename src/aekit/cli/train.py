@@ -17,7 +17,7 @@ import torch
 from .. import apps
 from .. import checkpoint as ckpt
 from .. import registry as R
-from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig
+from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig, data_recipe
 from ..data import Split, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
@@ -313,14 +313,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = cfg.override(holes=True)  # imputation: entries hidden on purpose need a hole in every column
     data = load_data(cfg.data, seed=cfg.train.seed)
     recipe, name = {}, args.recipe
-    if name == "auto":  # the table recipe for tables, the config's values for the rest
-        name = "table" if data.train.table is not None else "config"
+    if name == "auto":  # the table recipe for tables, the data recipe for the rest
+        name = "table" if data.train.table is not None else "data"
     if name == "anomaly":  # the anomaly detector's sizes
         recipe = {**apps.detector_recipe(len(data.train), tuple(data.train.x.shape[1:])), "val_fraction": 0.0}
     elif name == "table":
         if data.train.table is None:
             raise ValueError(f"--recipe table is for tables; {data.name} is not one")
         recipe = table_recipe(len(data.train), data.train.table.schema)
+    elif name == "data":
+        recipe = data_recipe(len(data.train), tuple(data.train.x.shape[1:]))
     elif name in RECIPES:  # the demo's recipes (fixed settings, chosen on MNIST), as `aekit demo --recipe` has them
         recipe = dict(RECIPES[name])
     if recipe and not args.resume:  # below the flags and the config file's values
@@ -416,8 +418,10 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
     t.add_argument("--tensorboard", type=path, metavar="DIR", help="also write TensorBoard event files into DIR: "
                    "loss parts and learning rate per epoch, image grids (the tensorboard extra)")
-    t.add_argument("--recipe", choices=["auto", "config", "table", "anomaly", *RECIPES], default="auto",
-                   help="auto (default): table for tables, else config; config: the config's values; table: sizes "
+    t.add_argument("--recipe", choices=["auto", "data", "config", "table", "anomaly", *RECIPES], default="auto",
+                   help="auto (default): table for tables, else data; data: batch size, epochs (at least 1,000 "
+                        "steps) and, for rows of few features, widths from the data's size and shape "
+                        "(aekit.config.data_recipe); config: the config's values; table: sizes "
                         "for tables from their rows and columns (aekit.table.table_recipe); anomaly: the sizes of "
                         "AutoencoderOutlierDetector's default, from the data's shape (hidden layer, code, epochs, "
                         "batch); seed, best, conv: the demo's fixed MNIST recipes (aekit demo --recipe). Flags and a "
