@@ -507,8 +507,9 @@ def _prepare_run_dir(out: Path, overwrite: bool, keep: str | None = None) -> tup
         raise ValueError(f"{out} exists and is not a directory: choose another run directory")
     found = [name for name in ckpt.RUN_FILES if os.path.lexists(out / name)]
     if found and not overwrite:
-        raise ValueError(f"{out} already holds a run ({', '.join(found[:3])}): resume it (--resume), "
-                         "replace it (--overwrite), or choose another directory")
+        raise ValueError(f"{out} already holds a run ({', '.join(found[:3])}): resume it (--resume; in Python "
+                         "fit(..., resume=True)), replace it (--overwrite; overwrite=True), or choose another "
+                         "directory")
     others = sorted(p.name for p in out.iterdir() if p.name not in ckpt.RUN_FILES + ckpt.RUN_FOLDERS
                     and not p.name.startswith(".") and p.name != keep) if out.is_dir() else []
     if others:

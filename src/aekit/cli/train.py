@@ -160,7 +160,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
                 kw["type"] = str
             if f.name in _CHOICES:
                 kw["choices"] = _CHOICES[f.name]()
-            shown = ("from the data" if default == () else "off" if default is False else default)
+            shown = ("from the data" if default == () else "off" if default is False else
+                     "none" if default in ("", None) else default)
             kw["help"] = (_HELP.get(f.name, "") + f" (default: {shown})").strip()
             g.add_argument("--" + f.name.replace("_", "-"), **kw)
 
