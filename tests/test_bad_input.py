@@ -321,7 +321,7 @@ def test_bad_data_files(tmp_path, capsys, run, make, expect, how):
     (["detect", "{run}", "--error-window", "0", "--out", "{tmp}/d.csv"], "positive integer"),
     (["detect", "{run}", "--error-window", "9", "--out", "{tmp}/d.csv"], "error_window must be an integer from 1 to 8"),
     (["detect", "{run}", "--out", "{tmp}/d.npy"], "use a .csv name"),
-    (["detect", "{run}", "--labels", "{tmp}/wide.npy", "--out", "{tmp}/d.csv"], "labels for"),
+    (["detect", "{run}", "--anomaly-labels", "{tmp}/wide.npy", "--out", "{tmp}/d.csv"], "labels for"),
     (["denoise", "{run}", "--noise", "masking", "--noise-level", "2", "--out", "{tmp}/n.npy"], "level"),
     (["denoise", "{run}", "--noise", "gaussian", "--noise-level", "-1", "--out", "{tmp}/n.npy"], "level"),
     (["probe", "{tmp}/nolabels"], "has no labels"),

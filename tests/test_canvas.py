@@ -32,7 +32,7 @@ def test_linear_ticks_are_multiples_of_a_nice_step_inside_the_range():
 
 
 def test_log_ticks_are_decades_or_1_2_5_within_one():
-    assert C.log_ticks(0.05, 1.2) == [0.1, 1.0]
+    assert C.log_ticks(0.05, 1.2) == [0.05, 0.1, 0.2, 0.5, 1.0]  # two decades: 2 and 5 in between too
     assert C.log_ticks(0.3, 3.5) == [0.5, 1.0, 2.0]
     assert C.log_ticks(1e-9, 1e3) == [1e-9, 1e-7, 1e-5, 1e-3, 1e-1, 1e1, 1e3]  # 13 decades: every other one
     assert C.log_ticks(0.011, 0.019) == [0.012, 0.014, 0.016, 0.018]
@@ -149,3 +149,18 @@ def test_drawing_the_report_imports_no_plotting_library():
     code = ("from aekit.viz import report, figures as F; F.loss_curves([{'epoch': 1, 'train/loss': 1.0}]).png(); "
             "F.code_map(__import__('numpy').ones((5, 3)))")
     assert not any(m.split(".")[0] == "matplotlib" for m in modules_imported_by(code))
+
+
+def test_the_legend_goes_to_the_corner_it_hides_the_least_of():
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0.5, 1, 400), rng.uniform(0.5, 1, 400)  # every point in the upper right quarter
+    p = C.Panel(xlim=(0, 1), ylim=(0, 1))
+    p.scatter(x, y, "blue", label="points")
+    img = np.asarray(C.chart([p], panel_size=(300, 300)).image).astype(int)
+    left, top, right, bottom = C.plot_box((300, 300))
+    grey = (np.abs(img - 190).max(axis=2) <= 12)  # the legend box's outline
+    mid_x, mid_y = (left + right) // 2, (top + bottom) // 2
+    quarters = {"upper right": grey[top:mid_y, mid_x:right].sum(), "upper left": grey[top:mid_y, left:mid_x].sum(),
+                "lower right": grey[mid_y:bottom, mid_x:right].sum(), "lower left": grey[mid_y:bottom, left:mid_x].sum()}
+    assert max(quarters, key=quarters.get) == "upper left"  # the first corner free of points
+    assert quarters["upper right"] == 0

@@ -34,6 +34,13 @@ def test_few_labels_and_many_unlabelled_samples_train_a_classifier(small_digits)
     assert acc > 0.7  # 10 classes from 5 labels each
     p = apps.predict_proba(model, small_digits.test.x[:5])
     assert p.shape == (5, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
+    # evaluate: the accuracy on the labelled test samples (the unlabelled ones do not count), no consistency
+    y = small_digits.test.y.copy()
+    y[::2] = -1
+    m = aekit.evaluate(model, aekit.Split(small_digits.test.x, y))
+    known = y >= 0
+    assert m["accuracy"] == pytest.approx(np.mean(apps.classify(model, small_digits.test.x)[known] == y[known]))
+    assert "consistency" not in m and "accuracy" not in aekit.evaluate(model, small_digits.test.x)
 
 
 def test_classify_command(tmp_path, capsys):

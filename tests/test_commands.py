@@ -93,9 +93,9 @@ def test_detect_writes_scores_and_flags(vae_run, tmp_path, capsys, score):
     np.save(tmp_path / "x.npy", x)
     labels = np.r_[np.ones(4), np.zeros(36)]
     np.save(tmp_path / "y.npy", labels)
-    assert main(["detect", str(vae_run), "--input", str(tmp_path / "x.npy"), "--contamination", "0.05", "--labels",
+    assert main(["detect", str(vae_run), "--input", str(tmp_path / "x.npy"), "--contamination", "0.05", "--anomaly-labels",
                  str(tmp_path / "y.npy"), "--out", str(tmp_path / "scores.csv"), "--png", str(tmp_path / "h.png"),
-                 "--score", score, "--neighbors", "10", "--max-reference", "all"]) == 0  # the image recipe
+                 "--score", score, "--n-neighbors", "10", "--max-reference", "all"]) == 0  # the image recipe
     rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
     assert len(rows) == 40
     assert all(r["anomaly"] == "1" for r in rows[:4])  # the noise images are flagged
@@ -161,6 +161,17 @@ def test_old_spellings_still_work_for_a_release_and_say_the_new_one(vae_run, tmp
     assert np.array_equal(np.load(tmp_path / "d.npy"), np.load(tmp_path / "new.npy"))
     assert main(["interpolate", str(vae_run)]) == 2
     assert "interpolate needs --out FILE" in capsys.readouterr().err
+    x = aekit.load_data(aekit.DataConfig(dataset="digits")).test.x[:20].numpy()
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", np.r_[np.zeros(10), np.ones(10)])
+    for flags in (["--labels", str(tmp_path / "y.npy"), "--neighbors", "5"],
+                  ["--anomaly-labels", str(tmp_path / "y.npy"), "--n-neighbors", "5"]):
+        assert main(["detect", str(vae_run), "--input", str(tmp_path / "x.npy"), *flags, "--out",
+                     str(tmp_path / f"{flags[0]}.csv")]) == 0
+    out = capsys.readouterr()
+    assert "--labels is deprecated: use --anomaly-labels" in out.err and "--neighbors is deprecated" in out.err
+    assert out.out.count("AUROC") == 2
+    assert (tmp_path / "--labels.csv").read_text() == (tmp_path / "--anomaly-labels.csv").read_text()
 
 
 def test_report_out_writes_the_page_elsewhere_and_leaves_the_run_alone(vae_run, tmp_path, capsys):

@@ -196,7 +196,7 @@ def test_every_command_on_a_folder(image_run, tmp_path, capsys):
     assert main(["denoise", str(run), "--input", str(root), "--noise", "gaussian", "--noise-level", "0.1", "--out",
                  str(tmp_path / "n.npy"), "--png-dir", str(tmp_path / "den")]) == 0
     assert len(list((tmp_path / "den").rglob("*.png"))) == 16
-    assert main(["detect", str(run), "--input", str(root), "--labels", "b", "--out", str(tmp_path / "d.csv")]) == 0
+    assert main(["detect", str(run), "--input", str(root), "--anomaly-labels", "b", "--out", str(tmp_path / "d.csv")]) == 0
     assert "AUROC" in capsys.readouterr().out
     names = [f"{c}/img{i}.png" for c in "ab" for i in range(8)]
     rows = list(csv.reader((tmp_path / "d.csv").open()))

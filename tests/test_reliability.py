@@ -331,7 +331,7 @@ def test_denoise_refuses_an_infinite_noise_level(copy, tmp_path, capsys):
 ])
 def test_detect_refuses_labels_that_are_not_0_and_1(copy, tmp_path, capsys, labels, expect):
     np.save(tmp_path / "y.npy", labels)
-    line = cli_error(capsys, ["detect", str(copy), "--labels", str(tmp_path / "y.npy"), "--out",
+    line = cli_error(capsys, ["detect", str(copy), "--anomaly-labels", str(tmp_path / "y.npy"), "--out",
                               str(tmp_path / "s.csv")])
     assert expect in line and not (tmp_path / "s.csv").exists()
 

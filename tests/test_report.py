@@ -120,3 +120,41 @@ def test_the_report_draws_what_it_is_given_and_evaluates_nothing(tmp_path, small
     assert "test_mse" in write_report(run, metrics={"test_mse": 0.5}).read_text()
     assert main(["report", str(run)]) == 0
     assert "test_mse" in (run / "report.html").read_text()
+
+
+def test_figures_name_classes_and_unlabelled_samples_and_the_sampler_says_why_it_has_fewer_components():
+    import torch
+
+    from aekit.data.splits import DataSplits, Split
+    from aekit.sampler import describe, fit_sampler
+    from aekit.viz.figures import _natural, label_text
+
+    x = torch.zeros(4, 3)
+    d = DataSplits(Split(x), Split(x), "t", classes=["cats", "dogs"])
+    assert d.label_names(np.array([1, -1, 0])) == ["dogs", "unlabelled", "cats"]
+    assert DataSplits(Split(x), Split(x), "t").label_names([2, -1]) == ["label 2", "unlabelled"]
+    assert label_text(3) == "label 3" and label_text(-1) == "unlabelled" and label_text("cats") == "cats"
+    assert sorted(["label 10", "label 2", "unlabelled"], key=_natural) == ["label 2", "label 10", "unlabelled"]
+    import aekit
+
+    cfg = aekit.Config().override(dataset="digits", arch="mlp", hidden=(8,), latent_dim=4, epochs=1, sampler="none")
+    model = aekit.fit(cfg, np.random.default_rng(0).random((40, 6)).astype(np.float32), quiet=True).model
+    fit_sampler(model, np.random.default_rng(1).random((40, 6)).astype(np.float32), components=200)
+    # 40 codes of 4 values: at most 40 // 5 = 8 components
+    assert describe(model).startswith("a Gaussian mixture (8 components; 200 asked for, but a component needs about 5")
+
+
+def test_rows_of_numbers_are_drawn_four_at_a_time_on_the_standardised_scale():
+    import aekit
+    from aekit.viz import views as V
+
+    rng = np.random.default_rng(0)
+    x = np.c_[rng.normal(size=(60, 3)), rng.normal(1000, 300, size=(60, 1))].astype(np.float32)  # one column ~1000
+    cfg = aekit.Config().override(arch="mlp", hidden=(8,), latent_dim=2, epochs=1, sampler="none")
+    model = aekit.fit(cfg, x, quiet=True).model
+    fig = V.reconstruction_view(model, x, np.array([0, 1, -1, 1, 0, 0, 0, 0]))
+    assert any("standardised" in t for t in fig.texts) and "sample 3" in fig.texts and "sample 4" not in fig.texts
+    assert fig.size[0] <= 4 * 260 + 10  # four panels, not eight
+    # the values drawn are the model's standardised ones: the tick labels stay small, not in the thousands
+    ticks = [float(t) for t in fig.texts if t.replace(".", "", 1).lstrip("-").isdigit()]
+    assert ticks and max(abs(t) for t in ticks) < 100

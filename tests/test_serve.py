@@ -84,6 +84,8 @@ def test_every_endpoint(client, models, digits):
     assert page.status_code == 200 and "<canvas" in page.text and "src=\"http" not in page.text  # offline page
     html = client.get("/docs").text  # the endpoints, without Swagger UI's scripts from a CDN
     assert "/score" in html and "<script" not in html and "src=" not in html and "href='http" not in html
+    assert "`" not in html and "<code>" in html  # the descriptions' Markdown code spans are drawn as code
+    assert len(html) < 20_000 and "in all" in html  # example bodies abridged, not pages of zeros
     docs = client.get("/openapi.json").json()
     assert {"/encode", "/reconstruct", "/score", "/generate", "/interpolate", "/info", "/healthz"} <= set(docs["paths"])
     assert "example" in str(docs["paths"]["/score"]["post"]["requestBody"])
@@ -228,6 +230,8 @@ def test_the_page_in_a_real_browser(models):
                                "document.getElementById('score').textContent !== '–'", timeout=15000)
         score = float(page.locator("#score").text_content())
         assert score > 0 and page.locator("#verdict").text_content() in ("normal", "anomalous")
+        # the label names the run's scoring rule (here no scorer: the reconstruction error)
+        assert page.locator("#score-label").text_content() == "anomaly score (reconstruction error)"
         # the badge's text is white on its red or green, not the muted grey of the pane's other text
         assert page.evaluate("getComputedStyle(document.getElementById('verdict')).color") == "rgb(255, 255, 255)"
         pixels = page.evaluate("""() => { const c = document.getElementById('recon');

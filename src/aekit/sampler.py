@@ -129,8 +129,13 @@ def describe(model, name: str | None = None) -> str:
     """Words for what ``model.sample(..., sampler=name)`` draws from, for messages and captions."""
     name = SAMPLERS.canonical(name) if name is not None else model.default_sampler()
     if name == "gmm" and model.sampler is not None:
-        k = model.sampler.components
-        return f"a Gaussian mixture ({k} component{'s' * (k != 1)}) fitted to the training codes"
+        k, asked = model.sampler.components, model.config.train.sampler_components
+        why = ""
+        if k < asked:  # fit_gmm's cap: each component needs codes enough for its covariance
+            d = model.sampler.dim
+            why = (f"; {asked} asked for, but a component needs about {d + 1} codes for the full covariance of "
+                   f"{d}-d codes" + (", and each class has its own" if model.sampler.labels is not None else ""))
+        return f"a Gaussian mixture ({k} component{'s' * (k != 1)}{why}) fitted to the training codes"
     return "the prior N(0, I)" if name == "normal" else "no sampler"
 
 

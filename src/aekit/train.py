@@ -98,7 +98,8 @@ def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter | None:
 @torch.no_grad()
 def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
     """Loss parts and ``mse`` (mean squared error per element; not for tables, whose parts are per column) on a
-    split or an array (N, *input_shape), in eval mode, without corruption."""
+    split or an array (N, *input_shape), in eval mode, without corruption; for a classifier on labelled samples its
+    ``accuracy`` on them (the consistency term, which compares two random views, has no value here)."""
     split = as_split(split)
     was_training = model.training
     model.eval()
@@ -106,6 +107,7 @@ def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch
     sums: dict[str, float] = {}
     n = len(split)
     y = None  # labels count where the split has known ones
+    right = labelled = 0
     if model.classifier is not None and split.y is not None and (np.asarray(split.y) != -1).any():
         y = class_labels(split.y, model.config.model.classes, "the evaluated data", len(split), min_classes=1)
     for i in range(0, n, batch_size):
@@ -113,12 +115,18 @@ def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch
         lb = None if split.lengths is None else split.lengths[i:i + batch_size].to(dev)
         yb = None if y is None else y[i:i + batch_size].to(dev)
         parts, out = compute_loss(model, Batch(xb, yb, lb), model.config, corrupt_input=False)
+        parts.pop("consistency", None)
         if model.table is None:  # (a table's loss parts are its columns' own errors)
             parts["mse"] = per_sample_error(model.normalize(out.x_hat), model.normalize(xb), "mse", lb).mean()
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(xb)
+        if yb is not None:  # right answers among the labelled samples (-1: unknown)
+            known = yb >= 0
+            right += int((out.logits.argmax(1)[known] == yb[known]).sum())
+            labelled += int(known.sum())
     model.train(was_training)
-    return {k: v / n for k, v in sums.items()}
+    out = {k: v / n for k, v in sums.items()}
+    return {**out, "accuracy": right / labelled} if labelled else out
 
 
 class TrainingDiverged(ValueError):

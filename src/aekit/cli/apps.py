@@ -310,7 +310,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         labels = (inp.y == inp.classes.index(args.labels)).astype(int)
     elif args.labels:
         if inp.classes is not None and not Path(args.labels).exists():
-            raise ValueError(f"--labels {args.labels}: not a file, nor one of the folder's classes {inp.classes}")
+            raise ValueError(f"--anomaly-labels {args.labels}: not a file, nor one of the folder's classes "
+                             f"{inp.classes}")
         raw = np.asarray(read_array(args.labels).x).reshape(-1)
         if len(raw) != len(x):
             raise ValueError(f"{args.labels}: {len(raw)} labels for {len(x)} samples")
@@ -319,8 +320,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.labels}: labels must be 0 (normal) or 1 (anomaly), found {bad[0]}")
         labels = raw.astype(int)
     if labels is not None and len(np.unique(labels)) < 2:
-        raise ValueError(f"--labels {args.labels}: every sample has label {labels[0]}; the AUROC needs both normal "
-                         "(0) and anomalous (1) samples")
+        raise ValueError(f"--anomaly-labels {args.labels}: every sample has label {labels[0]}; the AUROC needs both "
+                         "normal (0) and anomalous (1) samples")
     method = apps.default_score(model.input_shape, model.table is not None) if args.score == "auto" else args.score
     det = apps.detect(model, train_x, x, method, contamination, args.error_window, args.neighbors,
                       args.max_reference)
@@ -623,16 +624,20 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
                         "data); knn+tails: knn + how far out each feature lies in its training distribution (robustly "
                         "standardised); auto (default, as AutoencoderOutlierDetector): knn+tails for tables, knn for "
                         "images and sequences")
-    p.add_argument("--neighbors", type=positive_int, default=apps.NEIGHBORS,
-                   help=f"knn: neighbours of each code (default {apps.NEIGHBORS})")
+    p.add_argument("--n-neighbors", dest="neighbors", type=positive_int, default=apps.NEIGHBORS,
+                   help=f"knn: neighbours of each code, as n_neighbors in Python (default {apps.NEIGHBORS})")
+    p.add_argument("--neighbors", dest="neighbors", type=positive_int, action=deprecated("--n-neighbors"),
+                   help=argparse.SUPPRESS)
     p.add_argument("--max-reference", type=_reference_size, default=apps.MAX_REFERENCE, metavar="N|all",
                    help=f"training samples kept as the reference (a fixed random subset; default "
                         f"{apps.MAX_REFERENCE}, chosen on tables; all: every one, as for the image figures)")
     p.add_argument("--error-window", type=positive_int, metavar="W",
                    help="images: score the largest mean squared error over any W x W patch instead of the "
                         "whole-image mean (a local difference is not diluted by the rest)")
-    p.add_argument("--labels", help="file of 0/1 labels (1 = anomaly) to report the AUROC; for a folder of images, "
-                   "the name of the subfolder that holds the anomalies")
+    p.add_argument("--anomaly-labels", dest="labels", metavar="FILE|NAME",
+                   help="which inputs are anomalies, to report the AUROC: a file of 0/1 labels (1 = anomaly), or for a "
+                        "folder of images the name of the subfolder that holds them")
+    p.add_argument("--labels", dest="labels", action=deprecated("--anomaly-labels"), help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, help="CSV with index, score, anomaly")
     p.add_argument("--png", help="also write a histogram of the scores with the threshold")
 

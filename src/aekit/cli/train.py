@@ -326,17 +326,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = data_recipe(len(data.train), tuple(data.train.x.shape[1:]))
     elif name in RECIPES:  # the demo's recipes (fixed settings, chosen on MNIST), as `aekit demo --recipe` has them
         recipe = dict(RECIPES[name])
+    lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone says what it does
     if recipe and not args.resume:  # below the flags and the config file's values
         given = {**given_options(args), **_file_fields(args)}
         cfg = cfg.override(**{k: v for k, v in recipe.items() if k not in given})
-        print(f"Recipe {name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
-    print(f"Data: {data.name}; variant {cfg.variant_name}")
-    if data.train.table is not None:
+        if lead:
+            print(f"Recipe {name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
+    if lead:
+        print(f"Data: {data.name}; variant {cfg.variant_name}")
+    if data.train.table is not None and lead:
         print("Columns: " + "; ".join(data.train.table.schema.describe().splitlines()))
     res = fit(cfg, data, out_dir=out, resume=args.resume, quiet=args.quiet,
               on_epoch=_printer(cfg.train.epochs, args.quiet), overwrite=args.overwrite,
               checkpoint_every=args.checkpoint_every, tensorboard=args.tensorboard)
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone evaluates and writes
+    if not lead:  # rank 0 alone evaluates and writes
         return 0
     metrics = evaluate(res.model, data.test)
     ckpt.save_metrics(out, metrics)

@@ -317,4 +317,5 @@ def load_images(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSp
         train, test = split_off(train, 0.2, seed)
     c, h, w = train.x.shape[1:]
     kinds = f", classes {', '.join(folder.classes)}" if folder.classes else ""
-    return DataSplits(train, test, f"images in {cfg.path} ({len(train)} train, {len(test)} test, {c}x{h}x{w}{kinds})")
+    return DataSplits(train, test, f"images in {cfg.path} ({len(train)} train, {len(test)} test, {c}x{h}x{w}{kinds})",
+                      classes=list(folder.classes) if folder.labels is not None else None)

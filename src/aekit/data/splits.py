@@ -39,6 +39,15 @@ class DataSplits:
     # config fields the loader resolved that the config left open (MNIST's folder, found through $AEKIT_DATA_DIR or
     # the cache): a run stores them, so that it finds the same data later without the environment it trained in
     source: dict | None = None
+    classes: list[str] | None = None  # the name of each class index, where the data names them (image subfolders)
+
+    def label_names(self, y) -> list[str] | None:
+        """Labels (N,) as the figures name them: the class's name (or its index), "unlabelled" for -1."""
+        if y is None:
+            return None
+        names = self.classes or []
+        return ["unlabelled" if int(v) < 0 else names[int(v)] if int(v) < len(names) else f"label {int(v)}"
+                for v in np.asarray(y)]
 
     @classmethod
     def from_arrays(cls, x_train, x_test=None, y_train=None, y_test=None, test_fraction: float = 0.2,

@@ -16,6 +16,7 @@ import asyncio
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -406,21 +407,35 @@ def docs_page(schema: dict) -> str:
     description and example body of each, from the OpenAPI schema (the full schema is at /openapi.json)."""
     from html import escape
 
+    def marked(text: str) -> str:  # the descriptions' Markdown `code` spans as <code>
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
     rows = []
     for path, methods in schema.get("paths", {}).items():
         for method, op in methods.items():
             example = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("example")
-            body = f"<pre>{escape(json.dumps(example))[:2000]}</pre>" if example is not None else ""
-            summary, description = escape(op.get("summary", "")), escape(op.get("description", ""))
+            body = f"<pre>{escape(json.dumps(_abridged(example)))}</pre>" if example is not None else ""
+            summary, description = escape(op.get("summary", "")), marked(op.get("description", ""))
             rows.append(f"<section><h2><code>{method.upper()} {escape(path)}</code></h2><p>{summary}</p>"
                         f"<p>{description}</p>{body}</section>")
     info = schema.get("info", {})
-    title, about = escape(info.get("title", "aekit")), escape(info.get("description", ""))
+    title, about = escape(info.get("title", "aekit")), marked(info.get("description", ""))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
             "<link rel='icon' href='data:,'><style>body{font-family:system-ui,sans-serif;max-width:900px;margin:2em "
             "auto;padding:0 1em;color:#222}pre{background:#f5f5f5;padding:8px;overflow-x:auto}h2{font-size:16px}"
             f"</style></head><body><h1>{title}</h1><p>{about}</p>"
             "<p>The OpenAPI schema: <a href='/openapi.json'>/openapi.json</a></p>" + "".join(rows) + "</body></html>")
+
+
+def _abridged(value, most: int = 3):
+    """An example body for reading: every list longer than ``most`` cut to its first ``most`` items and a note of
+    how many there are (the full example is in /openapi.json)."""
+    if isinstance(value, list):
+        head = [_abridged(v, most) for v in value[:most]]
+        return head + [f"... {len(value)} in all"] if len(value) > most else head
+    if isinstance(value, dict):
+        return {k: _abridged(v, most) for k, v in value.items()}
+    return value
 
 
 def app_for_run(run_dir: str | Path):

@@ -96,9 +96,10 @@ def linear_ticks(lo: float, hi: float, target: int = 5, integer: bool = False) -
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:
-    """Powers of ten in [lo, hi] (0 < lo < hi); with fewer than two, also 2 and 5 times them."""
+    """Powers of ten in [lo, hi] (0 < lo < hi); with fewer than four, also 2 and 5 times them (a range of two or
+    three decades still reads in between)."""
     ticks = [10.0 ** k for k in range(math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9) + 1)]
-    if len(ticks) < 2:
+    if len(ticks) < 4:
         ticks = sorted(m * 10.0 ** k for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
                        for m in (1, 2, 5) if lo * (1 - 1e-9) <= m * 10.0 ** k <= hi * (1 + 1e-9))
     if len(ticks) < 2:  # a range within one 1-2-5 step: linear ticks read on the log axis
@@ -148,7 +149,7 @@ class Panel:
     ylog: bool = False
     grid: bool = False
     xinteger: bool = False  # ticks on whole numbers only (epochs, steps)
-    legend: str | None = "upper right"  # or "lower right", "upper left"; None: no legend
+    legend: str | None = "best"  # the corner covering the fewest points; or "upper right", "lower left", ...; None
     xlim: tuple[float, float] | None = None
     ylim: tuple[float, float] | None = None
     marks: list[_Mark] = field(default_factory=list)
@@ -410,12 +411,15 @@ def chart(panels: Sequence[Panel], title: str = "", panel_size: tuple[int, int] 
         out.text(((left + right) / 2, top - 6 * SS), p.title, 12, "md")
         out.text(((left + right) / 2, bottom + 22 * SS), p.xlabel, 11, "mt")
         out.vertical((i * w * SS + 9 * SS, (top + bottom) / 2), p.ylabel, 11)
-        _legend(out, p, box)
+        _legend(out, p, box, ax)
     small = img.reduce(SS)
     return Figure(small, texts)
 
 
-def _legend(out: _Writer, p: Panel, box: tuple[float, float, float, float]) -> None:
+CORNERS = ("upper right", "upper left", "lower right", "lower left")  # "best" tries them in this order
+
+
+def _legend(out: _Writer, p: Panel, box: tuple[float, float, float, float], ax: "_Axes") -> None:
     entries = [m for m in p.marks if m.label]
     if not entries or p.legend is None:
         return
@@ -424,8 +428,25 @@ def _legend(out: _Writer, p: Panel, box: tuple[float, float, float, float]) -> N
     width = sample + 3 * pad + max(text_width(m.label, px * SS) for m in entries)
     height = line_h * len(entries) + 2 * pad
     left, top, right, bottom = box
-    x0 = left + 6 * SS if p.legend.endswith("left") else right - 6 * SS - width
-    y0 = top + 6 * SS if p.legend.startswith("upper") else bottom - 6 * SS - height
+
+    def corner(where: str) -> tuple[float, float]:
+        return (left + 6 * SS if where.endswith("left") else right - 6 * SS - width,
+                top + 6 * SS if where.startswith("upper") else bottom - 6 * SS - height)
+
+    where = p.legend
+    if where == "best":  # the corner whose box covers the fewest drawn points (line vertices, dots, bar tops)
+        with np.errstate(all="ignore"):  # (legend-only marks hold NaN)
+            pts = [(ax.px(m.x[:n]), ax.py(m.y[:n])) for m in p.marks if m.kind != "vline"
+                   for n in [min(len(m.x), len(m.y))] if n]  # (bars: one more edge than heights)
+        xs = np.concatenate([a for a, _ in pts]) if pts else np.zeros(0)
+        ys = np.concatenate([b for _, b in pts]) if pts else np.zeros(0)
+
+        def covered(c: str) -> int:
+            x0, y0 = corner(c)
+            return int(np.sum((xs >= x0) & (xs <= x0 + width) & (ys >= y0) & (ys <= y0 + height)))
+
+        where = min(CORNERS, key=covered)  # (min keeps the first of equals: upper right when nothing is covered)
+    x0, y0 = corner(where)
     out.d.rectangle([x0, y0, x0 + width, y0 + height], fill=(255, 255, 255, 215), outline=(190, 190, 190), width=SS)
     for k, m in enumerate(entries):
         y = y0 + pad + line_h * (k + 0.5)

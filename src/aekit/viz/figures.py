@@ -61,12 +61,30 @@ def _lines(rows: Sequence[np.ndarray], row_titles: Sequence[str], title: str, xl
     return chart(panels, title, panel_size=(260, 240), sharey=True)
 
 
+def label_text(label) -> str:
+    """How a figure names a label: a class name as it is, an index as "label k", -1 as "unlabelled"."""
+    if isinstance(label, str):
+        return label
+    return "unlabelled" if int(label) < 0 else f"label {int(label)}"
+
+
+def _natural(v) -> tuple:
+    """Sort key: numbers by value, text with its numbers by value ("label 2" before "label 10")."""
+    if not isinstance(v, str):
+        return (0, float(v), "")
+    import re
+
+    return (1, 0.0, [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", v)])
+
+
 def reconstructions(originals: np.ndarray, recons: np.ndarray, labels: Sequence | None = None,
-                    mse: float | None = None) -> Figure:
-    """Originals above their reconstructions (images), or overlaid lines (sequences, tabular rows)."""
-    title = "Originals and reconstructions" + (f" (test MSE {mse:.4f})" if mse is not None else "")
+                    mse: float | None = None, note: str = "") -> Figure:
+    """Originals above their reconstructions (images), or overlaid lines (sequences, tabular rows); ``note`` is
+    added to the title (e.g. the scale)."""
+    extra = ", ".join(filter(None, [f"test MSE {mse:.4f}" if mse is not None else "", note.lstrip(", ")]))
+    title = "Originals and reconstructions" + (f" ({extra})" if extra else "")
     if is_image(originals.shape[1:]):
-        cols = [f"label {lab}" for lab in labels] if labels is not None else None
+        cols = [label_text(lab) for lab in labels] if labels is not None else None
         return image_grid([originals, recons], ["original", "reconstruction"], cols, title)
     xlabel = "time step" if originals.ndim == 3 else "feature"
     return _lines([originals, recons], ["original", "reconstruction"], title, xlabel)
@@ -136,13 +154,13 @@ def code_map(codes: np.ndarray, labels: np.ndarray | None = None, method: str = 
     if labels is None:
         p.scatter(xy[:, 0], xy[:, 1], "blue")
     else:
-        labels = np.asarray(labels)
-        classes = np.unique(labels)
-        index = np.searchsorted(classes, labels)
-        colors = np.array(TAB10)[index % 10]
+        labels = list(np.asarray(labels).tolist())
+        classes = sorted(set(labels), key=_natural)
+        order = {c: k for k, c in enumerate(classes)}
+        colors = np.array(TAB10)[np.array([order[v] for v in labels]) % 10]
         p.scatter(xy[:, 0], xy[:, 1], colors)  # in the data's order, so that no class hides the others
         for k, c in enumerate(classes[:10]):  # the legend: one entry per label (the first ten)
-            p.line([np.nan], [np.nan], TAB10[k % 10], "", "o", f"label {c}")
+            p.line([np.nan], [np.nan], TAB10[k % 10], "", "o", label_text(c))
         if len(classes) > 10:
             p.line([np.nan], [np.nan], "gray", "", None, f"... {len(classes) - 10} more (colours repeat)")
     return chart([p], panel_size=(520, 440))

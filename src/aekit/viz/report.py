@@ -30,7 +30,7 @@ def _figures(model: Autoencoder, data: DataSplits | None, history: list[dict],
         return figs
     cfg = model.config
     x = data.test.x[:V.MAX_MAP_POINTS].numpy()  # (n, *input_shape); a streamed split is read here
-    labels = data.test.y
+    labels = data.label_names(data.test.y[:len(x)]) if data.test.y is not None else None  # names, "unlabelled"
     if model.table is not None:  # a table: its columns and their associations, real against synthetic
         figs += V.table_views(model, x)
         figs.append(("code_map.png", "The test codes projected to 2-D by PCA.", V.code_map_view(model, x, labels)))

@@ -4,6 +4,7 @@ call, so that a figure means the same wherever it appears. The pure plotting is 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .. import apps
 from ..model import Autoencoder
@@ -15,9 +16,18 @@ MAX_MAP_POINTS = 2000  # codes in the 2-D map
 
 def reconstruction_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | None = None,
                         mse: float | None = None, n: int = 8) -> Figure:
-    """The first ``n`` inputs of x (N, *input_shape) above their reconstructions; ``mse`` for the title."""
+    """The first ``n`` inputs of x (N, *input_shape) above their reconstructions; ``mse`` for the title. Rows of
+    numbers: the first four, on the standardised scale the model learns on (where the model standardises), so
+    that a feature in the thousands does not flatten the others."""
     x = np.asarray(x[:n])
-    return F.reconstructions(x, apps.reconstruct(model, x), None if labels is None else labels[:n], mse)
+    r = apps.reconstruct(model, x)
+    note = ""
+    if not F.is_image(x.shape[1:]) and x.ndim == 2:
+        x, r = x[:4], r[:4]
+        if model.standardizer is not None:
+            x, r = (model.normalize(torch.from_numpy(np.ascontiguousarray(a)).float()).numpy() for a in (x, r))
+            note = ", standardised"
+    return F.reconstructions(x, r, None if labels is None else labels[:len(x)], mse, note)
 
 
 def interpolation_pair(labels: np.ndarray | None, look: int = 50) -> tuple[int, int]:
@@ -34,7 +44,7 @@ def interpolation_view(model: Autoencoder, x: np.ndarray, labels: np.ndarray | N
     if a is None or b is None:
         a, b = interpolation_pair(labels)
     strip = apps.interpolate(model, np.asarray(x[a]), np.asarray(x[b]), steps, method)
-    what = f"label {labels[a]} -> {labels[b]}" if labels is not None else f"sample {a} -> {b}"
+    what = f"{F.label_text(labels[a])} -> {F.label_text(labels[b])}" if labels is not None else f"sample {a} -> {b}"
     return F.interpolation_strip(strip, title=f"{method.capitalize()} interpolation between two codes ({what})")
 
 
