@@ -247,3 +247,22 @@ def test_every_command_and_option_says_what_it_does():
             assert a.help, f"{name} {a.option_strings or a.dest} has no help"
         text = p.format_help()
         assert "(default: ())" not in text and "(default: False)" not in text, name
+
+
+def test_switches_are_plain_and_their_old_values_still_work_for_a_release(capsys):
+    from aekit.cli.train import old_switch_values
+
+    assert old_switch_values(["train", "--stream", "true", "--compile=false", "--out", "r"]) == \
+        ["train", "--stream", "--no-compile", "--out", "r"]
+    err = capsys.readouterr().err
+    assert "--stream true is deprecated: --stream is a switch (write --stream)" in err and "write --no-compile" in err
+    assert old_switch_values(["train", "--stream", "--out", "r"]) == ["train", "--stream", "--out", "r"]
+    assert old_switch_values(["x", "--out", "true"]) == ["x", "--out", "true"]  # not a switch: left alone
+    import argparse
+
+    from aekit.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--stream", "--no-compile", "--out", "r"])
+    assert args.stream is True and args.compile is False and args.spatial_code is None
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert "[--stream]" in sub.choices["train"].format_usage()

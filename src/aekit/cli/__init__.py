@@ -17,7 +17,7 @@ from typing import NoReturn, Sequence
 from .. import files
 from .apps import add_app_commands
 from .common import Parser
-from .train import add_train_commands
+from .train import add_train_commands, old_switch_values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def _warning_line(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = old_switch_values(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     args.argv = argv
     formatwarning, warnings.formatwarning = warnings.formatwarning, _warning_line

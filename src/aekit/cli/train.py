@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -152,21 +153,54 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
             kw: dict[str, Any] = {"default": None, "dest": f.name}
             if isinstance(default, tuple):  # --hidden 64,32 or --hidden 64 32 or --image-size 64x64
                 kw.update(type=int_tuple, nargs="+", action=_JoinTuples)
-            elif isinstance(default, bool):  # --stream, or --stream false
-                kw.update(type=boolean, nargs="?", const=True)
+            elif isinstance(default, bool):  # a switch: --stream, and --no-stream to turn it off
+                kw.update(action="store_const", const=True)
+                g.add_argument("--no-" + f.name.replace("_", "-"), action="store_const", const=False, dest=f.name,
+                               default=None, help=argparse.SUPPRESS)
             elif isinstance(default, (int, float)):
                 kw["type"] = type(default)
             else:
                 kw["type"] = str
             if f.name in _CHOICES:
                 kw["choices"] = _CHOICES[f.name]()
-            shown = ("from the data" if default == () else "off" if default is False else
-                     "none" if default in ("", None) else default)
+            shown = ("from the data" if default == () else
+                     f"off; --no-{f.name.replace('_', '-')} turns off what a --config file turns on"
+                     if default is False else "none" if default in ("", None) else default)
             kw["help"] = (_HELP.get(f.name, "") + f" (default: {shown})").strip()
             g.add_argument("--" + f.name.replace("_", "-"), **kw)
 
 
 _FIELDS = {f.name for sec in (ModelConfig, LossConfig, TrainConfig, DataConfig) for f in dataclasses.fields(sec)}
+SWITCHES = {"--" + f.name.replace("_", "-") for sec in (ModelConfig, LossConfig, TrainConfig, DataConfig)
+            for f in dataclasses.fields(sec) if isinstance(f.default, bool)}  # --stream, --compile, --spatial-code
+
+
+def old_switch_values(argv: list[str]) -> list[str]:
+    """The old spelling of a switch with a value (``--stream true``, ``--compile=false``), kept for one release:
+    rewritten as ``--stream`` / ``--no-compile``, with a line that says so."""
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        name, eq, value = a.partition("=")
+        if name in SWITCHES and (eq or (i + 1 < len(argv) and argv[i + 1].strip().lower() in _BOOL_WORDS)):
+            value = value if eq else argv[i + 1]
+            try:
+                on = boolean(value)
+            except argparse.ArgumentTypeError:
+                out.append(a)  # argparse says what is wrong
+                i += 1
+                continue
+            new = name if on else "--no-" + name[2:]
+            print(f"aekit: {name} {value} is deprecated: {name} is a switch (write {new})", file=sys.stderr)
+            out.append(new)
+            i += 1 if eq else 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
+_BOOL_WORDS = {"1", "0", "true", "false", "yes", "no", "on", "off"}
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
