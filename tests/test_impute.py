@@ -71,6 +71,15 @@ def test_impute_fills_only_the_holes_and_keeps_observed_text(tmp_path, capsys):
     # a table without holes imputes to itself
     assert main(["impute", str(run), "--input", str(tmp_path / "train.csv"), "--out", str(tmp_path / "g.csv")]) == 0
     assert (tmp_path / "g.csv").read_text() == (tmp_path / "train.csv").read_text().replace("\r\n", "\n")
+    # a row with nothing observed is filled, and said: every such row gets the same typical values
+    lines = (tmp_path / "inc.csv").read_text().splitlines()
+    (tmp_path / "empty.csv").write_text("\n".join([lines[0], ",,", *lines[1:5], ",,"]) + "\n")
+    capsys.readouterr()
+    assert main(["impute", str(run), "--input", str(tmp_path / "empty.csv"), "--out", str(tmp_path / "e.csv")]) == 0
+    assert "2 row(s) of" in capsys.readouterr().out
+    with open(tmp_path / "e.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[1] == rows[-1] and "" not in rows[1]
 
 
 def test_impute_says_what_it_cannot_fill(tmp_path, capsys):

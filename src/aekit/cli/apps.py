@@ -215,6 +215,14 @@ def cmd_impute(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.run} is not a table run: impute fills the holes of tables (train on a CSV or "
                          "Parquet table, with --variant denoising --noise masking to impute any column)")
     columns = read_table(args.input)
+    from ..table import is_missing
+
+    names = [c.name for c in model.table.schema.columns if c.name in columns]
+    empty = np.all([is_missing(columns[c]) for c in names], axis=0) if names else np.zeros(0, bool)
+    if empty.any():  # nothing in the row to rebuild it from
+        print(f"note: {int(empty.sum())} row(s) of {args.input} have no observed entry (the first: row "
+              f"{int(np.flatnonzero(empty)[0])}): each is filled with the model's rebuilding of an empty row, the same "
+              "typical values for all of them")
     if args.draws:
         tables, n = apps.impute_draws(model, columns, args.draws, args.seed, args.input)
         rows = len(next(iter(columns.values()))) if columns else 0
