@@ -100,3 +100,37 @@ def test_labels_from_a_csv_column(tmp_path, capsys):
     assert np.array_equal(by_index.train.y, data.train.y)
     with pytest.raises(ValueError, match="no label column 'type'.*u, v, kind, w"):
         aekit.load_data(aekit.DataConfig(dataset="file", path=str(tmp_path / "t.csv"), label_column="type"))
+
+
+def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, capsys):
+    from aekit.apps import classifier_recipe
+    from aekit.sklearn import AutoencoderClassifier
+
+    # 10,000 MNIST images in [0, 1]: the conv recipe, batches of 128, ceil(2,400 x 128 / 10,000) = 31 epochs
+    r = classifier_recipe(10_000, (1, 28, 28), unit_range=True)
+    assert (r["arch"], r["channels"], r["latent_dim"], r["recon"], r["epochs"], r["batch_size"], r["lr"],
+            r["schedule"]) == ("conv", (32, 64, 128), 32, "bce", 31, 128, 2e-3, "onecycle")
+    # 569 rows of 30 numbers: an MLP of 120 and 60 units, a code of 15; batches of 569 / 8 -> 64; 4,800 steps
+    # would be 540 epochs: at most 300
+    r = classifier_recipe(569, (30,), unit_range=True)
+    assert (r["arch"], r["hidden"], r["latent_dim"], r["recon"], r["batch_size"], r["epochs"]) == \
+        ("mlp", (120, 60), 15, "mse", 64, 300)
+    assert classifier_recipe(10_000, (784,))["epochs"] == 31  # ceil(4,800 x 64 / 10,000)
+    assert classifier_recipe(10 ** 7, (3,))["epochs"] == 5 and classifier_recipe(10, (3,))["epochs"] == 300
+    x = small_digits.train.x.numpy()  # (300, 1, 8, 8) in [0, 1]
+    rows = x.reshape(len(x), -1)
+    y = np.full(len(x), -1)
+    y[:40] = small_digits.train.y[:40]
+    clf = AutoencoderClassifier(image_shape=(1, 8, 8), epochs=2, random_state=0).fit(rows, y)
+    m = clf.config_.model
+    assert m.arch == "conv" and m.input_shape == (1, 8, 8) and clf.config_.loss.recon == "bce"
+    assert clf.predict(rows[:5]).shape == (5,) and clf.n_features_in_ == 64
+    flat = AutoencoderClassifier(epochs=2, random_state=0).fit(rows, y)
+    assert flat.config_.model.arch == "mlp" and flat.config_.model.hidden == (256, 128)
+    with pytest.raises(ValueError, match=r"image_shape \(1, 9, 9\) holds 81 values, but each row of X has 64"):
+        AutoencoderClassifier(image_shape=(1, 9, 9), epochs=1).fit(rows, y)
+    # the command line's --variant classifier gets the same recipe
+    np.savez(tmp_path / "l.npz", x=x, y=y)
+    assert main(["train", "--data", str(tmp_path / "l.npz"), "--variant", "classifier", "--epochs", "1", "--out",
+                 str(tmp_path / "r"), "--quiet", "--no-report"]) == 0
+    assert "Recipe classifier: arch conv, channels (32, 64, 128), latent_dim 32" in capsys.readouterr().out

@@ -137,12 +137,12 @@ class _AutoencoderBase(BaseEstimator):
         return self.table_.encode(cols, "X", unknown="error" if reset else "zeros")
 
     def _fit_model(self, X, y: np.ndarray | None = None, variant: str | None = None,
-                   extra: tuple[str, ...] = ()) -> np.ndarray:
+                   extra: tuple[str, ...] = (), recipe: dict | None = None) -> np.ndarray:
         if y is None:
             X = self._validate(X, reset=True)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         params = {k: getattr(self, k) for k in config_params(extra)}
-        auto = apps.detector_recipe(len(X), X.shape[1:])
+        auto = recipe if recipe is not None else apps.detector_recipe(len(X), X.shape[1:])
         params.update({k: v for k, v in auto.items() if isinstance(params[k], str) and params[k] == "auto"})
         cfg = Config().override(variant=variant or self.variant, seed=seed, sampler="none", **params)
         res = _fit(cfg, Split(_torch_tensor(X), y, table=getattr(self, "table_", None)), quiet=not self.verbose,
@@ -321,35 +321,54 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
 
     Parameters: those of :class:`AutoencoderTransformer`, and ``classify_weight`` (of the cross-entropy),
     ``consistency_weight`` (of the views' agreement) and ``label_batch`` (labelled rows added to every step).
-    ``variant`` may add variants to the classifier (``"denoising"``, ``"vae"``).
+    ``variant`` may add variants to the classifier (``"denoising"``, ``"vae"``). ``"auto"`` sizes (the defaults of
+    ``hidden``, ``latent_dim``, ``channels``, ``recon``, ``epochs``, ``batch_size``, ``lr``, ``schedule``) come from
+    the data's shape and size (:func:`aekit.apps.classifier_recipe`): a conv net for images, an MLP for rows.
+    ``image_shape``: (C, H, W) when the rows of X are images (e.g. (1, 28, 28) for MNIST's 784 pixels), so that they
+    get the image recipe and its views (shifts); X given as (n, C, H, W) needs none.
 
     Fitted attributes: ``classes_``, ``model_``, ``config_``, ``history_``, ``n_features_in_``.
     """
 
-    def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int = 8,
-                 hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
-                 code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
-                 cell: str = "gru", rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto",
-                 recon: str = "mse", rho: float = 0.05,
+    def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int | str = "auto",
+                 hidden: tuple[int, ...] | str = "auto", activation: str = "relu", output_activation: str = "auto",
+                 code_activation: str = "identity", channels: tuple[int, ...] | str = "auto",
+                 spatial_code: bool = False, cell: str = "gru", rnn_hidden: int = 64, rnn_layers: int = 1,
+                 standardize: str = "auto", recon: str = "auto", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
-                 train_quantization: str = "noise", code_prior: str = "auto", epochs: int = 50, batch_size: int = 64,
-                 lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
+                 train_quantization: str = "noise", code_prior: str = "auto", epochs: int | str = "auto",
+                 batch_size: int | str = "auto", lr: float | str = "auto", weight_decay: float = 0.0,
+                 schedule: str = "auto", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  augment_shift: int = 0,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
-                 classify_weight: float = 1.0, consistency_weight: float = 100.0, label_batch: int = 64) -> None:
+                 classify_weight: float = 1.0, consistency_weight: float = 100.0, label_batch: int = 64,
+                 image_shape: tuple[int, ...] | None = None) -> None:
         super().__init__(**_base_arguments(locals()))
         self.classify_weight = classify_weight
         self.consistency_weight = consistency_weight
         self.label_batch = label_batch
+        self.image_shape = image_shape
+
+    def _shaped(self, X: np.ndarray) -> np.ndarray:
+        """Rows as images of ``image_shape`` (a ValueError when they do not hold that many values)."""
+        if self.image_shape is None:
+            return X
+        shape = tuple(int(v) for v in self.image_shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"image_shape must be (channels, height, width), got {self.image_shape!r}")
+        row = int(np.prod(X.shape[1:]))
+        if row != int(np.prod(shape)):
+            raise ValueError(f"image_shape {shape} holds {int(np.prod(shape))} values, but each row of X has {row}")
+        return X.reshape(len(X), *shape)
 
     def fit(self, X, y) -> "AutoencoderClassifier":
         """Train on X (n_samples, ...) and y (n_samples,): class labels, -1 for the unlabelled samples. Returns
         self."""
         X, y = validate_data(self, X, y, allow_nd=True, dtype=[np.float32, np.float64], ensure_min_samples=1,
                              y_numeric=False)
-        X = X.astype(np.float32, copy=False)
+        X = self._shaped(X.astype(np.float32, copy=False))
         check_classification_targets(y)
         known = ~_unlabelled(y)
         if not known.any():
@@ -361,13 +380,14 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         idx = np.full(len(y), -1, dtype=np.int64)
         idx[known] = np.searchsorted(self.classes_, y[known])
         variant = "+".join(sorted({*self.variant.replace(",", "+").split("+"), "classifier"} - {"vanilla"}))
-        self._fit_model(X, idx, variant, CLASSIFIER_PARAMS)
+        unit = bool(X.size) and float(X.min()) >= 0.0 and float(X.max()) <= 1.0
+        self._fit_model(X, idx, variant, CLASSIFIER_PARAMS, apps.classifier_recipe(len(X), X.shape[1:], unit))
         return self
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
         check_is_fitted(self)
-        return apps.predict_proba(self.model_, self._validate(X, reset=False)).astype(np.float64)
+        return apps.predict_proba(self.model_, self._shaped(self._validate(X, reset=False))).astype(np.float64)
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each sample, as a label of ``classes_``."""

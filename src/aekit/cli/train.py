@@ -348,8 +348,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = cfg.override(holes=True)  # imputation: entries hidden on purpose need a hole in every column
     data = load_data(cfg.data, seed=cfg.train.seed)
     recipe, name = {}, args.recipe
-    if name == "auto":  # the table recipe for tables, the data recipe for the rest
-        name = "table" if data.train.table is not None else "data"
+    if name == "auto":  # the table recipe for tables, the classifier's for its variant, the data recipe for the rest
+        name = "table" if data.train.table is not None else "classifier" if cfg.spec.classify else "data"
     if name == "anomaly":  # the anomaly detector's sizes
         recipe = {**apps.detector_recipe(len(data.train), tuple(data.train.x.shape[1:])), "val_fraction": 0.0}
     elif name == "table":
@@ -358,6 +358,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = table_recipe(len(data.train), data.train.table.schema)
     elif name == "data":
         recipe = data_recipe(len(data.train), tuple(data.train.x.shape[1:]))
+    elif name == "classifier":
+        x = data.train.x
+        unit = float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+        recipe = apps.classifier_recipe(len(data.train), tuple(x.shape[1:]), unit)
     elif name in RECIPES:  # the demo's recipes (fixed settings, chosen on MNIST), as `aekit demo --recipe` has them
         recipe = dict(RECIPES[name])
     lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone says what it does
@@ -456,8 +460,11 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
     t.add_argument("--tensorboard", type=path, metavar="DIR", help="also write TensorBoard event files into DIR: "
                    "loss parts and learning rate per epoch, image grids (the tensorboard extra)")
-    t.add_argument("--recipe", choices=["auto", "data", "config", "table", "anomaly", *RECIPES], default="auto",
-                   help="auto (default): table for tables, else data; data: batch size, epochs (at least 1,000 "
+    t.add_argument("--recipe", choices=["auto", "data", "classifier", "config", "table", "anomaly", *RECIPES],
+                   default="auto",
+                   help="auto (default): table for tables, classifier for --variant classifier, else data; classifier: "
+                        "the classifier variant's sizes from the data's shape (aekit.apps.classifier_recipe: a conv "
+                        "net for images, an MLP for rows); data: batch size, epochs (at least 1,000 "
                         "steps) and, for rows of few features, widths from the data's size and shape "
                         "(aekit.config.data_recipe); config: the config's values; table: sizes "
                         "for tables from their rows and columns (aekit.table.table_recipe); anomaly: the sizes of "
