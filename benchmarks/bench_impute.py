@@ -1,17 +1,26 @@
-"""Imputation: aekit's masking recipe against scikit-learn's imputers, on the complete rows of the development tables.
+"""Imputation: aekit's masking recipe against scikit-learn's imputers and miceforest, on the complete rows of the
+development tables.
 
-Protocol (a first cut of issue 30's): each table of ``bench_tables.DEV_TABLES`` (R's row names left out), its rows
-without holes; 30 % of the entries hidden completely at random (MCAR, seed 0). Every imputer sees the incomplete
-table and fills it (fit and transform on the same rows, as imputation is used). Scores on the hidden entries:
-numbers by RMSE in standard deviations of the complete column, categories by error rate. Peers on numbers scaled to
-unit variance and categories one-hot (a filled category: the level with the largest filled one-hot value):
-SimpleImputer (mean / most frequent), KNNImputer, IterativeImputer (BayesianRidge: MICE), and IterativeImputer with
-random forests (MissForest's method; 50 trees, 5 rounds to keep it to minutes).
+Protocol (issue 30's): each table of ``bench_tables.DEV_TABLES`` (R's row names left out), its rows without holes (at
+most 2,000); entries of every column but the table's target hidden (seed 0) in five settings: completely at random
+(MCAR) at 10, 30 and 50 %; at random given an observed column (MAR, 30 % on average: the first column other than the
+target stays complete, and an entry is hidden with a probability rising linearly with that column's rank in its
+row, from 0 to 60 %); and not at random (MNAR, 30 % on average: an entry above its column's median is hidden with
+probability 45 %, one at or below with 15 %; categories by a random half of their levels). Every imputer sees the
+incomplete table and fills it (fit and transform on the same rows, as imputation is used). Scores on the hidden
+entries: numbers by RMSE in standard deviations of the complete column, categories by error rate; downstream, the
+5-fold accuracy of HistGradientBoosting predicting the target from the imputed table; and seconds. Mean rank (by
+RMSE) over every table and setting. Peers on numbers scaled to unit variance and categories one-hot (a filled
+category: the level with the largest filled one-hot value): SimpleImputer (mean / most frequent), KNNImputer,
+IterativeImputer (BayesianRidge: MICE), and IterativeImputer with random forests (MissForest's method; 50 trees, 5
+rounds to keep it to minutes); miceforest (LightGBM, 5 iterations) on the table as it is (categories as pandas
+categories).
 
 aekit: ``aekit train --data incomplete.csv --variant denoising --noise masking --noise-level 0.3 --out RUN`` then
 ``aekit impute RUN --input incomplete.csv --out filled.csv``.
 
-    python benchmarks/bench_impute.py
+    python benchmarks/bench_impute.py                                   # every setting, every method
+    python benchmarks/bench_impute.py --settings mcar30 --coverage      # one setting, with aekit's coverage
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ import numpy as np
 
 from bench_tables import AEKIT, DEV_TABLES, load
 
+SETTINGS = ("mcar10", "mcar30", "mcar50", "mar30", "mnar30")
+
 
 def complete_table(name: str):
     import pandas as pd
@@ -35,9 +46,35 @@ def complete_table(name: str):
     return pd.concat([train, hold], ignore_index=True).dropna().reset_index(drop=True)
 
 
-def hide(df, share: float = 0.3, seed: int = 0):
+def hide(df, setting: str = "mcar30", seed: int = 0, keep: str | None = None):
+    """The table with entries hidden by ``setting`` (see the protocol), and the (rows, columns) mask of them; the
+    column ``keep`` (the target) is never hidden."""
     rng = np.random.default_rng(seed)
-    mask = rng.random(df.shape) < share
+    n, m = df.shape
+    u = rng.random((n, m))
+    cols = list(df.columns)
+    if setting.startswith("mcar"):
+        p = np.full((n, m), int(setting[4:]) / 100)
+    elif setting == "mar30":
+        driver = next(c for c in cols if c != keep)
+        rank = df[driver].rank(method="average").to_numpy() / n  # (0, 1]
+        p = np.repeat((0.6 * rank)[:, None], m, 1)
+        p[:, cols.index(driver)] = 0.0
+    elif setting == "mnar30":
+        p = np.zeros((n, m))
+        for j, c in enumerate(cols):
+            if np.issubdtype(df[c].dtype, np.number):
+                high = (df[c] > df[c].median()).to_numpy()
+            else:
+                levels = sorted(df[c].astype(str).unique())
+                chosen = set(rng.permutation(levels)[:max(1, len(levels) // 2)])
+                high = df[c].astype(str).isin(chosen).to_numpy()
+            p[:, j] = np.where(high, 0.45, 0.15)
+    else:
+        raise ValueError(f"unknown setting {setting!r}: one of {SETTINGS}")
+    mask = u < p
+    if keep is not None:
+        mask[:, cols.index(keep)] = False
     return df.mask(mask), mask
 
 
@@ -74,6 +111,8 @@ def peer(kind: str, inc, full):
         out = KNNImputer().fit_transform(x)
     elif kind == "mice":
         out = IterativeImputer(random_state=0).fit_transform(x)
+    elif kind == "miceforest":
+        return _miceforest(inc)
     else:  # MissForest's method
         out = IterativeImputer(RandomForestRegressor(n_estimators=50, random_state=0, n_jobs=1), max_iter=5,
                                random_state=0).fit_transform(x)
@@ -87,6 +126,34 @@ def peer(kind: str, inc, full):
         res[c] = np.where(inc[c].isna(), pick, inc[c].astype(str))
         start += w
     return res
+
+
+def _miceforest(inc):
+    import miceforest as mf
+
+    df = inc.copy()
+    cats = [c for c in df.columns if not np.issubdtype(df[c].dtype, np.number)]
+    for c in cats:
+        df[c] = df[c].astype(str).where(inc[c].notna()).astype("category")
+    k = mf.ImputationKernel(df, random_state=0)
+    k.mice(5)
+    out = k.complete_data(0)
+    for c in cats:
+        out[c] = out[c].astype(str)
+    return out
+
+
+def downstream(filled, target: str) -> float:
+    """5-fold accuracy of HistGradientBoosting predicting ``target`` from the other (imputed) columns."""
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import cross_val_score
+
+    x = pd.get_dummies(filled.drop(columns=[target]).apply(
+        lambda s: pd.to_numeric(s, errors="coerce") if np.issubdtype(s.dtype, np.number) else s.astype(str)),
+        dtype=float)
+    return float(cross_val_score(HistGradientBoostingClassifier(random_state=0), x, filled[target].astype(str),
+                                 cv=5).mean())
 
 
 def run_aekit(inc, work: Path, extra: list[str]):
@@ -145,35 +212,52 @@ def main() -> None:
     import pandas as pd
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--methods", nargs="+", default=["aekit", "simple", "knn", "mice", "missforest"])
+    p.add_argument("--methods", nargs="+", default=["aekit", "simple", "knn", "mice", "missforest", "miceforest"])
+    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     p.add_argument("--aekit-args", default="", help="more flags for aekit train (for choosing a recipe)")
     p.add_argument("--coverage", action="store_true", help="also the 90 %% interval coverage of aekit's 20 draws")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/impute.json"))
+    p.add_argument("--tables", nargs="+", default=list(DEV_TABLES), choices=list(DEV_TABLES))
     args = p.parse_args()
 
     warnings.filterwarnings("ignore")
     rows = []
-    for name in DEV_TABLES:
+    for name in args.tables:
         full = complete_table(name)
         if len(full) > 2000:
             full = full.sample(2000, random_state=0).reset_index(drop=True)
-        inc, mask = hide(full)
-        for method in args.methods:
-            t0 = time.perf_counter()
-            cover = float("nan")
-            with tempfile.TemporaryDirectory() as tmp:
-                filled = run_aekit(inc, Path(tmp), args.aekit_args.split()) if method == "aekit" else \
-                    peer(method, inc, full)
-                secs = time.perf_counter() - t0
-                if method == "aekit" and args.coverage:
-                    cover = coverage(inc, full, mask, Path(tmp))
-            rmse, err = scores(filled, full, mask)
-            rows.append({"table": name, "method": method, "rmse": rmse, "cat_error": err, "coverage90": cover,
-                         "seconds": secs})
-            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()}),
-                  flush=True)
+        target = DEV_TABLES[name][2]
+        for setting in args.settings:
+            inc, mask = hide(full, setting, keep=target)
+            for method in args.methods:
+                t0 = time.perf_counter()
+                cover = float("nan")
+                with tempfile.TemporaryDirectory() as tmp:
+                    try:
+                        filled = run_aekit(inc, Path(tmp), args.aekit_args.split()) if method == "aekit" else \
+                            peer(method, inc, full)
+                    except Exception as e:  # a peer that fails on a table is reported as such, not a stop
+                        print(json.dumps({"table": name, "setting": setting, "method": method,
+                                          "failed": " ".join(str(e).split())[:200]}), flush=True)
+                        continue
+                    secs = time.perf_counter() - t0
+                    if method == "aekit" and args.coverage:
+                        cover = coverage(inc, full, mask, Path(tmp))
+                for c in full.columns:  # as read back: numbers as numbers
+                    if np.issubdtype(full[c].dtype, np.number):
+                        filled[c] = pd.to_numeric(filled[c], errors="coerce")
+                rmse, err = scores(filled, full, mask)
+                rows.append({"table": name, "setting": setting, "method": method, "rmse": rmse, "cat_error": err,
+                             "downstream": downstream(filled, target), "coverage90": cover, "seconds": secs})
+                print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in rows[-1].items()}),
+                      flush=True)
     df = pd.DataFrame(rows)
-    df["rank"] = df.groupby("table")["rmse"].rank()
-    print(df.groupby("method")[["rmse", "rank", "cat_error", "coverage90", "seconds"]].mean().round(3).to_string())
+    df["rank"] = df.groupby(["table", "setting"])["rmse"].rank()
+    cols = ["rmse", "rank", "cat_error", "downstream", "coverage90", "seconds"]
+    print(df.groupby(["setting", "method"])[cols].mean().round(3).to_string())
+    print(df.groupby("method")[cols].mean().round(3).to_string())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
