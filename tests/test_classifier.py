@@ -39,7 +39,9 @@ def test_few_labels_and_many_unlabelled_samples_train_a_classifier(small_digits)
     y[::2] = -1
     m = aekit.evaluate(model, aekit.Split(small_digits.test.x, y))
     known = y >= 0
-    assert m["accuracy"] == pytest.approx(np.mean(apps.classify(model, small_digits.test.x)[known] == y[known]))
+    right = np.mean(apps.classify(model, small_digits.test.x)[known] == y[known])
+    # (evaluate's batches are not classify's: a near tie may fall the other way, so one sample may differ)
+    assert abs(m["accuracy"] - right) <= 1 / known.sum() + 1e-12
     assert "consistency" not in m and "accuracy" not in aekit.evaluate(model, small_digits.test.x)
 
 

@@ -383,6 +383,12 @@ RECIPES: dict[str, dict[str, Any]] = {
 DATA_STEPS = 1000  # gradient steps a default training run takes at least (small data gets more epochs)
 
 
+def small_batch(n_samples: int, most: int = 128) -> int:
+    """A recipe's batch size: ``most``, or for small data an eighth of the rows (a power of two, at least 16), so
+    that an epoch has several steps."""
+    return int(min(most, max(16, 2 ** int(math.log2(max(n_samples / 8, 1))))))
+
+
 def data_recipe(n_samples: int, sample_shape: tuple[int, ...]) -> dict[str, Any]:
     """``aekit train``'s default settings for data that is not a table (``--recipe auto``), from its size and shape,
     so that small data learns: batches of 128, smaller for small data (n / 8, at least 16) so that an epoch has
@@ -390,7 +396,7 @@ def data_recipe(n_samples: int, sample_shape: tuple[int, ...]) -> dict[str, Any]
     rows of few features (d < 64) a code smaller than the rows (d / 3, 2 to 32) behind hidden layers of 4 d and 2 d
     (16 to 128 and 8 to 64). Large data keeps the config's defaults. Returns config fields."""
     d = math.prod(sample_shape)
-    batch = int(min(128, max(16, 2 ** int(math.log2(max(n_samples / 8, 1))))))
+    batch = small_batch(n_samples)
     epochs = int(min(500, max(TrainConfig.epochs, math.ceil(DATA_STEPS * batch / max(n_samples, 1)))))
     out: dict[str, Any] = {"batch_size": batch, "epochs": epochs}
     if len(sample_shape) == 1 and d < 64:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import torch
 
+from ..config import small_batch
 from ..model import NO_CLASSIFIER, Autoencoder
 from .infer import CHUNK, batched
 
@@ -48,7 +49,7 @@ def classifier_recipe(n_samples: int, sample_shape: tuple[int, ...], unit_range:
     (``recon="bce"``). Chosen on MNIST's label draw 0 (benchmarks/README.md). Returns config fields."""
     images = len(sample_shape) == 3 and min(sample_shape[1:]) >= 8
     most, steps = (128, CLASSIFIER_STEPS) if images else (64, ROW_STEPS)
-    batch = int(min(most, max(16, 2 ** int(math.log2(max(n_samples / 8, 1))))))
+    batch = small_batch(n_samples, most)
     epochs = int(np.clip(math.ceil(steps * batch / max(n_samples, 1)), 5, 300))
     if images:
         return {"arch": "conv", "channels": (32, 64, 128), "latent_dim": 32, "hidden": (64,),

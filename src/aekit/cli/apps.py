@@ -506,13 +506,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
     data = load_data(model.config.data, seed=model.config.train.seed)
     if data.train.y is None:
         raise ValueError(f"{data.name} has no labels: a linear probe needs them")
-    test = read_inputs(model, args.input) if args.input else None
-    x_test, y_test = (test.x, test.y) if test is not None else (data.test.x, data.test.y)
+    test = read_inputs(model, args.input) if args.input else None  # (else the test split already loaded)
+    x_test, y_test = (np.asarray(test.x), test.y) if test is not None else (data.test.x[:].numpy(), data.test.y)
     if y_test is None:
         raise ValueError(f"{args.input or data.name} has no labels: a linear probe is scored on labelled samples")
-    x_test = x_test.numpy() if torch.is_tensor(x_test) else np.asarray(x_test)
-    res = apps.probe(model, data.train.x[:].numpy() if not torch.is_tensor(data.train.x) else data.train.x.numpy(),
-                     data.train.y, x_test, y_test)
+    res = apps.probe(model, data.train.x[:].numpy(), data.train.y, x_test, y_test)
     print(json.dumps({"data": data.name, "test": args.input or "the run's test split", "test_accuracy": res}))
     return 0
 

@@ -28,11 +28,14 @@ def int_tuple(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def boolean(text: str) -> bool:
     t = text.strip().lower()
-    if t in ("1", "true", "yes", "on"):
+    if t in TRUE_WORDS:
         return True
-    if t in ("0", "false", "no", "off"):
+    if t in FALSE_WORDS:
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 

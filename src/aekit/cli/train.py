@@ -24,7 +24,8 @@ from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
 from ..table import table_recipe
 from ..train import CHECKPOINT_EVERY, evaluate, fit
-from .common import boolean, bounded, int_tuple, non_negative_float, path, positive_int, seed
+from .common import (FALSE_WORDS, TRUE_WORDS, boolean, bounded, int_tuple, non_negative_float, path, positive_int,
+                     seed)
 
 _CHOICES = {
     "arch": lambda: ["auto", *R.ARCHITECTURES.names()],
@@ -182,7 +183,8 @@ def old_switch_values(argv: list[str]) -> list[str]:
     while i < len(argv):
         a = argv[i]
         name, eq, value = a.partition("=")
-        if name in SWITCHES and (eq or (i + 1 < len(argv) and argv[i + 1].strip().lower() in _BOOL_WORDS)):
+        valued = i + 1 < len(argv) and argv[i + 1].strip().lower() in TRUE_WORDS + FALSE_WORDS
+        if name in SWITCHES and (eq or valued):
             value = value if eq else argv[i + 1]
             try:
                 on = boolean(value)
@@ -199,8 +201,6 @@ def old_switch_values(argv: list[str]) -> list[str]:
         i += 1
     return out
 
-
-_BOOL_WORDS = {"1", "0", "true", "false", "yes", "no", "on", "off"}
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -46,8 +46,7 @@ class DataSplits:
         if y is None:
             return None
         names = self.classes or []
-        return ["unlabelled" if int(v) < 0 else names[int(v)] if int(v) < len(names) else f"label {int(v)}"
-                for v in np.asarray(y)]
+        return [label_text(names[int(v)] if 0 <= int(v) < len(names) else int(v)) for v in np.asarray(y)]
 
     @classmethod
     def from_arrays(cls, x_train, x_test=None, y_train=None, y_test=None, test_fraction: float = 0.2,
@@ -63,6 +62,13 @@ class DataSplits:
                 raise ValueError(f"test samples have shape {tuple(test.x.shape[1:])}, "
                                  f"training samples {tuple(train.x.shape[1:])}")
         return cls(train, test, f"arrays ({len(train)} train, {len(test)} test)")
+
+
+def label_text(label) -> str:
+    """How a label is named for people: a class name as it is, an index as "label k", -1 as "unlabelled"."""
+    if isinstance(label, str):
+        return label
+    return "unlabelled" if int(label) < 0 else f"label {int(label)}"
 
 
 def _numpy(a) -> np.ndarray:

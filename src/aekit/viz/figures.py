@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..data.splits import label_text  # figures name labels as the data does
 from .canvas import TAB10, Figure, Panel, chart
 from .canvas import image_grid as _grid
 
@@ -59,13 +60,6 @@ def _lines(rows: Sequence[np.ndarray], row_titles: Sequence[str], title: str, xl
                        width=1.2)
         panels.append(p)
     return chart(panels, title, panel_size=(260, 240), sharey=True)
-
-
-def label_text(label) -> str:
-    """How a figure names a label: a class name as it is, an index as "label k", -1 as "unlabelled"."""
-    if isinstance(label, str):
-        return label
-    return "unlabelled" if int(label) < 0 else f"label {int(label)}"
 
 
 def _natural(v) -> tuple:
