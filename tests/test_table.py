@@ -152,6 +152,34 @@ def test_the_loss_by_hand_and_a_hidden_number_gets_no_gradient():
     assert x_hat.grad[1, a] == 0 and x_hat.grad[0, a] != 0  # the hole's value never enters the loss
 
 
+def test_the_loss_of_mixed_columns_by_hand_in_the_tables_order():
+    # categories of 3 and 2 levels (padded together), a number with holes between them, one without: each column's
+    # loss by its own formula, in the table's column order, and no gradient into another column's units
+    cols = {"wide": np.array(["a", "b", "c", "a", "b"], dtype=object),
+            "hole": np.array(["1.0", "", "2.5", "4.0", "3.0"], dtype=object),
+            "yes": np.array(["y", "n", "n", "y", "y"], dtype=object),
+            "num": np.array(["0.5", "1.5", "2.0", "7.0", "3.5"], dtype=object)}
+    codec = TableCodec(infer_schema(cols, categorical=("yes",))).fit(cols)
+    x = torch.from_numpy(codec.encode(cols))
+    x_hat = torch.randn(5, codec.width, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    m = codec.loss_matrix(x_hat, x)
+    (w0, w1), (h, _), (y0, y1), (n, _) = codec.slices
+    assert (w1 - w0, y1 - y0) == (3, 2) and m.shape == (5, 4)
+
+    def ce(a: int, b: int) -> torch.Tensor:
+        return -torch.log_softmax(x_hat[:, a:b], 1)[torch.arange(5), x[:, a:b].argmax(1)]
+
+    seen = 1.0 - x[:, h + 1]
+    flag = torch.nn.functional.binary_cross_entropy_with_logits(x_hat[:, h + 1], x[:, h + 1], reduction="none")
+    want = torch.stack([ce(w0, w1), (x_hat[:, h] - x[:, h]).pow(2) * seen + flag, ce(y0, y1),
+                        (x_hat[:, n] - x[:, n]).pow(2)], 1)
+    assert torch.allclose(m, want, atol=1e-6)
+    assert list(codec.loss(x_hat, x)) == ["wide", "hole", "yes", "num"]
+    m[:, 2].sum().backward()  # the two-level column alone: only its own units get a gradient
+    assert x_hat.grad[:, y0:y1].abs().sum() > 0
+    assert x_hat.grad[:, :y0].abs().sum() == 0 and x_hat.grad[:, y1:].abs().sum() == 0
+
+
 def test_swap_noise_moves_whole_column_groups_between_rows():
     cols = {"c": np.array(["a", "b", "c", "a"] * 8, dtype=object), "n": np.arange(32).astype(str).astype(object)}
     codec = TableCodec(infer_schema(cols)).fit(cols)

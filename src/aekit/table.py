@@ -399,24 +399,51 @@ class TableCodec(nn.Module):
         return out
 
     # the loss
+    def _loss_index(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """Index tensors that gather the columns' units in one operation per kind (made once per device): numbers
+        without and with a missing flag (their value units), the categories' units padded to the widest (C, W),
+        and the order that puts the kinds' columns back in the table's."""
+        key = str(device)
+        if getattr(self, "_index_device", None) != key:
+            cols = list(zip(self.schema.columns, self.slices))
+            kind = ["cats" if c.onehot else "flagged" if c.missing else "plain" for c, _ in cols]
+            plain = [a for (c, (a, _)), k in zip(cols, kind) if k == "plain"]
+            flagged = [a for (c, (a, _)), k in zip(cols, kind) if k == "flagged"]
+            cats = [(a, b) for (c, (a, b)), k in zip(cols, kind) if k == "cats"]
+            w = max([b - a for a, b in cats], default=1)
+            grouped = [j for k in ("plain", "flagged", "cats") for j, kj in enumerate(kind) if kj == k]
+            as_long = {"plain": plain, "flagged": flagged, "order": list(np.argsort(grouped))}
+            self._index = {k: torch.tensor(v, dtype=torch.long, device=device) for k, v in as_long.items()}
+            self._index["cats"] = torch.tensor([[a + min(i, b - a - 1) for i in range(w)] for a, b in cats],
+                                               dtype=torch.long, device=device).reshape(-1, w)  # pads: a real unit
+            self._index["valid"] = torch.tensor([[i < b - a for i in range(w)] for a, b in cats], dtype=torch.bool,
+                                                device=device).reshape(-1, w)
+            self._index_device = key
+        return self._index
+
+    def loss_matrix(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Each sample's loss per column (B, columns), in the table's column order: squared error of an observed
+        number (0 where it was missing) plus the missing flag's binary cross-entropy; a category's cross-entropy (a
+        row of no known level, an unseen category: the least likely level's surprise). x_hat: decoder outputs
+        (B, width) (values and logits), x: encoded rows (B, width). Each kind is computed for all its columns at
+        once."""
+        ix = self._loss_index(x_hat.device)
+        plain = (x_hat[:, ix["plain"]] - x[:, ix["plain"]]).pow(2)  # (B, numbers without holes)
+        f = ix["flagged"]
+        seen, logit = 1.0 - x[:, f + 1], x_hat[:, f + 1]  # (B, numbers with holes)
+        # the flag's binary cross-entropy with logits as softplus(l) - l y: stable, exported to ONNX without log(0) 0
+        flagged = (x_hat[:, f] - x[:, f]).pow(2) * seen + F.softplus(logit) - logit * x[:, f + 1]
+        valid = ix["valid"]  # (C, W)
+        logits = x_hat[:, ix["cats"]].masked_fill(~valid, float("-inf"))  # (B, C, W)
+        onehot = x[:, ix["cats"]] * valid  # (B, C, W)
+        target = torch.where(onehot.sum(2) > 0, onehot.argmax(2),
+                             logits.masked_fill(~valid, float("inf")).argmin(2))  # (B, C)
+        cats = torch.logsumexp(logits, 2) - logits.gather(2, target[:, :, None])[:, :, 0]  # (B, C)
+        return torch.cat([plain, flagged, cats], 1)[:, ix["order"]]  # (B, columns)
+
     def loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per column, each sample's loss (B,): squared error of an observed number (0 where it was missing) plus
-        the missing flag's binary cross-entropy; a category's cross-entropy. x_hat: decoder outputs (B, width)
-        (values and logits), x: encoded rows (B, width)."""
-        parts = {}
-        for c, (a, b) in zip(self.schema.columns, self.slices):
-            if c.onehot:  # a row of no known level (an unseen category): the least likely level's surprise
-                target = torch.where(x[:, a:b].sum(1) > 0, x[:, a:b].argmax(1), x_hat[:, a:b].argmin(1))
-                parts[c.name] = F.cross_entropy(x_hat[:, a:b], target, reduction="none")
-            else:
-                err = (x_hat[:, a] - x[:, a]).pow(2)
-                if c.missing:
-                    seen, logit = 1.0 - x[:, a + 1], x_hat[:, a + 1]
-                    # the flag's binary cross-entropy with logits, as softplus(l) - l y: stable, and exported to
-                    # ONNX without a log(0) * 0
-                    err = err * seen + F.softplus(logit) - logit * x[:, a + 1]
-                parts[c.name] = err
-        return parts
+        """:meth:`loss_matrix` by column name: {column: (B,)}."""
+        return dict(zip([c.name for c in self.schema.columns], self.loss_matrix(x_hat, x).unbind(1)))
 
     def with_holes(self) -> "TableCodec":
         """The same codec with a hole for every column (a number's missing flag, a category's MISSING level), as

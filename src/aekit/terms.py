@@ -108,11 +108,14 @@ class TermInputs:
         return self.batch.x  # (B, *shape) the clean target
 
 
-def view(ae: torch.nn.Module, x: torch.Tensor, shift: int = 2, sigma: float = 0.1) -> torch.Tensor:
+def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: float = 0.1) -> torch.Tensor:
     """A random view of each sample (a new draw at every call): images shifted by up to ``shift`` pixels in each
-    direction (zeros fill in), then Gaussian noise of ``sigma`` on the standardised scale. (B, *shape)."""
-    if x.ndim == 4 and min(x.shape[2:]) > 4 * shift:
-        x = random_shift(x, shift)
+    direction (zeros fill in; default: a fourteenth of the shorter side, at least 1: 2 pixels of MNIST's 28, 1 of
+    the digits' 8), then Gaussian noise of ``sigma`` on the standardised scale. (B, *shape)."""
+    if x.ndim == 4:
+        shift = max(1, round(min(x.shape[2:]) / 14)) if shift is None else shift
+        if min(x.shape[2:]) > 4 * shift:
+            x = random_shift(x, shift)
     return ae.denormalize(ae.normalize(x) + sigma * torch.randn_like(x))
 
 
@@ -183,10 +186,11 @@ def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Co
         out = model(x_in, lengths)
         columns = {}
         if ae.table is not None:  # a sum over the table's columns (each sample's), each column a named part
-            per_column = ae.table.loss(out.x_hat, x)  # {column: (B,)}
-            columns = {f"recon/{k}": v.mean() for k, v in per_column.items()}
-            per_sample = torch.stack(list(per_column.values()), 1).sum(1)  # (B,)
-            recon = per_sample.mean() if spec.gaussian else per_sample.mean() / len(per_column)
+            per_column = ae.table.loss_matrix(out.x_hat, x)  # (B, columns)
+            names = [c.name for c in ae.table.schema.columns]
+            columns = dict(zip([f"recon/{k}" for k in names], per_column.detach().mean(0).unbind()))  # to report
+            per_sample = per_column.sum(1)  # (B,)
+            recon = per_sample.mean() if spec.gaussian else per_sample.mean() / len(names)
         else:
             recon = reconstruction_loss(ae.normalize(out.x_hat), ae.normalize(x), lc.recon, lengths,
                                         per_sample_sum=spec.gaussian)

@@ -46,7 +46,7 @@ def _reconstruction_and_score(model: Autoencoder):
     def fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x_hat = model.reconstruct(x)  # (B, *input_shape)
         if model.table is not None:  # a table row: the mean of its columns' losses (as aekit scores it)
-            return x_hat, torch.stack(list(model.table.loss(x_hat, x).values()), 1).mean(1)
+            return x_hat, model.table.loss_matrix(x_hat, x).mean(1)
         return x_hat, (model.normalize(x_hat) - model.normalize(x)).pow(2).flatten(1).mean(1)  # and (B,) the MSE
 
     return fn

@@ -68,7 +68,7 @@ def reconstruction_error(model: Autoencoder, x: np.ndarray | torch.Tensor, kind:
     loss per column (N, columns) with per_feature (the columns that make a row unusual), else its mean (N,)."""
     if model.table is not None:
         def by_column(xb: torch.Tensor) -> torch.Tensor:
-            parts = torch.stack(list(model.table.loss(model.reconstruct(xb), xb).values()), 1)  # (B, columns)
+            parts = model.table.loss_matrix(model.reconstruct(xb), xb)  # (B, columns)
             return parts if per_feature else parts.mean(1)
 
         return batched(model, x, by_column, batch_size)
