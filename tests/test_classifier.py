@@ -127,8 +127,14 @@ def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, c
     m = clf.config_.model
     assert m.arch == "conv" and m.input_shape == (1, 8, 8) and clf.config_.loss.recon == "bce"
     assert clf.predict(rows[:5]).shape == (5,) and clf.n_features_in_ == 64
-    flat = AutoencoderClassifier(epochs=2, random_state=0).fit(rows, y)
-    assert flat.config_.model.arch == "mlp" and flat.config_.model.hidden == (256, 128)
+    assert clf.image_shape_ == (1, 8, 8)
+    seen = AutoencoderClassifier(epochs=1, random_state=0).fit(rows, y)  # "auto": the digits' rows are images
+    assert seen.image_shape_ == (1, 8, 8) and seen.config_.model.arch == "conv"
+    assert seen.predict_proba(rows[:3]).shape == (3, 10)
+    flat = AutoencoderClassifier(image_shape=None, epochs=2, random_state=0).fit(rows, y)
+    assert flat.config_.model.arch == "mlp" and flat.config_.model.hidden == (256, 128) and flat.image_shape_ is None
+    with pytest.raises(ValueError, match="image_shape must be 'auto', None or"):
+        AutoencoderClassifier(image_shape="square", epochs=1).fit(rows, y)
     with pytest.raises(ValueError, match=r"image_shape \(1, 9, 9\) holds 81 values, but each row of X has 64"):
         AutoencoderClassifier(image_shape=(1, 9, 9), epochs=1).fit(rows, y)
     # the command line's --variant classifier gets the same recipe
@@ -136,3 +142,24 @@ def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, c
     assert main(["train", "--data", str(tmp_path / "l.npz"), "--variant", "classifier", "--epochs", "1", "--out",
                  str(tmp_path / "r"), "--quiet", "--no-report"]) == 0
     assert "Recipe classifier: arch conv, channels (32, 64, 128), latent_dim 32" in capsys.readouterr().out
+
+
+def test_image_rows_tells_square_images_from_tables(digits):
+    from sklearn.datasets import load_breast_cancer
+
+    from aekit.apps import image_rows
+    from aekit.apps.classify import _pair_correlation
+
+    rows = digits.train.x.numpy().reshape(len(digits.train.x), -1)  # (N, 64): 8 x 8 images
+    assert image_rows(rows) == (1, 8, 8)
+    assert image_rows(np.concatenate([rows, rows * 0.5, rows ** 2], 1)) == (3, 8, 8)  # 3 channels of 8 x 8
+    rng = np.random.default_rng(0)
+    assert image_rows(rows[:, rng.permutation(64)]) is None  # the same values, columns in another order
+    assert image_rows(rng.normal(size=(500, 64))) is None  # 64 unrelated numbers
+    assert image_rows(load_breast_cancer().data) is None  # 30 columns: not C x S x S
+    assert image_rows(rows[:, :49]) is None and image_rows(rows[:2]) is None  # 7 x 7 is too small; 2 rows
+    # the correlation by hand: pixel 0 and pixel 1 of three images; a constant pixel is left out
+    grid = np.array([[1.0, 2.0, 5.0], [2.0, 4.0, 5.0], [3.0, 5.0, 5.0]])[:, None, :]  # (3 rows, 1, 3 pixels)
+    r01 = np.corrcoef([1.0, 2.0, 3.0], [2.0, 4.0, 5.0])[0, 1]
+    assert _pair_correlation(grid, 1) == pytest.approx(r01)  # the pair (1, 2) has a constant pixel 2
+    assert _pair_correlation(np.ones((3, 1, 3)), 1) == 0.0  # nothing but constant pixels

@@ -324,10 +324,14 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     ``variant`` may add variants to the classifier (``"denoising"``, ``"vae"``). ``"auto"`` sizes (the defaults of
     ``hidden``, ``latent_dim``, ``channels``, ``recon``, ``epochs``, ``batch_size``, ``lr``, ``schedule``) come from
     the data's shape and size (:func:`aekit.apps.classifier_recipe`): a conv net for images, an MLP for rows.
-    ``image_shape``: (C, H, W) when the rows of X are images (e.g. (1, 28, 28) for MNIST's 784 pixels), so that they
-    get the image recipe and its views (shifts); X given as (n, C, H, W) needs none.
+    ``image_shape``: how rows of X are read. ``"auto"`` (default): as square images when they look like ones
+    (:func:`aekit.apps.image_rows`: 1 or 3 channels of S x S values, S >= 8, whose vertically neighbouring pixels go
+    together, as MNIST's 784 pixels or scikit-learn's 8 x 8 digits do; a table's columns do not), so that they get
+    the image recipe and its views (shifts); (C, H, W) to say so (e.g. (1, 28, 28)); None to keep rows as rows. X
+    given as (n, C, H, W) is read as images whatever this says.
 
-    Fitted attributes: ``classes_``, ``model_``, ``config_``, ``history_``, ``n_features_in_``.
+    Fitted attributes: ``classes_``, ``model_``, ``config_``, ``history_``, ``n_features_in_``, ``image_shape_``
+    (the (C, H, W) the rows were read as, or None).
     """
 
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int | str = "auto",
@@ -344,32 +348,44 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
                  augment_shift: int = 0,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
                  classify_weight: float = 1.0, consistency_weight: float = 100.0, label_batch: int = 64,
-                 image_shape: tuple[int, ...] | None = None) -> None:
+                 image_shape: tuple[int, ...] | str | None = "auto") -> None:
         super().__init__(**_base_arguments(locals()))
         self.classify_weight = classify_weight
         self.consistency_weight = consistency_weight
         self.label_batch = label_batch
         self.image_shape = image_shape
 
-    def _shaped(self, X: np.ndarray) -> np.ndarray:
-        """Rows as images of ``image_shape`` (a ValueError when they do not hold that many values)."""
-        if self.image_shape is None:
-            return X
+    def _image_shape(self, X: np.ndarray) -> tuple[int, int, int] | None:
+        """The (C, H, W) that ``image_shape`` reads rows of X (n, D) as, or None (rows stay rows; X already (n, C,
+        H, W)). A ValueError for a shape that is not 3 positive sizes or does not hold D values."""
+        if X.ndim != 2 or self.image_shape is None:
+            return None
+        if isinstance(self.image_shape, str):
+            if self.image_shape != "auto":
+                raise ValueError(f"image_shape must be 'auto', None or (channels, height, width), got "
+                                 f"{self.image_shape!r}")
+            return apps.image_rows(X)
         shape = tuple(int(v) for v in self.image_shape)
         if len(shape) != 3 or min(shape) < 1:
             raise ValueError(f"image_shape must be (channels, height, width), got {self.image_shape!r}")
-        row = int(np.prod(X.shape[1:]))
-        if row != int(np.prod(shape)):
-            raise ValueError(f"image_shape {shape} holds {int(np.prod(shape))} values, but each row of X has {row}")
-        return X.reshape(len(X), *shape)
+        if X.shape[1] != int(np.prod(shape)):
+            raise ValueError(f"image_shape {shape} holds {int(np.prod(shape))} values, but each row of X has "
+                             f"{X.shape[1]}")
+        return shape  # type: ignore[return-value]
+
+    def _shaped(self, X: np.ndarray) -> np.ndarray:
+        """Rows as the images they were fitted as (``image_shape_``); other inputs as they are."""
+        return X if self.image_shape_ is None or X.ndim != 2 else X.reshape(len(X), *self.image_shape_)
 
     def fit(self, X, y) -> "AutoencoderClassifier":
         """Train on X (n_samples, ...) and y (n_samples,): class labels, -1 for the unlabelled samples. Returns
         self."""
         X, y = validate_data(self, X, y, allow_nd=True, dtype=[np.float32, np.float64], ensure_min_samples=1,
                              y_numeric=False)
-        X = self._shaped(X.astype(np.float32, copy=False))
+        X = X.astype(np.float32, copy=False)
         check_classification_targets(y)
+        self.image_shape_ = self._image_shape(X)
+        X = self._shaped(X)
         known = ~_unlabelled(y)
         if not known.any():
             raise ValueError("y has no labelled sample (every label is -1): the classifier needs some labels")

@@ -59,3 +59,44 @@ def classifier_recipe(n_samples: int, sample_shape: tuple[int, ...], unit_range:
     return {"arch": "mlp", "hidden": (int(min(512, max(32, 4 * d))), int(min(256, max(16, 2 * d)))),
             "latent_dim": int(min(32, max(2, d // 2))), "channels": (32, 64), "recon": "mse", "epochs": epochs,
             "batch_size": batch, "lr": 1e-3, "schedule": "none"}
+
+
+IMAGE_ROWS = 1000  # rows that image_rows reads (evenly spaced)
+
+
+def image_rows(x: np.ndarray, min_side: int = 8, min_ratio: float = 2.0) -> tuple[int, int, int] | None:
+    """The (C, H, W) of square images that rows x (N, D) hold, or None when they are not read as images.
+
+    Rows are read as images when D is C x S x S (C 1 or 3, S at least ``min_side``) and the pixels one row apart in
+    that grid go together far more than columns that far apart in the file do by chance: the mean absolute
+    correlation of vertical neighbours (j, j + S) over at most IMAGE_ROWS rows is at least ``min_ratio`` times that
+    of pairs half an image apart (j, j + D / 2C), and at least 0.3. Vertical neighbours are what tell an image from a
+    table: in a table, column j + S has nothing to do with column j, however its neighbours j + 1 are related."""
+    if x.ndim != 2 or len(x) < 3:
+        return None
+    sample = np.asarray(x[np.unique(np.linspace(0, len(x) - 1, min(len(x), IMAGE_ROWS)).astype(np.int64))],
+                        dtype=np.float64)  # (n, D)
+    d = sample.shape[1]
+    for c in (1, 3):
+        side = math.isqrt(d // c) if d % c == 0 else 0
+        if side < min_side or c * side * side != d:
+            continue
+        grid = sample.reshape(len(sample), c, side * side)
+        near = _pair_correlation(grid, side)
+        far = _pair_correlation(grid, side * side // 2)
+        if near >= 0.3 and near >= min_ratio * far:
+            return c, side, side
+    return None
+
+
+def _pair_correlation(grid: np.ndarray, offset: int) -> float:
+    """The mean absolute correlation over rows of the pixels (j, j + offset) of each channel, grid (n, C, P); pairs
+    with a constant pixel are left out (0 when none is left)."""
+    a, b = grid[:, :, :-offset], grid[:, :, offset:]  # (n, C, P - offset)
+    a, b = a - a.mean(0), b - b.mean(0)
+    sa, sb = np.sqrt((a * a).mean(0)), np.sqrt((b * b).mean(0))
+    ok = (sa > 1e-12) & (sb > 1e-12)
+    if not ok.any():
+        return 0.0
+    r = (a * b).mean(0)[ok] / (sa[ok] * sb[ok])
+    return float(np.abs(r).mean())
