@@ -128,7 +128,8 @@ def test_loss_terms_are_registered_with_their_weights():
 
     weights = {f.name for f in dataclasses.fields(LossConfig)}
     named = {t for v in VARIANTS for t in VARIANTS.get(v).terms}
-    assert named == set(TERMS.names()) == {"sparsity", "kl", "contractive", "rate", "classify", "consistency"}
+    assert named == set(TERMS.names()) == {"sparsity", "kl", "contractive", "rate", "classify", "consistency",
+                                          "pseudo"}
     assert all(TERMS.get(t).weight in weights for t in TERMS)
     fields = weights | {f.name for f in dataclasses.fields(ModelConfig)} | {"label_batch"}
     for v in VARIANTS:  # the options each variant reads are config fields (rate's code_prior is the model's)
@@ -162,6 +163,19 @@ def test_class_cross_entropy_by_hand_and_unknown_labels_never_enter():
     assert none.item() == 0.0 and none.requires_grad
 
 
+def test_pseudo_labels_by_hand():
+    from aekit.terms import pseudo_label_loss
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 3.0]], requires_grad=True)
+    other = torch.tensor([[0.97, 0.03], [0.5, 0.5], [0.01, 0.99], [0.95, 0.05]])  # rows 0, 2 and 3 sure enough
+    got = pseudo_label_loss(logits, other)
+    want = (math.log(1 + math.exp(-2)) + math.log(2) + math.log(1 + math.exp(3))) / 4  # the mean over all 4 rows
+    assert got.item() == pytest.approx(want, abs=1e-6)
+    got.backward()
+    assert torch.equal(logits.grad[1], torch.zeros(2))  # the unsure row teaches nothing
+    assert pseudo_label_loss(logits, other, confidence=0.99).item() == pytest.approx(math.log(2) / 4, abs=1e-6)
+
+
 def test_classifier_parts_and_views(small_digits):
     from aekit.data import Batch
     from aekit.terms import view
@@ -171,7 +185,8 @@ def test_classifier_parts_and_views(small_digits):
     model = aekit.build_model(aekit.resolve_config(cfg, (1, 8, 8), 0.0, 1.0))
     x, y = small_digits.train.x[:16], torch.as_tensor(small_digits.train.y[:16])
     parts, out = compute_loss(model, Batch(x, y), model.config)
-    assert set(parts) == {"loss", "recon", "classify", "consistency"} and out.logits.shape == (16, 10)
+    assert set(parts) == {"loss", "recon", "classify", "consistency", "pseudo"} and out.logits.shape == (16, 10)
+    assert parts["pseudo"].item() == 0.0  # pseudo_weight 0: not computed
     lc = model.config.loss
     assert parts["loss"].item() == pytest.approx(parts["recon"].item() + lc.classify_weight * parts["classify"].item()
                                                  + lc.consistency_weight * parts["consistency"].item(), rel=1e-5)
@@ -186,3 +201,15 @@ def test_classifier_parts_and_views(small_digits):
         img[0, 0, 6, 6] = 1.0
         moved = {tuple(torch.nonzero((view(model, img, sigma=0.0)[0, 0] == 1))[0].tolist()) for _ in range(60)}
         assert len(moved) > 5 and max(max(abs(r - 6), abs(c - 6)) for r, c in moved) == most
+    model.train()
+    sure = model.config.override(pseudo_weight=2.0)
+    for layer in model.classifier.modules():  # a head sure of class 3 whatever the view: every row its pseudo-label
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.zeros_(layer.weight)
+            torch.nn.init.zeros_(layer.bias)
+    last = [m for m in model.classifier.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last.bias.data[3] = 10.0
+    parts, out = compute_loss(model, Batch(x, y), sure)
+    ce3 = torch.nn.functional.cross_entropy(out.logits, torch.full((16,), 3)).item()
+    assert parts["pseudo"].item() == pytest.approx(ce3, rel=1e-5) and parts["consistency"].item() == 0.0
+    assert parts["loss"].item() == pytest.approx(parts["recon"].item() + parts["classify"].item() + 2.0 * ce3, rel=1e-5)

@@ -96,6 +96,9 @@ class LossConfig:
     # classifier: weight of the consistency, the squared difference between the class probabilities of two random
     # views of each sample (shifted by up to 2 pixels for images, and noised), over all rows, labelled or not
     consistency_weight: float = 100.0
+    # classifier: weight of the pseudo-labels, the cross-entropy of each row whose second view's class is at least
+    # PSEUDO_CONFIDENCE (0.95) sure, with that class as its label (0: none; the classifier recipe for images sets 1)
+    pseudo_weight: float = 0.0
 
     def __post_init__(self) -> None:
         R.RECON_LOSSES.canonical(self.recon)
@@ -104,7 +107,7 @@ class LossConfig:
         _check(self.train_quantization in ("noise", "ste"),
                f"train_quantization must be noise or ste, got {self.train_quantization!r}")
         for name in ("sparsity_beta", "kl_beta", "contractive_lambda", "noise_level", "rate_lambda", "classify_weight",
-                     "consistency_weight"):
+                     "consistency_weight", "pseudo_weight"):
             v = getattr(self, name)
             _check(v >= 0 and math.isfinite(v), f"{name} must be a finite number >= 0, got {v}")
         if R.CORRUPTIONS.canonical(self.noise) != "gaussian":

@@ -82,8 +82,8 @@ VARIANTS.add("vae", VariantSpec(gaussian=True, terms=("kl",)), "variational", op
 VARIANTS.add("contractive", VariantSpec(terms=("contractive",)), options=("contractive_lambda",))
 VARIANTS.add("rate", VariantSpec(quantize=True, terms=("rate",)), "compression",
              options=("rate_lambda", "train_quantization", "code_prior"))
-VARIANTS.add("classifier", VariantSpec(classify=True, terms=("classify", "consistency")), "semisupervised",
-             options=("classes", "classify_weight", "consistency_weight", "label_batch"))
+VARIANTS.add("classifier", VariantSpec(classify=True, terms=("classify", "consistency", "pseudo")), "semisupervised",
+             options=("classes", "classify_weight", "consistency_weight", "pseudo_weight", "label_batch"))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from .config import Config, LossConfig, ModelConfig, TrainConfig
 from .data import Split
 from .train import fit as _fit
 
-CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "label_batch")  # only AutoencoderClassifier's
+CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "pseudo_weight", "label_batch")  # only AutoencoderClassifier's
 _NOT_PARAMS = ("input_shape", "seed", "classes", "table", "sampler", "sampler_components", *CLASSIFIER_PARAMS)
 
 
@@ -320,7 +320,9 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     ``sklearn.semi_supervised``; labels may be any values sklearn accepts (``classes_``).
 
     Parameters: those of :class:`AutoencoderTransformer`, and ``classify_weight`` (of the cross-entropy),
-    ``consistency_weight`` (of the views' agreement) and ``label_batch`` (labelled rows added to every step).
+    ``consistency_weight`` (of the views' agreement), ``pseudo_weight`` (of the pseudo-labels: a second view's
+    class where it is at least 95 % sure; ``"auto"``: the recipe's, 1 for images and 0 for rows) and
+    ``label_batch`` (labelled rows added to every step).
     ``variant`` may add variants to the classifier (``"denoising"``, ``"vae"``). ``"auto"`` sizes (the defaults of
     ``hidden``, ``latent_dim``, ``channels``, ``recon``, ``epochs``, ``batch_size``, ``lr``, ``schedule``) come from
     the data's shape and size (:func:`aekit.apps.classifier_recipe`): a conv net for images, an MLP for rows.
@@ -347,11 +349,13 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  augment_shift: int = 0,
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
-                 classify_weight: float = 1.0, consistency_weight: float = 100.0, label_batch: int = 64,
+                 classify_weight: float = 1.0, consistency_weight: float = 100.0,
+                 pseudo_weight: float | str = "auto", label_batch: int = 64,
                  image_shape: tuple[int, ...] | str | None = "auto") -> None:
         super().__init__(**_base_arguments(locals()))
         self.classify_weight = classify_weight
         self.consistency_weight = consistency_weight
+        self.pseudo_weight = pseudo_weight
         self.label_batch = label_batch
         self.image_shape = image_shape
 

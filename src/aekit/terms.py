@@ -92,6 +92,9 @@ def contractive(z: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> 
     return sq.mean()
 
 
+PSEUDO_CONFIDENCE = 0.95  # a second view's class probability from which it serves as a pseudo-label
+
+
 @dataclass
 class TermInputs:
     """What a loss term may read: the model, its (possibly corrupted) input, the batch (the clean target x, labels
@@ -102,10 +105,21 @@ class TermInputs:
     batch: Batch
     out: object  # AutoencoderOutput
     config: Config
+    _second: torch.Tensor | None = None  # the second view's probabilities, once computed
 
     @property
     def x(self) -> torch.Tensor:
         return self.batch.x  # (B, *shape) the clean target
+
+    @property
+    def second_view(self) -> torch.Tensor:
+        """(B, C) class probabilities of a second random view of every row (no gradient), drawn once per step and
+        shared by the terms that compare against it (consistency, pseudo-labels)."""
+        if self._second is None:
+            ae = getattr(self.model, "module", self.model)
+            with torch.no_grad():
+                self._second = F.softmax(ae.classify(view(ae, self.x), self.batch.lengths), 1)
+        return self._second
 
 
 def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: float = 0.1) -> torch.Tensor:
@@ -132,10 +146,23 @@ def _consistency_term(t: TermInputs) -> torch.Tensor:
     (no gradient through the second), over every row: unlabelled rows teach the classifier to agree with itself."""
     if not t.model.training:
         return t.out.logits.sum() * 0.0  # evaluation has one view
-    ae = getattr(t.model, "module", t.model)
-    with torch.no_grad():
-        other = F.softmax(ae.classify(view(ae, t.x), t.batch.lengths), 1)
-    return F.mse_loss(F.softmax(t.out.logits, 1), other)
+    return F.mse_loss(F.softmax(t.out.logits, 1), t.second_view)
+
+
+def pseudo_label_loss(logits: torch.Tensor, other: torch.Tensor, confidence: float = PSEUDO_CONFIDENCE) -> torch.Tensor:
+    """Mean over every row of its cross-entropy against the class another view of it gives with probability at
+    least ``confidence``, 0 for the rows whose other view is less sure (FixMatch's pseudo-labels, Sohn et al. 2020,
+    with the same kind of view on both sides). logits (B, C), other (B, C) probabilities."""
+    sure, label = other.max(1)  # (B,), (B,)
+    return (F.cross_entropy(logits, label, reduction="none") * (sure >= confidence).to(logits.dtype)).mean()
+
+
+def _pseudo_term(t: TermInputs) -> torch.Tensor:
+    """Pseudo-labels from a second random view (:func:`pseudo_label_loss`); in training only, and only computed when
+    weighted (the second view is shared with the consistency term)."""
+    if not t.model.training or t.config.loss.pseudo_weight == 0:
+        return t.out.logits.sum() * 0.0
+    return pseudo_label_loss(t.out.logits, t.second_view)
 
 
 def _contractive_term(t: TermInputs) -> torch.Tensor:
@@ -152,6 +179,7 @@ TERMS.add("rate", Term(lambda t: t.out.bits.mean() / t.x[0].numel(), "rate_lambd
 # classifier: the cross-entropy of the labelled rows (-1 = unknown never enters it), and the two views' agreement
 TERMS.add("classify", Term(lambda t: class_cross_entropy(t.out.logits, t.batch.y), "classify_weight"))
 TERMS.add("consistency", Term(_consistency_term, "consistency_weight"))
+TERMS.add("pseudo", Term(_pseudo_term, "pseudo_weight"))
 
 
 def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Config,

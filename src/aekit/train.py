@@ -99,7 +99,8 @@ def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter | None:
 def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
     """Loss parts and ``mse`` (mean squared error per element; not for tables, whose parts are per column) on a
     split or an array (N, *input_shape), in eval mode, without corruption; for a classifier on labelled samples its
-    ``accuracy`` on them (the consistency term, which compares two random views, has no value here)."""
+    ``accuracy`` on them (the consistency and pseudo-label terms, which compare two random views, have no value
+    here)."""
     split = as_split(split)
     was_training = model.training
     model.eval()
@@ -115,7 +116,8 @@ def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch
         lb = None if split.lengths is None else split.lengths[i:i + batch_size].to(dev)
         yb = None if y is None else y[i:i + batch_size].to(dev)
         parts, out = compute_loss(model, Batch(xb, yb, lb), model.config, corrupt_input=False)
-        parts.pop("consistency", None)
+        parts.pop("consistency", None)  # (and the pseudo-labels: both compare two views)
+        parts.pop("pseudo", None)
         if model.table is None:  # (a table's loss parts are its columns' own errors)
             parts["mse"] = per_sample_error(model.normalize(out.x_hat), model.normalize(xb), "mse", lb).mean()
         for k, v in parts.items():

@@ -66,6 +66,8 @@ _HELP = {
     "classes": "classifier: the number of classes (0: from the training labels)",
     "classify_weight": "classifier: weight of the cross-entropy on the labelled samples",
     "consistency_weight": "classifier: weight of the agreement of two random views of every sample",
+    "pseudo_weight": "classifier: weight of the pseudo-labels (a second view's class where it is at least 95 %% sure; "
+                     "the recipe's default: 1 for images, 0 for rows)",
     "label_batch": "classifier: labelled samples added to every step",
     "categorical": "table: columns to read as categories, comma separated (kinds are otherwise read from the values)",
     "drop": "table: columns to leave out, comma separated",
