@@ -4,8 +4,10 @@ come out exactly as they went in."""
 from __future__ import annotations
 
 import csv
+import math
 
 import numpy as np
+import pytest
 import torch
 
 from aekit.cli import main
@@ -46,6 +48,29 @@ def test_hiding_entries_by_hand():
     # a hole never seen in training is not decoded as one, whatever the logits say
     out = wide.decode(torch.tensor([[0.0, 0.0, 9.0, 0.0, 9.0]]))
     assert out == {"c": ["a"], "n": [4.0]}
+
+
+def test_the_predictive_mean_by_hand():
+    # an integer column of few values (modelled by its levels) and a number whose quantile transform is exp: the
+    # mean of a level's probabilities, and E exp(m + s e) = exp(m + s^2 / 2) for e ~ N(0, 1)
+    cols = {"k": np.array(["1", "2", "5", "1"] * 3, dtype=object),
+            "x": np.array([f"{v:.6f}" for v in np.linspace(0.5, 3.0, 12)], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    (k0, k1), (xa, _) = codec.slices
+    assert codec.schema.columns[0].categories == ["1", "2", "5"] and codec.schema.columns[0].kind == "integer"
+    grid = torch.linspace(-6, 6, 2401, dtype=torch.float64)
+    codec.qz1.data, codec.qx1.data = grid, grid.exp()  # the number's transform: x = exp(z)
+    col = codec.schema.columns[1]
+    col.lo, col.hi = 0.0, 1e3
+    v = torch.zeros(2, codec.width)
+    v[:, k0:k1] = torch.log(torch.tensor([[0.2, 0.3, 0.5], [0.9, 0.05, 0.05]]))  # means 3.3 and 1.3
+    v[:, xa] = torch.tensor([0.0, 1.0])
+    out = codec.decode(v, holes=False, spread=[0.0, 0.5], mean=True)
+    assert out["k"] == [3, 1]  # 0.2 + 0.6 + 2.5 = 3.3 -> 3; 0.9 + 0.1 + 0.25 = 1.25 -> 1 (the mode would say 5 and 1)
+    # (20 Gauss-Hermite nodes, and a fine grid for the transform)
+    assert out["x"] == pytest.approx([math.exp(0.125), math.exp(1.125)], abs=1e-4)
+    assert codec.decode(v, holes=False)["x"] == pytest.approx([1.0, math.e], abs=1e-4)  # no mean: exp(m)
+    assert codec.decode(v, holes=False)["k"] == [5, 1]
 
 
 def test_impute_fills_only_the_holes_and_keeps_observed_text(tmp_path, capsys):

@@ -24,7 +24,8 @@ from .config import Config, LossConfig, ModelConfig, TrainConfig
 from .data import Split
 from .train import fit as _fit
 
-CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "pseudo_weight", "label_batch")  # only AutoencoderClassifier's
+# only AutoencoderClassifier's
+CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "pseudo_weight", "label_batch")
 _NOT_PARAMS = ("input_shape", "seed", "classes", "table", "sampler", "sampler_components", *CLASSIFIER_PARAMS)
 
 

@@ -14,16 +14,20 @@ MAX_DRAWS = 1000  # multiple imputation: completed tables at most
 
 def impute(model: Autoencoder, columns: dict[str, np.ndarray], what: str = "the table") -> tuple[dict[str, list], int]:
     """The columns (name -> (N,) raw values, as :func:`aekit.data.table.read_table` gives them) with every hole of
-    the model's columns filled by its reconstruction from the row's other entries, and the number of holes filled.
+    the model's columns filled from the row's other entries, and the number of holes filled: a category with its most
+    probable level, a number with the mean of its predictive distribution on its own scale (``TableCodec.decode``'s
+    ``mean``: the least squared error), rounded as its column is.
     Observed entries are returned as they came (the same objects, so the same text in a CSV); columns the model
     does not know (dropped ones) as they are. A ValueError names a column with holes that the model has no hole
     for (train with ``--variant denoising --noise masking`` to impute any column)."""
     table = model.table
     if table is None:
         raise ValueError("imputation needs a table model (a run trained on a CSV or Parquet table)")
-    x = table.encode(columns, what)  # (N, width)
-    holes = table.holes_of(torch.from_numpy(x)).numpy()  # (N, columns)
-    filled = table.decode(reconstruct(model, x), holes=False)  # a value in every entry
+    x = torch.from_numpy(table.encode(columns, what))  # (N, width)
+    holes = table.holes_of(x)  # (N, columns)
+    spread = _spread(model, x, holes, 0)  # each number's predictive spread, for its mean
+    filled = table.decode(reconstruct(model, x), holes=False, spread=spread, mean=True)  # a value in every entry
+    holes = holes.numpy()
     out = {k: list(v) for k, v in columns.items()}
     for j, c in enumerate(table.schema.columns):
         for i in np.flatnonzero(holes[:, j]):
