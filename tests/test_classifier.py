@@ -164,3 +164,31 @@ def test_image_rows_tells_square_images_from_tables(digits):
     r01 = np.corrcoef([1.0, 2.0, 3.0], [2.0, 4.0, 5.0])[0, 1]
     assert _pair_correlation(grid, 1) == pytest.approx(r01)  # the pair (1, 2) has a constant pixel 2
     assert _pair_correlation(np.ones((3, 1, 3)), 1) == 0.0  # nothing but constant pixels
+
+
+def test_the_command_line_reads_rows_that_are_images_as_images(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    y = y.copy()
+    y[100:] = -1
+    np.savez(tmp_path / "flat.npz", x=(x / 16).astype(np.float32), y=y)  # (1797, 64): 8 x 8 images as rows
+    np.save(tmp_path / "new.npy", (x[:5] / 16).astype(np.float32))
+    fast = ["--epochs", "1", "--quiet", "--no-report"]
+    assert main(["train", "--data", str(tmp_path / "flat.npz"), "--variant", "classifier", "--out",
+                 str(tmp_path / "r"), *fast]) == 0
+    assert "Rows read as 1 x 8 x 8 images" in capsys.readouterr().out
+    model = ckpt.load(tmp_path / "r")
+    assert model.input_shape == (1, 8, 8) and model.config.data.image_shape == (1, 8, 8)
+    assert model.config.model.arch == "conv"
+    assert main(["classify", str(tmp_path / "r"), "--input", str(tmp_path / "new.npy"), "--out",
+                 str(tmp_path / "l.csv")]) == 0  # new rows of 64 read as the run's images
+    assert len((tmp_path / "l.csv").read_text().splitlines()) == 6
+    assert main(["evaluate", str(tmp_path / "r")]) == 0  # the run reloads its data as images
+    assert '"test_accuracy"' in capsys.readouterr().out
+    assert main(["train", "--data", str(tmp_path / "flat.npz"), "--variant", "classifier", "--arch", "mlp", "--out",
+                 str(tmp_path / "rows"), *fast]) == 0  # an architecture given: rows stay rows
+    assert ckpt.load(tmp_path / "rows").input_shape == (64,) and "Rows read as" not in capsys.readouterr().out
+    line = cli_error(capsys, ["train", "--data", str(tmp_path / "flat.npz"), "--image-shape", "1", "9", "9", "--out",
+                              str(tmp_path / "bad"), *fast])
+    assert "image_shape (1, 9, 9) holds 81 values" in line and "flat.npz" in line and not (tmp_path / "bad").exists()

@@ -180,6 +180,9 @@ class DataConfig:
     image_channels: int = 0  # images: 1 (grayscale) or 3 (RGB); 0 decides from the files
     image_size: tuple[int, ...] = ()  # images: (H, W) to resize and centre-crop to; () keeps the files' size
     label_column: str | None = None  # file (.csv): the column of labels (header name or 0-based index), not a feature
+    # file: rows of numbers read as images (C, H, W); () keeps rows (the classifier recipe fills it in for rows that
+    # are square images, aekit.apps.image_rows)
+    image_shape: tuple[int, ...] = ()
     categorical: str = ""  # table: columns to read as categories, comma separated (else kinds are read from values)
     drop: str = ""  # table: columns to leave out, comma separated
     # table: a hole in every column (set by training with denoising masking, the imputation recipe; not a flag)
@@ -192,6 +195,8 @@ class DataConfig:
         _check(self.image_channels in (0, 1, 3), f"image_channels must be 1, 3 or 0, got {self.image_channels}")
         _check(not self.image_size or (len(self.image_size) == 2 and min(self.image_size) >= 1),
                f"image_size must be two positive integers H W, got {self.image_size}")
+        _check(not self.image_shape or (len(self.image_shape) == 3 and min(self.image_shape) >= 1),
+               f"image_shape must be three positive integers C H W, got {self.image_shape}")
         limits.check("window", self.window, "steps")
         limits.check("stride", self.stride, "steps")
         limits.check("column", self.column)

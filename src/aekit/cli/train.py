@@ -19,7 +19,7 @@ from .. import apps
 from .. import checkpoint as ckpt
 from .. import registry as R
 from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig, data_recipe
-from ..data import Split, load_data
+from ..data import Split, as_images, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
 from ..table import table_recipe
@@ -76,6 +76,8 @@ _HELP = {
                      "in (0: off)",
     "code_prior": "rate: the prior's densities: channel (one per code channel), position (one per channel and "
                   "position of a spatial code) or auto (position for a spatial code)",
+    "image_shape": "rows of numbers read as images of C H W (e.g. 1 28 28); --variant classifier finds square images "
+                   "by itself unless --arch is given",
     "image_size": "images: resize (keeping the aspect ratio) and centre-crop every image to H W",
     "test_path": "test data file or image folder; else 20%% of --path is held out",
     "standardize": "scale each input feature by the training data's median and interquartile range (robust), "
@@ -362,6 +364,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = data_recipe(len(data.train), tuple(data.train.x.shape[1:]))
     elif name == "classifier":
         x = data.train.x
+        found = None if (cfg.data.image_shape or "arch" in given_options(args) or data.train.table is not None
+                         or not torch.is_tensor(x) or x.ndim != 2) else apps.image_rows(x.numpy())
+        if found:  # rows that are square images: read as images, here and whenever the run reloads its data
+            cfg, data = cfg.override(image_shape=found), as_images(data, found)
+            x = data.train.x
+            print(f"Rows read as {' x '.join(map(str, found))} images (aekit.apps.image_rows; --arch mlp keeps rows)")
         unit = float(x.min()) >= 0.0 and float(x.max()) <= 1.0
         recipe = apps.classifier_recipe(len(data.train), tuple(x.shape[1:]), unit)
     elif name in RECIPES:  # the demo's recipes (fixed settings, chosen on MNIST), as `aekit demo --recipe` has them

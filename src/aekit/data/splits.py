@@ -64,6 +64,23 @@ class DataSplits:
         return cls(train, test, f"arrays ({len(train)} train, {len(test)} test)")
 
 
+def as_images(data: "DataSplits", shape: tuple[int, ...]) -> "DataSplits":
+    """Rows of numbers (N, C * H * W) in both splits read as images (N, C, H, W); splits already of that shape stay.
+    A ValueError when the rows hold another number of values or are not rows in memory."""
+    shape = tuple(int(v) for v in shape)
+    out = []
+    for what, s in (("training", data.train), ("test", data.test)):
+        if tuple(s.x.shape[1:]) == shape:
+            out.append(s)
+            continue
+        if not torch.is_tensor(s.x) or s.x.ndim != 2 or s.x.shape[1] != int(np.prod(shape)):
+            raise ValueError(f"image_shape {shape} holds {int(np.prod(shape))} values, but the {what} samples of "
+                             f"{data.name} have shape {tuple(s.x.shape[1:])}"
+                             + ("" if torch.is_tensor(s.x) else " and are streamed"))
+        out.append(Split(s.x.reshape(len(s.x), *shape), s.y, s.lengths, s.names, s.table))
+    return DataSplits(out[0], out[1], data.name, data.source, data.classes)
+
+
 def label_text(label) -> str:
     """How a label is named for people: a class name as it is, an index as "label k", -1 as "unlabelled"."""
     if isinstance(label, str):
