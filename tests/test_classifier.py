@@ -157,6 +157,11 @@ def test_image_rows_tells_square_images_from_tables(digits):
     rng = np.random.default_rng(0)
     assert image_rows(rows[:, rng.permutation(64)]) is None  # the same values, columns in another order
     assert image_rows(rng.normal(size=(500, 64))) is None  # 64 unrelated numbers
+    steps = np.cumsum(rng.normal(size=(500, 64)), 1)  # windows of 64 steps of a random walk: not 8 x 8 images
+    assert image_rows(steps) is None
+    t = np.arange(64)
+    waves = np.sin(2 * np.pi * rng.uniform(0.01, 0.1, (500, 1)) * t + rng.uniform(0, 6.3, (500, 1)))  # nor sines
+    assert image_rows(waves + 0.1 * rng.normal(size=(500, 64))) is None
     assert image_rows(load_breast_cancer().data) is None  # 30 columns: not C x S x S
     assert image_rows(rows[:, :49]) is None and image_rows(rows[:2]) is None  # 7 x 7 is too small; 2 rows
     # the correlation by hand: pixel 0 and pixel 1 of three images; a constant pixel is left out

@@ -66,14 +66,17 @@ def classifier_recipe(n_samples: int, sample_shape: tuple[int, ...], unit_range:
 IMAGE_ROWS = 1000  # rows that image_rows reads (evenly spaced)
 
 
-def image_rows(x: np.ndarray, min_side: int = 8, min_ratio: float = 2.0) -> tuple[int, int, int] | None:
+def image_rows(x: np.ndarray, min_side: int = 8, min_ratio: float = 2.0,
+               min_peak: float = 1.5) -> tuple[int, int, int] | None:
     """The (C, H, W) of square images that rows x (N, D) hold, or None when they are not read as images.
 
     Rows are read as images when D is C x S x S (C 1 or 3, S at least ``min_side``) and the pixels one row apart in
-    that grid go together far more than columns that far apart in the file do by chance: the mean absolute
-    correlation of vertical neighbours (j, j + S) over at most IMAGE_ROWS rows is at least ``min_ratio`` times that
-    of pairs half an image apart (j, j + D / 2C), and at least 0.3. Vertical neighbours are what tell an image from a
-    table: in a table, column j + S has nothing to do with column j, however its neighbours j + 1 are related."""
+    that grid go together far more than other columns do: the mean absolute correlation r(S) of vertical neighbours
+    (j, j + S), over at most IMAGE_ROWS rows, is at least 0.3, at least ``min_ratio`` times r(D / 2C) (pairs half
+    an image apart), and at least ``min_peak`` times r(S - 2) and r(S + 2) (the pixels two columns either side of
+    the one below). Vertical neighbours tell an image from a table, in which column j + S has nothing to do with
+    column j; the peak at S tells it from a window of a series, in which nearer in time always goes together more
+    (r(S - 2) > r(S))."""
     if x.ndim != 2 or len(x) < 3:
         return None
     sample = np.asarray(x[np.unique(np.linspace(0, len(x) - 1, min(len(x), IMAGE_ROWS)).astype(np.int64))],
@@ -86,7 +89,8 @@ def image_rows(x: np.ndarray, min_side: int = 8, min_ratio: float = 2.0) -> tupl
         grid = sample.reshape(len(sample), c, side * side)
         near = _pair_correlation(grid, side)
         far = _pair_correlation(grid, side * side // 2)
-        if near >= 0.3 and near >= min_ratio * far:
+        flank = max(_pair_correlation(grid, side - 2), _pair_correlation(grid, side + 2))
+        if near >= 0.3 and near >= min_ratio * far and near >= min_peak * flank:
             return c, side, side
     return None
 
