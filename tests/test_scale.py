@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -34,6 +35,11 @@ def _run(tmp_path, cfg, nproc, out_dir=None):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", str(script),
            cfg.to_json()] + ([str(out_dir)] if out_dir else [])
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    if p.returncode != 0 and "terminate called without an active exception" in p.stderr:
+        # a rank aborted in C++ as the launch tore down (seen once in CI, in gloo's shutdown; not reproduced in 35
+        # runs since): run once more, afresh, so that a crash that happens every time still fails the test
+        shutil.rmtree(out_dir, ignore_errors=True) if out_dir else None
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr[-3000:]
     return [torch.load(res_dir / f"rank{r}.pt") for r in range(nproc)]
 

@@ -268,6 +268,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                 record = _epoch_record(epoch, list(parts), rows, shards, dist_ctx)
                 if not all(map(math.isfinite, record.values())):
                     bar.close()
+                    del net  # DistributedDataParallel goes before its process group
                     dist_ctx.close()
                     kept = f"; {run_dir} keeps epoch {written_epoch}" if run_dir is not None and written_epoch else ""
                     raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: the loss became "
@@ -308,6 +309,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         _finish(model, train, run_dir, best_state, history, dist_ctx.rank)
         if board is not None:
             board.close(len(history))
+        del net  # DistributedDataParallel (its reducer holds the process group) goes before the group is destroyed
         dist_ctx.close()
         return TrainResult(model, history, run_dir, stopped_early)
 
