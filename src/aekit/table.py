@@ -281,10 +281,31 @@ class TableCodec(nn.Module):
             self.slices.append((start, start + c.width))
             start += c.width
         self.width = start
+        self._register_loss_index()
         # each number column's residual spread on the quantile-normal scale (0 for categories): the RMS error of the
         # training rows' reconstructions, fitted with the sampler (fit_spread) and stored in its file; generation
         # draws a number around the decoder's value with it (p(x | z) a Gaussian, not a point)
         self.spread = torch.zeros(len(schema.columns), dtype=torch.float64)
+
+    def _register_loss_index(self) -> None:
+        """Index buffers (not saved; they follow the codec to its device) that gather the columns' units in one
+        operation per kind for :meth:`loss_matrix`: numbers without and with a missing flag (their value units), the
+        categories' units padded to the widest (C, W) with which of them are real, and the order that puts the
+        kinds' columns back in the table's."""
+        kind = ["cats" if c.onehot else "flagged" if c.missing else "plain" for c in self.schema.columns]
+        starts = [a for a, _ in self.slices]
+        cats = [s for s, k in zip(self.slices, kind) if k == "cats"]
+        w = max([b - a for a, b in cats], default=1)
+        grouped = [j for k in ("plain", "flagged", "cats") for j, kj in enumerate(kind) if kj == k]
+        index = {"plain": [a for a, k in zip(starts, kind) if k == "plain"],
+                 "flagged": [a for a, k in zip(starts, kind) if k == "flagged"], "order": np.argsort(grouped).tolist()}
+        for name, v in index.items():
+            self.register_buffer(f"loss_{name}", torch.tensor(v, dtype=torch.long), persistent=False)
+        self.register_buffer("loss_cats", torch.tensor([[a + min(i, b - a - 1) for i in range(w)] for a, b in cats],
+                                                       dtype=torch.long).reshape(-1, w), persistent=False)  # pads:
+        # a real unit, masked out by loss_valid
+        self.register_buffer("loss_valid", torch.tensor([[i < b - a for i in range(w)] for a, b in cats],
+                                                        dtype=torch.bool).reshape(-1, w), persistent=False)
 
     # fitting and encoding
     @torch.no_grad()
@@ -416,47 +437,24 @@ class TableCodec(nn.Module):
         return out
 
     # the loss
-    def _loss_index(self, device: torch.device) -> dict[str, torch.Tensor]:
-        """Index tensors that gather the columns' units in one operation per kind (made once per device): numbers
-        without and with a missing flag (their value units), the categories' units padded to the widest (C, W),
-        and the order that puts the kinds' columns back in the table's."""
-        key = str(device)
-        if getattr(self, "_index_device", None) != key:
-            cols = list(zip(self.schema.columns, self.slices))
-            kind = ["cats" if c.onehot else "flagged" if c.missing else "plain" for c, _ in cols]
-            plain = [a for (c, (a, _)), k in zip(cols, kind) if k == "plain"]
-            flagged = [a for (c, (a, _)), k in zip(cols, kind) if k == "flagged"]
-            cats = [(a, b) for (c, (a, b)), k in zip(cols, kind) if k == "cats"]
-            w = max([b - a for a, b in cats], default=1)
-            grouped = [j for k in ("plain", "flagged", "cats") for j, kj in enumerate(kind) if kj == k]
-            as_long = {"plain": plain, "flagged": flagged, "order": list(np.argsort(grouped))}
-            self._index = {k: torch.tensor(v, dtype=torch.long, device=device) for k, v in as_long.items()}
-            self._index["cats"] = torch.tensor([[a + min(i, b - a - 1) for i in range(w)] for a, b in cats],
-                                               dtype=torch.long, device=device).reshape(-1, w)  # pads: a real unit
-            self._index["valid"] = torch.tensor([[i < b - a for i in range(w)] for a, b in cats], dtype=torch.bool,
-                                                device=device).reshape(-1, w)
-            self._index_device = key
-        return self._index
-
     def loss_matrix(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Each sample's loss per column (B, columns), in the table's column order: squared error of an observed
         number (0 where it was missing) plus the missing flag's binary cross-entropy; a category's cross-entropy (a
         row of no known level, an unseen category: the least likely level's surprise). x_hat: decoder outputs
         (B, width) (values and logits), x: encoded rows (B, width). Each kind is computed for all its columns at
         once."""
-        ix = self._loss_index(x_hat.device)
-        plain = (x_hat[:, ix["plain"]] - x[:, ix["plain"]]).pow(2)  # (B, numbers without holes)
-        f = ix["flagged"]
+        plain = (x_hat[:, self.loss_plain] - x[:, self.loss_plain]).pow(2)  # (B, numbers without holes)
+        f = self.loss_flagged
         seen, logit = 1.0 - x[:, f + 1], x_hat[:, f + 1]  # (B, numbers with holes)
         # the flag's binary cross-entropy with logits as softplus(l) - l y: stable, exported to ONNX without log(0) 0
         flagged = (x_hat[:, f] - x[:, f]).pow(2) * seen + F.softplus(logit) - logit * x[:, f + 1]
-        valid = ix["valid"]  # (C, W)
-        logits = x_hat[:, ix["cats"]].masked_fill(~valid, float("-inf"))  # (B, C, W)
-        onehot = x[:, ix["cats"]] * valid  # (B, C, W)
+        valid = self.loss_valid  # (C, W)
+        logits = x_hat[:, self.loss_cats].masked_fill(~valid, float("-inf"))  # (B, C, W)
+        onehot = x[:, self.loss_cats] * valid  # (B, C, W)
         target = torch.where(onehot.sum(2) > 0, onehot.argmax(2),
                              logits.masked_fill(~valid, float("inf")).argmin(2))  # (B, C)
         cats = torch.logsumexp(logits, 2) - logits.gather(2, target[:, :, None])[:, :, 0]  # (B, C)
-        return torch.cat([plain, flagged, cats], 1)[:, ix["order"]]  # (B, columns)
+        return torch.cat([plain, flagged, cats], 1)[:, self.loss_order]  # (B, columns)
 
     def loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """:meth:`loss_matrix` by column name: {column: (B,)}."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -105,7 +105,7 @@ class TermInputs:
     batch: Batch
     out: object  # AutoencoderOutput
     config: Config
-    _second: torch.Tensor | None = None  # the second view's probabilities, once computed
+    _second: torch.Tensor | None = field(default=None, init=False, repr=False)  # the second view's, once drawn
 
     @property
     def x(self) -> torch.Tensor:

@@ -463,9 +463,11 @@ def _epoch_rows(n: int, batch_starts: list[int], tc, epoch: int, dist_ctx: "Dist
     sampling, the classifier's views) on (seed, epoch, rank), so that resuming needs no saved RNG state. For the
     classifier, ``label_batch`` labelled rows (``labelled``: their indices) join every step, drawn anew."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(tc.seed, epoch))).to(device)
+    # the noise seed, for the CPU and this process's GPU alone (torch.manual_seed would also queue a lazy seed for
+    # every CUDA device, with a stack trace each time: a millisecond an epoch)
     noise_seed = _mix(tc.seed, epoch, dist_ctx.rank + 1)
-    torch.random.default_generator.manual_seed(noise_seed)  # the CPU's (torch.manual_seed would also queue a lazy
-    if device.type == "cuda":  # seed for every CUDA device, a stack trace each time: a millisecond an epoch)
+    torch.random.default_generator.manual_seed(noise_seed)
+    if device.type == "cuda":
         torch.cuda.manual_seed(noise_seed)
     shards = [perm[i:i + tc.batch_size][dist_ctx.rank::dist_ctx.world] for i in batch_starts]
     if labelled is not None:

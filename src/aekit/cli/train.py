@@ -351,6 +351,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.data.dataset == "table" and cfg.spec.corrupt and cfg.loss.noise == "masking":
         cfg = cfg.override(holes=True)  # imputation: entries hidden on purpose need a hole in every column
     data = load_data(cfg.data, seed=cfg.train.seed)
+    lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone says what it does
+    given = {**given_options(args), **_file_fields(args)}  # set by flags or the config file: above any recipe
     recipe, name = {}, args.recipe
     if name == "auto":  # the table recipe for tables, the classifier's for its variant, the data recipe for the rest
         name = "table" if data.train.table is not None else "classifier" if cfg.spec.classify else "data"
@@ -364,19 +366,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = data_recipe(len(data.train), tuple(data.train.x.shape[1:]))
     elif name == "classifier":
         x = data.train.x
-        found = None if (cfg.data.image_shape or "arch" in given_options(args) or data.train.table is not None
+        found = None if (cfg.data.image_shape or "arch" in given or data.train.table is not None
                          or not torch.is_tensor(x) or x.ndim != 2) else apps.image_rows(x.numpy())
         if found:  # rows that are square images: read as images, here and whenever the run reloads its data
             cfg, data = cfg.override(image_shape=found), as_images(data, found)
             x = data.train.x
-            print(f"Rows read as {' x '.join(map(str, found))} images (aekit.apps.image_rows; --arch mlp keeps rows)")
+            if lead:
+                print(f"Rows read as {' x '.join(map(str, found))} images (aekit.apps.image_rows; --arch mlp keeps "
+                      "rows)")
         unit = float(x.min()) >= 0.0 and float(x.max()) <= 1.0
         recipe = apps.classifier_recipe(len(data.train), tuple(x.shape[1:]), unit)
     elif name in RECIPES:  # the demo's recipes (fixed settings, chosen on MNIST), as `aekit demo --recipe` has them
         recipe = dict(RECIPES[name])
-    lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone says what it does
     if recipe and not args.resume:  # below the flags and the config file's values
-        given = {**given_options(args), **_file_fields(args)}
         cfg = cfg.override(**{k: v for k, v in recipe.items() if k not in given})
         if lead:
             print(f"Recipe {name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
