@@ -1,5 +1,5 @@
 """Imputation: aekit's masking recipe against scikit-learn's imputers and miceforest, on the complete rows of the
-development tables.
+development tables (and, with ``--adbench``, on ten numeric ADBench tables of ``../shared/data/adbench``).
 
 Protocol (issue 30's): each table of ``bench_tables.DEV_TABLES`` (R's row names left out), its rows without holes (at
 most 2,000); entries of every column but the table's target hidden (seed 0) in five settings: completely at random
@@ -21,6 +21,7 @@ aekit: ``aekit train --data incomplete.csv --variant denoising --noise masking -
 
     python benchmarks/bench_impute.py                                   # every setting, every method
     python benchmarks/bench_impute.py --settings mcar30 --coverage      # one setting, with aekit's coverage
+    python benchmarks/bench_impute.py --adbench --settings mcar30 --out benchmarks/results/impute_adbench.json
 """
 
 from __future__ import annotations
@@ -39,11 +40,27 @@ from bench_tables import AEKIT, DEV_TABLES, load
 SETTINGS = ("mcar10", "mcar30", "mcar50", "mar30", "mnar30")
 
 
+ADBENCH = ("4_breastw", "39_vertebral", "47_yeast", "45_wine", "43_WDBC", "37_Stamps", "2_annthyroid",
+           "7_Cardiotocography", "28_pendigits", "22_magic.gamma")  # --adbench: numeric tables no recipe was chosen on
+ADBENCH_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "adbench"
+
+
 def complete_table(name: str):
+    """A development table's complete rows, or (a name of ADBENCH) an ADBench set's rows as a table of numbers
+    f0, f1, ... and its anomaly label y (the downstream target)."""
     import pandas as pd
 
+    if name in ADBENCH:
+        d = np.load(ADBENCH_DIR / f"{name}.npz", allow_pickle=False)
+        df = pd.DataFrame(d["X"], columns=[f"f{j}" for j in range(d["X"].shape[1])])
+        df["y"] = np.where(d["y"] > 0, "anomaly", "normal")
+        return df.dropna().reset_index(drop=True)
     train, hold, _ = load(name)
     return pd.concat([train, hold], ignore_index=True).dropna().reset_index(drop=True)
+
+
+def target_of(name: str) -> str:
+    return "y" if name in ADBENCH else DEV_TABLES[name][2]
 
 
 def hide(df, setting: str = "mcar30", seed: int = 0, keep: str | None = None):
@@ -217,8 +234,12 @@ def main() -> None:
     p.add_argument("--aekit-args", default="", help="more flags for aekit train (for choosing a recipe)")
     p.add_argument("--coverage", action="store_true", help="also the 90 %% interval coverage of aekit's 20 draws")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/impute.json"))
-    p.add_argument("--tables", nargs="+", default=list(DEV_TABLES), choices=list(DEV_TABLES))
+    p.add_argument("--tables", nargs="+", default=list(DEV_TABLES), choices=[*DEV_TABLES, *ADBENCH])
+    p.add_argument("--adbench", action="store_true", help="the numeric ADBench tables of ../shared/data/adbench "
+                   "instead (no recipe was chosen on them)")
     args = p.parse_args()
+    if args.adbench:
+        args.tables = list(ADBENCH)
 
     warnings.filterwarnings("ignore")
     rows = []
@@ -226,7 +247,7 @@ def main() -> None:
         full = complete_table(name)
         if len(full) > 2000:
             full = full.sample(2000, random_state=0).reset_index(drop=True)
-        target = DEV_TABLES[name][2]
+        target = target_of(name)
         for setting in args.settings:
             inc, mask = hide(full, setting, keep=target)
             for method in args.methods:

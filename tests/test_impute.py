@@ -198,3 +198,91 @@ def test_multiple_imputation_gives_k_tables_that_differ_only_in_the_holes(tmp_pa
         line = cli_error(capsys, ["impute", str(run), "--input", str(tmp_path / "inc.csv"), "--draws", k, "--out",
                                   str(tmp_path / "x.csv")])
         assert expect in line and not (tmp_path / "x.csv").exists()
+
+
+def test_an_ensembles_mean_by_hand():
+    # two models' outputs (K=2): a number's mean is the average of their means on the column's own scale (the
+    # mixture's mean, not the transform of the averaged values), a category's probabilities the average of theirs
+    cols = {"c": np.array(["a", "b", "c"] * 4, dtype=object),
+            "x": np.array([f"{v:.6f}" for v in np.linspace(0.5, 3.0, 12)], dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    (c0, c1), (xa, _) = codec.slices
+    grid = torch.linspace(-6, 6, 2401, dtype=torch.float64)
+    codec.qz1.data, codec.qx1.data = grid, grid.exp()  # the number's transform: x = exp(z)
+    col = codec.schema.columns[1]
+    col.lo, col.hi = 0.0, 1e3
+    v = torch.zeros(2, 1, codec.width)  # (K, N, width)
+    v[0, 0, c0:c1] = torch.tensor([2.0, 0.0, -10.0])  # p = (0.881, 0.119, 0.000)
+    v[1, 0, c0:c1] = torch.tensor([-10.0, 0.0, 0.5])  # p = (0.000, 0.378, 0.622)
+    v[:, 0, xa] = torch.tensor([0.0, 2.0])
+    out = codec.decode(v, holes=False, spread=[0.0, 0.0], mean=True)
+    assert out["c"] == ["a"]  # mean p = (0.440, 0.249, 0.311); averaged logits (-4, 0, -4.75) would say "b"
+    assert out["x"] == pytest.approx([(1.0 + math.exp(2.0)) / 2], abs=1e-4)  # not exp(1) = 2.718
+    out = codec.decode(v, holes=False, spread=[0.0, 0.5], mean=True)  # each mean E exp(m + s e) = exp(m + s^2 / 2)
+    assert out["x"] == pytest.approx([(math.exp(0.125) + math.exp(2.125)) / 2], abs=1e-4)
+    with pytest.raises(ValueError, match="only for their mean"):
+        codec.decode(v)
+
+
+def _ensemble_run(tmp_path, members: int):
+    """The masking recipe's config of an ensemble of ``members`` models (3 epochs) on _pairs' table, and its data."""
+    from aekit import Config
+    from aekit.data import load_data
+
+    _pairs(tmp_path / "train.csv")
+    cfg = Config().override(dataset="table", path=str(tmp_path / "train.csv"), variant="denoising", noise="masking",
+                            holes=True, epochs=3, batch_size=64, val_fraction=0.0, members=members)
+    return cfg, load_data(cfg.data)
+
+
+def test_an_ensemble_is_saved_with_its_run_bound_to_its_weights_and_resumed(tmp_path, capsys):
+    from aekit import checkpoint as ckpt
+    from aekit import fit
+
+    cfg, data = _ensemble_run(tmp_path, 3)
+    res = fit(cfg, data, out_dir=tmp_path / "r", quiet=True)
+    assert len(res.model.members) == 2 and (tmp_path / "r" / "members.safetensors").is_file()
+    seeds = [torch.cat([p.flatten() for p in m.parameters()]) for m in (res.model, *res.model.members)]
+    assert not torch.equal(seeds[0], seeds[1]) and not torch.equal(seeds[1], seeds[2])  # other seeds
+    loaded = ckpt.load(tmp_path / "r")
+    assert all(torch.equal(a, torch.cat([p.flatten() for p in m.parameters()]))
+               for a, m in zip(seeds, (loaded, *loaded.members), strict=True))
+    # a run killed after its last epoch, before its members were written: its commands use the first model alone,
+    # and resuming trains them, the same as they were
+    before = ckpt.load_tensors(tmp_path / "r" / "members.safetensors")
+    (tmp_path / "r" / "members.safetensors").unlink()
+    assert ckpt.load(tmp_path / "r").members == []
+    fit(cfg, data, out_dir=tmp_path / "r", resume=True, quiet=True)
+    again = ckpt.load_tensors(tmp_path / "r" / "members.safetensors")
+    assert again[1] == before[1] and again[0].keys() == before[0].keys()  # (safetensors orders metadata freely)
+    assert all(torch.equal(v, before[0][k]) for k, v in again[0].items())
+    # members of other weights are refused
+    fit(cfg.override(seed=5), data, out_dir=tmp_path / "o", quiet=True)
+    (tmp_path / "r" / "members.safetensors").write_bytes((tmp_path / "o" / "members.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="not computed from this run's weights"):
+        ckpt.load(tmp_path / "r")
+    with pytest.raises(ValueError, match="members must be from 1 to 20"):
+        cfg.override(members=0)
+    line = cli_error(capsys, ["train", "--data", str(tmp_path / "train.csv"), "--members", "21", "--out",
+                              str(tmp_path / "x")])
+    assert "members must be from 1 to 20" in line and not (tmp_path / "x").exists()
+
+
+def test_an_ensembles_fill_is_the_mixtures_mean(tmp_path):
+    from aekit import apps, fit
+
+    cfg, data = _ensemble_run(tmp_path, 3)
+    model = fit(cfg, data, quiet=True).model.cpu()
+    _pairs(tmp_path / "inc.csv", n=40, hole_every=4, seed=1)
+    cols = read_table(tmp_path / "inc.csv")
+    ensemble, n = apps.impute(model, cols)
+    members, model.members = model.members, []
+    alone = [apps.impute(m, cols)[0] for m in (model, *members)]
+    holes = [i for i, w in enumerate(cols["weight"]) if w == "NA"]
+    assert n == 20 and len(holes) == 10
+    for i in holes:  # each number's fill lies between the models' own fills (the mean of their means)
+        own = [a["weight"][i] for a in alone]
+        assert min(own) - 0.01 <= ensemble["weight"][i] <= max(own) + 0.01
+    assert any(len({a["weight"][i] for a in alone}) > 1 for i in holes)  # the models differ
+    model.members = [model, model]  # an ensemble of one model three times is that model
+    assert apps.impute(model, cols)[0] == alone[0]

@@ -270,8 +270,9 @@ def test_every_config_field_is_an_explicit_estimator_parameter(cls):
     from aekit.sklearn import CLASSIFIER_PARAMS
 
     fields = {f.name for sec in (ModelConfig, LossConfig, TrainConfig) for f in dataclasses.fields(sec)}
-    # seed is random_state; classes come from y; estimators fit no sampler; the classifier's own fields are its own
-    not_params = {"input_shape", "seed", "classes", "table", "sampler", "sampler_components"}  # table: from X
+    # seed is random_state; classes come from y; estimators fit no sampler; the classifier's own fields are its own;
+    # an ensemble (members) is the imputer's
+    not_params = {"input_shape", "seed", "classes", "table", "sampler", "sampler_components", "members"}  # table: X
     own = set(CLASSIFIER_PARAMS)
     assert fields - not_params - own <= set(sig)
     assert (own <= set(sig)) == (cls is AutoencoderClassifier)

@@ -17,6 +17,9 @@ A run directory holds:
 - ``sampler.safetensors``: the density over the training codes that generation draws from (:mod:`aekit.sampler`),
   and ``entropy_tables.safetensors`` (rate models): each records the digest of the weights it was computed from and
   is refused with other weights;
+- ``members.safetensors`` (``members`` > 1): the ensemble's other models, written after the last epoch and bound to
+  its weights in the same way; a run killed before it is written has none (its commands use the first model alone),
+  and ``--resume`` trains them;
 - ``metrics.json``, ``report.html``, ``figures/``.
 """
 
@@ -37,13 +40,13 @@ from .config import Config, strict_json
 from .files import atomic_write_bytes, atomic_write_text
 from .model import Autoencoder, build_model
 
-CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, SAMPLER = (
+CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, SAMPLER, MEMBERS = (
     "config.json", "model.safetensors", "train_state.safetensors", "history.jsonl", "metrics.json",
-    "entropy_tables.safetensors", "sampler.safetensors")
+    "entropy_tables.safetensors", "sampler.safetensors", "members.safetensors")
 LEGACY_STATE = "train_state.pt"  # written by aekit 0.1 as a pickle: never loaded
 _SHA_KEY, _STATE_KEY, _CONFIG_KEY, _EPOCH_KEY = "aekit.sha256", "aekit.train_state", "aekit.config_sha256", "aekit.epoch"
 _WEIGHTS_KEY = "aekit.weights_sha256"
-RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, SAMPLER, LEGACY_STATE, "report.html", "command.txt",
+RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, SAMPLER, MEMBERS, LEGACY_STATE, "report.html", "command.txt",
              "reconstructions.png", "interpolation.png")
 RUN_FOLDERS = ("figures", "onnx")  # what aekit writes into a run directory as folders
 
@@ -211,7 +214,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder
     if meta.get(_CONFIG_KEY) != hashlib.sha256((Path(run_dir) / CONFIG).read_bytes()).hexdigest():
         raise CorruptFileError(f"{weights} and {CONFIG} changed while loading: try again")
     load_weights(model, weights, tensors)
-    for name in (TABLES, SAMPLER):  # present, but not a file (a folder, a device, a broken link): say which
+    for name in (TABLES, SAMPLER, MEMBERS):  # present, but not a file (a folder, a device, a broken link): say which
         if os.path.lexists(Path(run_dir) / name) and not (Path(run_dir) / name).is_file():
             raise CorruptFileError(f"{Path(run_dir) / name} is not a file: a run's {name} is a regular file (remove "
                                    "it, or train the run again)")
@@ -219,6 +222,9 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder
         model.entropy_tables = load_tables(run_dir, model)
     if (Path(run_dir) / SAMPLER).is_file():
         model.sampler = load_sampler(run_dir, model)
+    if config.train.members > 1 and (Path(run_dir) / MEMBERS).is_file():
+        model.members = load_members(run_dir, model)
+    model.members = [m.to(device).eval() for m in model.members]
     return model.to(device).eval()
 
 
@@ -283,6 +289,28 @@ def load_sampler(run_dir: str | Path, model: Autoencoder | None = None):
         raise CorruptFileError(f"{path}: a sampler of {gm.dim}-d codes for a model whose codes have "
                                f"{math.prod(model.code_shape)} values")
     return gm
+
+
+def save_members(run_dir: str | Path, model: Autoencoder) -> None:
+    """members.safetensors: the weights of the ensemble's other models (``model.members``), each under its number
+    (``1.encoder...``, ``2.encoder...``), bound to the first model's weights."""
+    tensors = {f"{k}.{name}": v for k, m in enumerate(model.members, 1) for name, v in m.state_dict().items()}
+    _save_bound(Path(run_dir) / MEMBERS, tensors, model)
+
+
+def load_members(run_dir: str | Path, model: Autoencoder) -> list[Autoencoder]:
+    """The ensemble's other models of a run (as many as its config's ``members`` less one), refused unless saved
+    with ``model``'s weights."""
+    path = Path(run_dir) / MEMBERS
+    t = _load_bound(path, model)
+    out = []
+    for k in range(1, model.config.train.members):
+        m = build_model(model.config)
+        load_weights(m, path, {name[len(f"{k}."):]: v for name, v in t.items() if name.startswith(f"{k}.")})
+        out.append(m.eval())
+    if sum(len(m.state_dict()) for m in out) != len(t):
+        raise CorruptFileError(f"{path} holds other tensors than the weights of {len(out)} models")
+    return out
 
 
 # --- history and metrics --------------------------------------------------------------------------------------

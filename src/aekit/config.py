@@ -115,6 +115,9 @@ class LossConfig:
                                           f"[0, 1], got {self.noise_level}")
 
 
+MAX_MEMBERS = 20  # models of an ensemble at most
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 20
@@ -139,9 +142,13 @@ class TrainConfig:
     # classifier: labelled rows added to every step (drawn at random from the labelled ones), so that a few labels
     # among many unlabelled samples are seen at every step
     label_batch: int = 64
+    # after training: this many models in all, the others trained alike from the seeds seed + 1, seed + 2, ...
+    # (members.safetensors); imputation averages their predictions (an ensemble: less variance on small tables)
+    members: int = 1
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check(1 <= self.members <= MAX_MEMBERS, f"members must be from 1 to {MAX_MEMBERS}, got {self.members}")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _check(0 <= self.seed, f"seed must be >= 0, got {self.seed}")
         for name in ("epochs", "batch_size", "seed"):

@@ -104,6 +104,9 @@ class Autoencoder(nn.Module):
         self.code_shape: tuple[int, ...] = code_shape(config.model) if config.model.arch == "conv" else \
             (self.latent_dim,)  # (L,), or (L, h, w) for a spatial code
         self.sampler: GaussianMixture | None = None  # a density over the codes, fitted after training (aekit.sampler)
+        # an ensemble's other models (config.train.members - 1, trained from other seeds; not submodules: each is
+        # saved and moved on its own), whose predictions imputation averages with this one's
+        self.members: list[Autoencoder] = []
 
     @property
     def is_variational(self) -> bool:

@@ -26,13 +26,15 @@ from .train import fit as _fit
 
 # only AutoencoderClassifier's
 CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "pseudo_weight", "label_batch")
-_NOT_PARAMS = ("input_shape", "seed", "classes", "table", "sampler", "sampler_components", *CLASSIFIER_PARAMS)
+_NOT_PARAMS = ("input_shape", "seed", "classes", "table", "sampler", "sampler_components", "members",
+               *CLASSIFIER_PARAMS)  # (members: an ensemble, which only the imputer averages)
 
 
 def config_params(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The config fields an estimator exposes as parameters: every model, loss and training field, except the input
     shape (taken from X), the seed (``random_state``, sklearn's way), the class count (from y), the sampler (not
-    fitted: estimators do not generate) and the classifier's own fields, which only ``extra`` adds."""
+    fitted: estimators do not generate), an ensemble's size (the imputer's own parameter) and the classifier's own
+    fields, which only ``extra`` adds."""
     secs = (ModelConfig, LossConfig, TrainConfig)
     return tuple(f.name for sec in secs for f in dataclasses.fields(sec)
                  if f.name not in _NOT_PARAMS or f.name in extra)
@@ -498,15 +500,19 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
     categorical : column names (DataFrames) to read as categories.
     noise_level : the share of entries hidden in each training step.
     epochs : "auto" (the table recipe's) or a number of epochs.
+    members : "auto" (the recipe's 5) or how many models are trained, from successive seeds, and averaged (an
+        ensemble: on small tables its fills are nearer the truth than one model's).
     random_state, verbose : as the other estimators.
     """
 
     def __init__(self, missing_values=np.nan, categorical: tuple[str, ...] = (), noise_level: float = 0.3,
-                 epochs: int | str = "auto", random_state=None, verbose: bool = False) -> None:
+                 epochs: int | str = "auto", members: int | str = "auto", random_state=None,
+                 verbose: bool = False) -> None:
         self.missing_values = missing_values
         self.categorical = categorical
         self.noise_level = noise_level
         self.epochs = epochs
+        self.members = members
         self.random_state = random_state
         self.verbose = verbose
 
@@ -551,15 +557,17 @@ def _fit_table(est: BaseEstimator, cols: dict, codec, **fields) -> None:
     from .table import table_recipe
 
     split = Split(_torch_tensor(codec.encode(cols, "X")), table=codec)
-    recipe = table_recipe(len(split), codec.schema)
-    if est.epochs != "auto":
-        recipe["epochs"] = est.epochs
+    recipe = table_recipe(len(split), codec.schema, impute=fields.get("noise") == "masking")
+    for name in ("epochs", "members"):  # the estimator's own, unless "auto"
+        if getattr(est, name, "auto") != "auto":
+            recipe[name] = getattr(est, name)
     if fields.get("sampler") == "none":
         recipe.pop("sampler_components")
     seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
     cfg = Config().override(seed=seed, **recipe, **fields)
     res = _fit(cfg, split, quiet=not est.verbose, on_epoch=(lambda r: print(r)) if est.verbose else None)
     est.model_ = res.model.cpu().eval()
+    est.model_.members = [m.cpu().eval() for m in est.model_.members]
     est.history_ = res.history
 
 

@@ -238,21 +238,25 @@ def infer_schema(columns: dict[str, np.ndarray], categorical: tuple[str, ...] = 
 # --- the recipe ------------------------------------------------------------------------------------------------------
 MEAN_NODES = 20  # Gauss-Hermite nodes of a predictive mean (decode(mean=True))
 TABLE_STEPS = 2000  # gradient steps of the table recipe on large tables
+IMPUTE_MEMBERS = 5  # models averaged by the imputation recipe
 TABLE_EPOCHS = 30  # at most: more passes over a small table make its synthetic rows copies of its rows
 
 
-def table_recipe(n_rows: int, schema: Schema) -> dict:
+def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
     """Training settings for a table of ``n_rows`` rows, from its size and columns (chosen on the development tables
     of the table issue, see benchmarks/README.md): two hidden layers of 2 x the encoded width (64 to 256), a code of
     one value per column (4 to 16), batches of 64, at most TABLE_EPOCHS epochs and about TABLE_STEPS gradient steps
     for large tables (small ones trained longer copy their rows into the synthetic ones), no validation split, and
-    a sampler of 10 components. Returns config fields."""
+    a sampler of 10 components. ``impute`` (the masking recipe): hidden layers of 256 and a code of 16 whatever the
+    table, batches of 256 at a learning rate of 3e-3, and an ensemble of IMPUTE_MEMBERS models whose predictions are
+    averaged (chosen at 30 % of the entries hidden at random; see benchmarks/README.md). Returns config fields."""
     width, columns = schema.width, len(schema.columns)
-    batch = 64
+    batch = 256 if impute else 64
     epochs = int(np.clip(round(TABLE_STEPS * batch / max(n_rows, 1)), 1, TABLE_EPOCHS))
-    h = int(np.clip(2 * width, 64, 256))
-    return {"hidden": (h, h), "latent_dim": int(np.clip(columns, 4, 16)), "epochs": epochs, "batch_size": batch,
-            "val_fraction": 0.0, "sampler_components": 10}
+    h = 256 if impute else int(np.clip(2 * width, 64, 256))
+    recipe = {"hidden": (h, h), "latent_dim": 16 if impute else int(np.clip(columns, 4, 16)), "epochs": epochs,
+              "batch_size": batch, "val_fraction": 0.0, "sampler_components": 10}
+    return {**recipe, "lr": 3e-3, "members": IMPUTE_MEMBERS} if impute else recipe
 
 
 # --- the codec -------------------------------------------------------------------------------------------------------
@@ -395,42 +399,48 @@ class TableCodec(nn.Module):
         predictive distribution on the column's own scale, the value least far from the truth in squared error (a
         quantile-modelled number: the Gaussian of ``spread`` around the decoder's value, mapped back through the
         quantile transform; an integer column of few values: its levels weighted by their probabilities), then
-        rounded as the column is (imputation). ``holes=False``: a value in every entry, never a hole
-        (imputation)."""
+        rounded as the column is (imputation); with ``mean``, v may also be the outputs of an ensemble's K models
+        (K, N, width), whose predictive distribution is the mixture of theirs: each number's mean is the average of
+        their means, each category's probabilities the average of theirs. ``holes=False``: a value in every entry,
+        never a hole (imputation)."""
         v = torch.as_tensor(np.asarray(v, dtype=np.float32) if not torch.is_tensor(v) else v).float().cpu()
+        if v.ndim == 3 and not (mean and generator is None):
+            raise ValueError("decode takes the outputs of several models (K, N, width) only for their mean")
+        v = v if v.ndim == 3 else v[None]  # (K, N, width)
         if generator is not None:
             spread = torch.as_tensor(self.spread if spread is None else spread, dtype=torch.float32)
             v = v.clone()
             for j, (c, (a, _)) in enumerate(zip(self.schema.columns, self.slices)):
                 if not c.onehot and spread[j] > 0:
-                    v[:, a] += spread[j] * torch.randn(len(v), generator=generator)
+                    v[0, :, a] += spread[j] * torch.randn(v.shape[1], generator=generator)
         out: dict[str, list] = {}
         for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
             seen = holes and (c.missing if c.holes_seen is None else c.holes_seen)  # holes only where data had some
             if c.onehot:
-                logits = v[:, a:b].clone()
+                logits = v[:, :, a:b].clone()  # (K, N, levels)
                 if c.missing and not seen:
-                    logits[:, c.categories.index(MISSING)] = -math.inf
+                    logits[:, :, c.categories.index(MISSING)] = -math.inf
+                p = F.softmax(logits.double(), 2).mean(0)  # (N, levels)
                 if mean and generator is None and c.kind == "integer":  # the levels' mean, rounded to a level
                     levels = torch.tensor([0.0 if t == MISSING else float(t) for t in c.categories])
-                    x = (F.softmax(logits.double(), 1) @ levels.double()).numpy()
+                    x = (p @ levels.double()).numpy()
                     out[c.name] = [int(t) for t in np.clip(np.round(x), c.lo, c.hi)]
                     continue
-                k = (torch.multinomial(F.softmax(logits, 1), 1, generator=generator)[:, 0] if generator is not None
-                     else logits.argmax(1)).tolist()
+                k = (torch.multinomial(F.softmax(logits[0], 1), 1, generator=generator)[:, 0] if generator is not None
+                     else p.argmax(1)).tolist()
                 out[c.name] = [c.typed(c.categories[i]) for i in k]
                 continue
             qz, qx = getattr(self, f"qz{j}").numpy(), getattr(self, f"qx{j}").numpy()
-            z = v[:, a].double().numpy()  # (N,)
+            z = v[:, :, a].double().numpy()  # (K, N)
             if mean and generator is None and spread is not None and float(spread[j]) > 0:
                 t, w = np.polynomial.hermite.hermgauss(MEAN_NODES)  # E f(z + s e), e ~ N(0, 1), by Gauss-Hermite
-                x = np.interp(z[:, None] + float(spread[j]) * np.sqrt(2.0) * t, qz, qx) @ w / np.sqrt(np.pi)
+                x = (np.interp(z[..., None] + float(spread[j]) * np.sqrt(2.0) * t, qz, qx) @ w).mean(0) / np.sqrt(np.pi)
             else:
-                x = np.interp(z, qz, qx)
+                x = np.interp(z, qz, qx).mean(0)
             x = np.clip(np.round(x, c.decimals), c.lo, c.hi)
             vals: list = [int(t) for t in x] if c.kind == "integer" else [float(t) for t in x]
             if c.missing and seen:
-                p = torch.sigmoid(v[:, a + 1])
+                p = torch.sigmoid(v[:, :, a + 1]).mean(0)
                 hole = (torch.rand(len(p), generator=generator) < p) if generator is not None else p > 0.5
                 vals = [None if h else t for t, h in zip(vals, hole.tolist())]
             out[c.name] = vals

@@ -190,6 +190,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     limits.check_batch_memory(config, min(tc.batch_size, len(train)))
     dist_ctx = Distributed.from_env(tc.device)
     device = dist_ctx.device
+    if tc.members > 1 and dist_ctx.world > 1:
+        raise ValueError(f"members {tc.members}: an ensemble is trained in one process, not under torchrun")
     log_made = None
     if tensorboard is not None and dist_ctx.rank == 0:
         from .tracking import check_log_dir
@@ -307,11 +309,27 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         bar.close()
         # 5. finish: the best weights, the entropy tables, the sampler, the last images
         _finish(model, train, run_dir, best_state, history, dist_ctx.rank)
+        if tc.members > 1:  # the ensemble's other models, trained alike from the next seeds
+            model.members = _train_members(config, train, quiet)
+            if run_dir is not None:
+                ckpt.save_members(run_dir, model)
         if board is not None:
             board.close(len(history))
         del net  # DistributedDataParallel (its reducer holds the process group) goes before the group is destroyed
         dist_ctx.close()
         return TrainResult(model, history, run_dir, stopped_early)
+
+
+def _train_members(config: Config, train: Split, quiet: bool) -> list[Autoencoder]:
+    """The ensemble's other models (``members`` - 1): each trained as the first was, on its training split, from
+    the seeds seed + 1, seed + 2, ... (no validation split, no sampler), in eval mode."""
+    tc, out = config.train, []
+    for k in range(1, tc.members):
+        if not quiet:
+            print(f"member {k + 1} of {tc.members}", file=sys.stderr, flush=True)
+        member = config.override(seed=tc.seed + k, members=1, sampler="none", val_fraction=0.0, patience=0)
+        out.append(fit(member, train, quiet=True).model)
+    return out
 
 
 def _open_run(out_dir: str | Path | None, resume: bool, overwrite: bool, config: Config, rank: int,

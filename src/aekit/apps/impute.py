@@ -14,8 +14,8 @@ MAX_DRAWS = 1000  # multiple imputation: completed tables at most
 
 def impute(model: Autoencoder, columns: dict[str, np.ndarray], what: str = "the table") -> tuple[dict[str, list], int]:
     """The columns (name -> (N,) raw values, as :func:`aekit.data.table.read_table` gives them) with every hole of
-    the model's columns filled from the row's other entries, and the number of holes filled: a category with its most
-    probable level, a number with the mean of its predictive distribution on its own scale (``TableCodec.decode``'s
+    the model's columns filled from the row's other entries, and the number of holes filled (with an ensemble, the
+    mean of its models' predictive distributions): a category with its most probable level, a number with the mean of its predictive distribution on its own scale (``TableCodec.decode``'s
     ``mean``: the least squared error), rounded as its column is.
     Observed entries are returned as they came (the same objects, so the same text in a CSV); columns the model
     does not know (dropped ones) as they are. A ValueError names a column with holes that the model has no hole
@@ -26,7 +26,7 @@ def impute(model: Autoencoder, columns: dict[str, np.ndarray], what: str = "the 
     x = torch.from_numpy(table.encode(columns, what))  # (N, width)
     holes = table.holes_of(x)  # (N, columns)
     spread = _spread(model, x, holes, 0)  # each number's predictive spread, for its mean
-    filled = table.decode(reconstruct(model, x), holes=False, spread=spread, mean=True)  # a value in every entry
+    filled = table.decode(outputs(model, x), holes=False, spread=spread, mean=True)  # a value in every entry
     holes = holes.numpy()
     out = {k: list(v) for k, v in columns.items()}
     for j, c in enumerate(table.schema.columns):
@@ -43,7 +43,8 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
     A category is drawn from the decoder's probabilities. A number is the decoder's value plus Gaussian noise on the
     quantile-normal scale, with each column's spread measured on the table itself: a third of its observed entries
     hidden (seeded), rebuilt, and the error of those rebuilt entries taken as the column's predictive spread. A
-    variational model also draws its code from q(z | x). Observed entries are the same objects in every table."""
+    variational model also draws its code from q(z | x). An ensemble's models take the draws in turn (draws of the
+    mixture of their predictive distributions). Observed entries are the same objects in every table."""
     if not isinstance(draws, (int, np.integer)) or not 1 <= draws <= MAX_DRAWS:
         raise ValueError(f"draws must be an integer from 1 to {MAX_DRAWS}, got {draws!r}")
     table = model.table
@@ -55,7 +56,8 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
     g = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(draws):
-        filled = table.decode(_decoded(model, x, g), g, holes=False, spread=spread)
+        filled = table.decode(_decoded(model, x, g, len(out) % (1 + len(model.members))), g, holes=False,
+                              spread=spread)
         one = {k: list(vals) for k, vals in columns.items()}
         for j, c in enumerate(table.schema.columns):
             for i in torch.nonzero(holes[:, j])[:, 0].tolist():
@@ -64,8 +66,16 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
     return out, int(holes.sum())
 
 
-def _decoded(model: Autoencoder, x: torch.Tensor, g: torch.Generator) -> np.ndarray:
-    """The decoder's output for rows x: from the code's mean, or a draw of q(z | x) for a variational model."""
+def outputs(model: Autoencoder, x: torch.Tensor) -> np.ndarray:
+    """The decoder's outputs (K, N, width) for encoded rows x (N, width) of each of the K models of the ensemble:
+    the model, then its members (``model.members``; K = 1 without)."""
+    return np.stack([reconstruct(m, x) for m in (model, *model.members)])
+
+
+def _decoded(model: Autoencoder, x: torch.Tensor, g: torch.Generator, k: int = 0) -> np.ndarray:
+    """The decoder's output for rows x of the ensemble's k-th model: from the code's mean, or a draw of q(z | x) for
+    a variational model."""
+    model = (model, *model.members)[k]
     if not model.is_variational:
         return reconstruct(model, x)
     model.eval()
@@ -77,7 +87,8 @@ def _decoded(model: Autoencoder, x: torch.Tensor, g: torch.Generator) -> np.ndar
 
 def _spread(model: Autoencoder, x: torch.Tensor, holes: torch.Tensor, seed: int, share: float = 1 / 3) -> list[float]:
     """Each number column's predictive spread on the quantile-normal scale: the RMS error of observed entries
-    hidden (a ``share`` of them, seeded) and rebuilt from the rest of their rows; 0 for categories."""
+    hidden (a ``share`` of them, seeded) and rebuilt from the rest of their rows (by each model of an ensemble);
+    0 for categories."""
     table = model.table
     g = torch.Generator().manual_seed(seed + 1)
     pick = (torch.rand(holes.shape, generator=g) < share) & ~holes  # (N, columns): observed entries to hide
@@ -88,10 +99,10 @@ def _spread(model: Autoencoder, x: torch.Tensor, holes: torch.Tensor, seed: int,
             continue
         hidden[rows, a] = 0.0
         hidden[rows, a + 1] = 1.0
-    r = torch.from_numpy(reconstruct(model, hidden))
+    r = torch.from_numpy(outputs(model, hidden))  # (K, N, width)
     out = []
     for j, (c, (a, _)) in enumerate(zip(table.schema.columns, table.slices)):
         rows = pick[:, j]
         out.append(0.0 if c.onehot or not c.missing or not rows.any() else
-                   float((r[rows, a] - x[rows, a]).pow(2).mean().sqrt()))
+                   float((r[:, rows, a] - x[rows, a]).pow(2).mean().sqrt()))
     return out

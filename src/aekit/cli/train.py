@@ -68,6 +68,8 @@ _HELP = {
     "consistency_weight": "classifier: weight of the agreement of two random views of every sample",
     "pseudo_weight": "classifier: weight of the pseudo-labels (a second view's class where it is at least 95 %% sure; "
                      "the recipe's default: 1 for images, 0 for rows)",
+    "members": "models trained (from the seeds seed, seed + 1, ...) whose predictions imputation averages; the "
+               "imputation recipe's default: 5",
     "label_batch": "classifier: labelled samples added to every step",
     "categorical": "table: columns to read as categories, comma separated (kinds are otherwise read from the values)",
     "drop": "table: columns to leave out, comma separated",
@@ -361,7 +363,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif name == "table":
         if data.train.table is None:
             raise ValueError(f"--recipe table is for tables; {data.name} is not one")
-        recipe = table_recipe(len(data.train), data.train.table.schema)
+        recipe = table_recipe(len(data.train), data.train.table.schema,
+                              impute=cfg.spec.corrupt and cfg.loss.noise == "masking")
     elif name == "data":
         recipe = data_recipe(len(data.train), tuple(data.train.x.shape[1:]))
     elif name == "classifier":
