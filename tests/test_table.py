@@ -291,11 +291,22 @@ def test_the_table_recipe_by_hand_and_flags_win(tmp_path, capsys):
     assert table_recipe(200, s) == {"hidden": (64, 64), "latent_dim": 4, "epochs": 30, "batch_size": 64,
                                     "val_fraction": 0.0, "sampler_components": 10}  # 2000 * 64 / 200 > 30 epochs
     assert table_recipe(10_000, s)["epochs"] == 13  # round(2000 * 64 / 10,000): about 2,000 steps
+    wide = infer_schema({"c": np.array([f"l{i % 60}" for i in range(240)], dtype=object),
+                         **{f"n{j}": np.array([f"{i * (j + 1)}.5" for i in range(240)], dtype=object)
+                            for j in range(19)}})
+    assert wide.width == 60 + 19 and len(wide.columns) == 20
+    assert table_recipe(2000, wide)["hidden"] == (158, 158)  # 2 x 79: the encoded width, under 2000 / 4
+    assert table_recipe(400, wide)["hidden"] == (100, 100)  # at most a quarter of the rows
+    assert table_recipe(200, wide)["hidden"] == (64, 64)  # and at least 64
+    assert table_recipe(200, wide)["latent_dim"] == 11  # half the columns, plus one
+    assert table_recipe(200, wide, impute=True) == {"hidden": (256, 256), "latent_dim": 16, "epochs": 30,
+                                                    "batch_size": 256, "val_fraction": 0.0, "sampler_components": 10,
+                                                    "lr": 3e-3, "members": 5}
     data = _people(tmp_path / "p.csv", n=100)
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "2", "--quiet",
                  "--no-report"]) == 0
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("Recipe table"))
-    assert "epochs" not in line and "latent_dim 5" in line and "hidden (64, 64)" in line  # --epochs 2 wins
+    assert "epochs" not in line and "latent_dim 4" in line and "hidden (64, 64)" in line  # --epochs 2 wins
 
 
 def test_detect_names_the_column_that_makes_a_row_unusual(tmp_path, capsys):
@@ -385,7 +396,7 @@ def test_the_service_takes_and_gives_records_with_column_names(tmp_path):
     r = c.post("/reconstruct", json={"rows": [row, {**row, "income": None, "city": None}]})
     assert r.status_code == 200 and set(r.json()["rows"][0]) == set(row)
     assert r.json()["rows"][0]["city"] in ("Lima", "Oslo", "Pune", None)
-    assert len(c.post("/encode", json={"rows": [row]}).json()["codes"][0]) == 5
+    assert len(c.post("/encode", json={"rows": [row]}).json()["codes"][0]) == 4  # the recipe: 5 // 2 + 1 = 3 columns, at least 4
     g = c.post("/generate", json={"n": 3, "seed": 1}).json()["rows"]
     assert len(g) == 3 and all(type(v["age"]) is int for v in g)
     assert len(c.post("/interpolate", json={"rows": [row, {**row, "age": 80}], "steps": 3}).json()["rows"]) == 3

@@ -244,18 +244,19 @@ TABLE_EPOCHS = 30  # at most: more passes over a small table make its synthetic 
 
 def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
     """Training settings for a table of ``n_rows`` rows, from its size and columns (chosen on the development tables
-    of the table issue, see benchmarks/README.md): two hidden layers of 2 x the encoded width (64 to 256), a code of
-    one value per column (4 to 16), batches of 64, at most TABLE_EPOCHS epochs and about TABLE_STEPS gradient steps
-    for large tables (small ones trained longer copy their rows into the synthetic ones), no validation split, and
-    a sampler of 10 components. ``impute`` (the masking recipe): hidden layers of 256 and a code of 16 whatever the
-    table, batches of 256 at a learning rate of 3e-3, and an ensemble of IMPUTE_MEMBERS models whose predictions are
-    averaged (chosen at 30 % of the entries hidden at random; see benchmarks/README.md). Returns config fields."""
+    of the table issue, see benchmarks/README.md): two hidden layers of 2 x the encoded width but at most a quarter
+    of the rows (64 to 256), a code of half the columns plus one (4 to 16), batches of 64, at most TABLE_EPOCHS
+    epochs and about TABLE_STEPS gradient steps for large tables (a small table's synthetic rows copy its rows when
+    the model is trained longer or given more room), no validation split, and a sampler of 10 components.
+    ``impute`` (the masking recipe): hidden layers of 256 and a code of 16 whatever the table, batches of 256 at a
+    learning rate of 3e-3, and an ensemble of IMPUTE_MEMBERS models whose predictions are averaged (chosen at 30 %
+    of the entries hidden at random; see benchmarks/README.md). Returns config fields."""
     width, columns = schema.width, len(schema.columns)
     batch = 256 if impute else 64
     epochs = int(np.clip(round(TABLE_STEPS * batch / max(n_rows, 1)), 1, TABLE_EPOCHS))
-    h = 256 if impute else int(np.clip(2 * width, 64, 256))
-    recipe = {"hidden": (h, h), "latent_dim": 16 if impute else int(np.clip(columns, 4, 16)), "epochs": epochs,
-              "batch_size": batch, "val_fraction": 0.0, "sampler_components": 10}
+    h = 256 if impute else int(np.clip(min(2 * width, n_rows / 4), 64, 256))
+    recipe = {"hidden": (h, h), "latent_dim": 16 if impute else int(np.clip(columns // 2 + 1, 4, 16)),
+              "epochs": epochs, "batch_size": batch, "val_fraction": 0.0, "sampler_components": 10}
     return {**recipe, "lr": 3e-3, "members": IMPUTE_MEMBERS} if impute else recipe
 
 
