@@ -326,7 +326,8 @@ def _train_members(config: Config, train: Split, quiet: bool) -> list[Autoencode
     tc, out = config.train, []
     for k in range(1, tc.members):
         if not quiet:
-            print(f"member {k + 1} of {tc.members}", file=sys.stderr, flush=True)
+            print(f"Training the ensemble's model {k + 1} of {tc.members} (seed {tc.seed + k})", file=sys.stderr,
+                  flush=True)
         member = config.override(seed=tc.seed + k, members=1, sampler="none", val_fraction=0.0, patience=0)
         out.append(fit(member, train, quiet=True).model)
     return out
