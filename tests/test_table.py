@@ -396,7 +396,8 @@ def test_the_service_takes_and_gives_records_with_column_names(tmp_path):
     r = c.post("/reconstruct", json={"rows": [row, {**row, "income": None, "city": None}]})
     assert r.status_code == 200 and set(r.json()["rows"][0]) == set(row)
     assert r.json()["rows"][0]["city"] in ("Lima", "Oslo", "Pune", None)
-    assert len(c.post("/encode", json={"rows": [row]}).json()["codes"][0]) == 4  # the recipe: 5 // 2 + 1 = 3 columns, at least 4
+    # the recipe's code: 5 // 2 + 1 = 3 values for five columns, at least 4
+    assert len(c.post("/encode", json={"rows": [row]}).json()["codes"][0]) == 4
     g = c.post("/generate", json={"n": 3, "seed": 1}).json()["rows"]
     assert len(g) == 3 and all(type(v["age"]) is int for v in g)
     assert len(c.post("/interpolate", json={"rows": [row, {**row, "age": 80}], "steps": 3}).json()["rows"]) == 3

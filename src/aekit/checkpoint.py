@@ -46,8 +46,8 @@ CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, SAMPLER, MEMBERS = (
 LEGACY_STATE = "train_state.pt"  # written by aekit 0.1 as a pickle: never loaded
 _SHA_KEY, _STATE_KEY, _CONFIG_KEY, _EPOCH_KEY = "aekit.sha256", "aekit.train_state", "aekit.config_sha256", "aekit.epoch"
 _WEIGHTS_KEY = "aekit.weights_sha256"
-RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, SAMPLER, MEMBERS, LEGACY_STATE, "report.html", "command.txt",
-             "reconstructions.png", "interpolation.png")
+RUN_FILES = (CONFIG, WEIGHTS, STATE, HISTORY, METRICS, TABLES, SAMPLER, MEMBERS, LEGACY_STATE, "report.html",
+             "command.txt", "reconstructions.png", "interpolation.png")
 RUN_FOLDERS = ("figures", "onnx")  # what aekit writes into a run directory as folders
 
 

@@ -14,9 +14,10 @@ MAX_DRAWS = 1000  # multiple imputation: completed tables at most
 
 def impute(model: Autoencoder, columns: dict[str, np.ndarray], what: str = "the table") -> tuple[dict[str, list], int]:
     """The columns (name -> (N,) raw values, as :func:`aekit.data.table.read_table` gives them) with every hole of
-    the model's columns filled from the row's other entries, and the number of holes filled (with an ensemble, the
-    mean of its models' predictive distributions): a category with its most probable level, a number with the mean of its predictive distribution on its own scale (``TableCodec.decode``'s
-    ``mean``: the least squared error), rounded as its column is.
+    the model's columns filled from the row's other entries, and the number of holes filled: a category with its most
+    probable level, a number with the mean of its predictive distribution on its own scale (``TableCodec.decode``'s
+    ``mean``: the least squared error), rounded as its column is. With an ensemble (``model.members``), the
+    distribution is the mixture of its models' (:func:`outputs`).
     Observed entries are returned as they came (the same objects, so the same text in a CSV); columns the model
     does not know (dropped ones) as they are. A ValueError names a column with holes that the model has no hole
     for (train with ``--variant denoising --noise masking`` to impute any column)."""
