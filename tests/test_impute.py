@@ -286,3 +286,21 @@ def test_an_ensembles_fill_is_the_mixtures_mean(tmp_path):
     assert any(len({a["weight"][i] for a in alone}) > 1 for i in holes)  # the models differ
     model.members = [model, model]  # an ensemble of one model three times is that model
     assert apps.impute(model, cols)[0] == alone[0]
+
+
+def test_a_variational_ensembles_draws_keep_what_was_observed_and_differ(tmp_path):
+    from aekit import apps, fit
+
+    cfg, data = _ensemble_run(tmp_path, 2)
+    model = fit(cfg.override(variant="vae+denoising"), data, quiet=True).model.cpu()
+    assert model.is_variational and len(model.members) == 1
+    _pairs(tmp_path / "inc.csv", n=40, hole_every=4, seed=1)
+    cols = read_table(tmp_path / "inc.csv")
+    tables, n = apps.impute_draws(model, cols, 4, seed=3)
+    holes = [i for i, w in enumerate(cols["weight"]) if w == "NA"]
+    assert n == 20 and len(tables) == 4
+    for t in tables:
+        assert all(t["weight"][i] is cols["weight"][i] for i in range(40) if i not in holes)  # observed: as read
+        assert all(isinstance(t["weight"][i], float) for i in holes)
+    assert len({tuple(t["weight"][i] for i in holes) for t in tables}) == 4  # every draw its own
+    assert apps.impute_draws(model, cols, 4, seed=3)[0] == tables  # seeded

@@ -55,9 +55,11 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
     holes = table.holes_of(x)  # (N, columns)
     spread = _spread(model, x, holes, seed)
     g = torch.Generator().manual_seed(seed)
+    fixed = None if model.is_variational else outputs(model, x)  # (K, N, width): each model's, computed once
     out = []
-    for _ in range(draws):
-        filled = table.decode(_decoded(model, x, g, len(out) % (1 + len(model.members))), g, holes=False,
+    for d in range(draws):
+        k = d % (1 + len(model.members))  # the ensemble's models in turn
+        filled = table.decode(fixed[k] if fixed is not None else _drawn(model, x, g, k), g, holes=False,
                               spread=spread)
         one = {k: list(vals) for k, vals in columns.items()}
         for j, c in enumerate(table.schema.columns):
@@ -73,12 +75,9 @@ def outputs(model: Autoencoder, x: torch.Tensor) -> np.ndarray:
     return np.stack([reconstruct(m, x) for m in (model, *model.members)])
 
 
-def _decoded(model: Autoencoder, x: torch.Tensor, g: torch.Generator, k: int = 0) -> np.ndarray:
-    """The decoder's output for rows x of the ensemble's k-th model: from the code's mean, or a draw of q(z | x) for
-    a variational model."""
+def _drawn(model: Autoencoder, x: torch.Tensor, g: torch.Generator, k: int = 0) -> np.ndarray:
+    """The decoder's output for rows x of a variational ensemble's k-th model, from a draw of q(z | x)."""
     model = (model, *model.members)[k]
-    if not model.is_variational:
-        return reconstruct(model, x)
     model.eval()
     with torch.no_grad():
         b = model.bottleneck(model._features(x.to(model.device), None))
