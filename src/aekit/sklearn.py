@@ -332,9 +332,8 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     ``image_shape``: how rows of X are read. ``"auto"`` (default): as square images when they look like ones
     (:func:`aekit.apps.image_rows`: 1 or 3 channels of S x S values, S >= 8, whose vertically neighbouring pixels go
     together, as MNIST's 784 pixels or scikit-learn's 8 x 8 digits do; a table's columns and a series' windows do
-    not), so that they get
-    the image recipe and its views (shifts); (C, H, W) to say so (e.g. (1, 28, 28)); None to keep rows as rows. X
-    given as (n, C, H, W) is read as images whatever this says.
+    not), so that they get the image recipe and its views (shifts); (C, H, W) to say so (e.g. (1, 28, 28)); None to
+    keep rows as rows. X given as (n, C, H, W) is read as images whatever this says.
 
     Fitted attributes: ``classes_``, ``model_``, ``config_``, ``history_``, ``n_features_in_``, ``image_shape_``
     (the (C, H, W) the rows were read as, or None).

@@ -421,14 +421,17 @@ class TableCodec(nn.Module):
                 logits = v[:, :, a:b].clone()  # (K, N, levels)
                 if c.missing and not seen:
                     logits[:, :, c.categories.index(MISSING)] = -math.inf
-                p = F.softmax(logits.double(), 2).mean(0)  # (N, levels)
-                if mean and generator is None and c.kind == "integer":  # the levels' mean, rounded to a level
+                if generator is not None:  # a draw (one model: K = 1)
+                    k = torch.multinomial(F.softmax(logits[0], 1), 1, generator=generator)[:, 0].tolist()
+                    out[c.name] = [c.typed(c.categories[i]) for i in k]
+                    continue
+                p = F.softmax(logits.double(), 2).mean(0)  # (N, levels): the models' probabilities, averaged
+                if mean and c.kind == "integer":  # the levels' mean, rounded to a level
                     levels = torch.tensor([0.0 if t == MISSING else float(t) for t in c.categories])
                     x = (p @ levels.double()).numpy()
                     out[c.name] = [int(t) for t in np.clip(np.round(x), c.lo, c.hi)]
                     continue
-                k = (torch.multinomial(F.softmax(logits[0], 1), 1, generator=generator)[:, 0] if generator is not None
-                     else p.argmax(1)).tolist()
+                k = p.argmax(1).tolist()
                 out[c.name] = [c.typed(c.categories[i]) for i in k]
                 continue
             qz, qx = getattr(self, f"qz{j}").numpy(), getattr(self, f"qx{j}").numpy()

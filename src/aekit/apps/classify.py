@@ -44,10 +44,11 @@ def classifier_recipe(n_samples: int, sample_shape: tuple[int, ...], unit_range:
     detector's): for images (C, H, W) the recipe that reached 3.4 % error on MNIST with 100 labels (a conv net of
     32-64-128 channels, a code of 32, one-cycle Adam to 2e-3; benchmarks/bench_semisup.py), with pseudo-labels
     (``pseudo_weight`` 1) and 1,800 steps instead of 2,400 (on MNIST's label draw 0: 4.01 % -> 3.67 %, 224 -> 169 s);
-    for rows an MLP of 4 d and 2 d units (at most 512 and 256), a code of d / 2 (2 to 32) and squared error. Batches of 128 for images and 64
-    for rows (smaller for small data: an eighth of the rows, at least 16) and about CLASSIFIER_STEPS (images) or
-    ROW_STEPS (rows) gradient steps (5 to 300 epochs). ``unit_range``: images in [0, 1] get a Bernoulli decoder
-    (``recon="bce"``). Chosen on MNIST's label draw 0 (benchmarks/README.md). Returns config fields."""
+    for rows an MLP of 4 d and 2 d units (at most 512 and 256), a code of d / 2 (2 to 32) and squared error.
+    Batches of 128 for images and 64 for rows (smaller for small data: an eighth of the rows, at least 16) and about
+    CLASSIFIER_STEPS (images) or ROW_STEPS (rows) gradient steps (5 to 300 epochs). ``unit_range``: images in
+    [0, 1] get a Bernoulli decoder (``recon="bce"``). Chosen on MNIST's label draw 0 (benchmarks/README.md).
+    Returns config fields."""
     images = len(sample_shape) == 3 and min(sample_shape[1:]) >= 8
     most, steps = (128, CLASSIFIER_STEPS) if images else (64, ROW_STEPS)
     batch = small_batch(n_samples, most)
