@@ -457,18 +457,25 @@ class TableCodec(nn.Module):
         row of no known level, an unseen category: the least likely level's surprise). x_hat: decoder outputs
         (B, width) (values and logits), x: encoded rows (B, width). Each kind is computed for all its columns at
         once."""
-        plain = (x_hat[:, self.loss_plain] - x[:, self.loss_plain]).pow(2)  # (B, numbers without holes)
-        f = self.loss_flagged
-        seen, logit = 1.0 - x[:, f + 1], x_hat[:, f + 1]  # (B, numbers with holes)
-        # the flag's binary cross-entropy with logits as softplus(l) - l y: stable, exported to ONNX without log(0) 0
-        flagged = (x_hat[:, f] - x[:, f]).pow(2) * seen + F.softplus(logit) - logit * x[:, f + 1]
-        valid = self.loss_valid  # (C, W)
-        logits = x_hat[:, self.loss_cats].masked_fill(~valid, float("-inf"))  # (B, C, W)
-        onehot = x[:, self.loss_cats] * valid  # (B, C, W)
-        target = torch.where(onehot.sum(2) > 0, onehot.argmax(2),
-                             logits.masked_fill(~valid, float("inf")).argmin(2))  # (B, C)
-        cats = torch.logsumexp(logits, 2) - logits.gather(2, target[:, :, None])[:, :, 0]  # (B, C)
-        return torch.cat([plain, flagged, cats], 1)[:, self.loss_order]  # (B, columns)
+        parts = []  # each kind's (B, its columns), gathered by index_select (cheaper than indexing, both ways)
+        if len(self.loss_plain):
+            parts.append((x_hat.index_select(1, self.loss_plain) - x.index_select(1, self.loss_plain)).pow(2))
+        if len(self.loss_flagged):
+            value, flag = self.loss_flagged, self.loss_flagged + 1
+            y, logit = x.index_select(1, flag), x_hat.index_select(1, flag)  # (B, numbers with holes)
+            # the flag's binary cross-entropy with logits as softplus(l) - l y: stable, exported to ONNX without
+            # log(0) 0
+            parts.append((x_hat.index_select(1, value) - x.index_select(1, value)).pow(2) * (1.0 - y)
+                         + F.softplus(logit) - logit * y)
+        if len(self.loss_cats):
+            valid = self.loss_valid  # (C, W)
+            shape = (-1, *valid.shape)  # (B, C, W), the batch left free (an exported graph's batch axis)
+            logits = x_hat.index_select(1, self.loss_cats.flatten()).view(shape).masked_fill(~valid, float("-inf"))
+            onehot = x.index_select(1, self.loss_cats.flatten()).view(shape) * valid  # (B, C, W)
+            target = torch.where(onehot.sum(2) > 0, onehot.argmax(2),
+                                 logits.masked_fill(~valid, float("inf")).argmin(2))  # (B, C)
+            parts.append(-F.log_softmax(logits, 2).gather(2, target[:, :, None])[:, :, 0])  # (B, C)
+        return torch.cat(parts, 1).index_select(1, self.loss_order)  # (B, columns)
 
     def loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """:meth:`loss_matrix` by column name: {column: (B,)}."""
