@@ -201,6 +201,7 @@ def test_swap_noise_moves_whole_column_groups_between_rows():
     ("a,b\nx,2\n3\n", "line 3: 1 fields where the header has 2"),
     ("a,b\n,x\n,y\n", "column 'a' holds no values"),
     ("a,b\n" + "".join(f"{i},x\n" for i in range(30)) + "oops,x\n", "column 'a' mixes numbers and text: row 30"),
+    ("a,b\n1,x\n2,y\ninf,z\n4,x\n", "column 'a', row 2: 'inf' is not a finite number"),  # was an IndexError
     ("d,b\n" + "".join(f"2024-01-{i + 1:02d},x\n" for i in range(28)) + "".join(
         f"2024-02-{i + 1:02d},y\n" for i in range(28)), "holds dates"),
 ])

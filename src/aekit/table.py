@@ -167,6 +167,11 @@ def infer_column(name: str, values: np.ndarray, categorical: bool = False, rows:
     if len(seen) == 0:
         raise ValueError(f"column {name!r} holds no values (every entry is missing): drop it")
     nums = [_number(v) for v in seen]
+    infinite = [k for k, x in enumerate(nums) if x is not None and not math.isfinite(x)]
+    if infinite and not categorical and all(x is not None for x in nums):
+        i = int(np.flatnonzero(~hole)[infinite[0]])
+        raise ValueError(f"column {name!r}, row {i}: {str(values[i])!r} is not a finite number (leave the entry blank "
+                         "for a hole, or make the column a category with --categorical)")
     numeric = all(x is not None and math.isfinite(x) for x in nums) and not categorical
     if not numeric and not categorical:
         bad = [v for v, x in zip(seen, nums) if x is None]
