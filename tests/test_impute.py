@@ -73,6 +73,39 @@ def test_the_predictive_mean_by_hand():
     assert codec.decode(v, holes=False)["k"] == [5, 1]
 
 
+def test_the_linear_pass_by_hand():
+    from aekit.apps.impute import linear_pass
+
+    # y = 2 a + 10.5 where k is "p", 2 a + 20.5 where k is "q"; two holes in y (rows 1 and 6), whatever was filled
+    # there
+    a = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    k = np.array([0, 1, 0, 1, 0, 1, 0, 1])  # level indices of p, q
+    y = 2 * a + np.where(k == 0, 10.5, 20.5)
+    y_filled = y.copy()
+    y_filled[[1, 6]] = [0.0, 99.0]  # a model's fills: the pass must not read them as data
+    cols = {"a": np.array([f"{v:g}" for v in a], dtype=object), "k": np.array(["p", "q"] * 4, dtype=object),
+            "y": np.array([f"{v:g}" for v in y_filled], dtype=object)}
+    schema = infer_schema(cols)
+    assert [c.kind for c in schema.columns] == ["integer", "categorical", "continuous"]
+    holes = np.zeros((8, 3), dtype=bool)
+    holes[[1, 6], 2] = True
+    exact = linear_pass(schema, [a, k, y_filled], holes, alpha=1e-9)
+    assert list(exact) == [2] and exact[2][[1, 6]] == pytest.approx([22.5, 22.5], abs=1e-5)  # 2 + 20.5, 12 + 10.5
+    # with a penalty, one number and no category: beta = S_ay / (S_aa + alpha) on the standardised scale, from the
+    # six observed rows; the standardisation is over all eight rows (its fills included)
+    schema1 = infer_schema({"a": cols["a"], "y": cols["y"]})
+    z = lambda v: (v - v.mean()) / v.std()  # noqa: E731
+    za, zy = z(a), z(y_filled)
+    seen = np.array([0, 2, 3, 4, 5, 7])
+    da, dy = za[seen] - za[seen].mean(), zy[seen] - zy[seen].mean()
+    beta = (da @ dy) / (da @ da + 1.0)
+    hand = (zy[seen].mean() + beta * (za[[1, 6]] - za[seen].mean())) * y_filled.std() + y_filled.mean()
+    got = linear_pass(schema1, [a, y_filled], holes[:, [0, 2]], alpha=1.0)[1][[1, 6]]
+    assert got == pytest.approx(hand, rel=1e-9)
+    assert abs(got[0] - 22.5) > 0.1  # shrunk (the check could fail)
+    assert linear_pass(schema1, [a, y_filled], np.zeros((8, 2), dtype=bool)) == {}  # no hole: nothing to do
+
+
 def test_impute_fills_only_the_holes_and_keeps_observed_text(tmp_path, capsys):
     _pairs(tmp_path / "train.csv")
     run = tmp_path / "r"
@@ -275,9 +308,9 @@ def test_an_ensembles_fill_is_the_mixtures_mean(tmp_path):
     model = fit(cfg, data, quiet=True).model.cpu()
     _pairs(tmp_path / "inc.csv", n=40, hole_every=4, seed=1)
     cols = read_table(tmp_path / "inc.csv")
-    ensemble, n = apps.impute(model, cols)
+    ensemble, n = apps.impute(model, cols, linear=False)  # the models' own fills (no linear pass)
     members, model.members = model.members, []
-    alone = [apps.impute(m, cols)[0] for m in (model, *members)]
+    alone = [apps.impute(m, cols, linear=False)[0] for m in (model, *members)]
     holes = [i for i, w in enumerate(cols["weight"]) if w == "NA"]
     assert n == 20 and len(holes) == 10
     for i in holes:  # each number's fill lies between the models' own fills (the mean of their means)
@@ -285,7 +318,7 @@ def test_an_ensembles_fill_is_the_mixtures_mean(tmp_path):
         assert min(own) - 0.01 <= ensemble["weight"][i] <= max(own) + 0.01
     assert any(len({a["weight"][i] for a in alone}) > 1 for i in holes)  # the models differ
     model.members = [model, model]  # an ensemble of one model three times is that model
-    assert apps.impute(model, cols)[0] == alone[0]
+    assert apps.impute(model, cols, linear=False)[0] == alone[0]
 
 
 def test_a_variational_ensembles_draws_keep_what_was_observed_and_differ(tmp_path):
