@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..model import Autoencoder
-from ..table import Schema
+from ..table import Schema, TableCodec
 from .infer import reconstruct
 
 
@@ -82,10 +82,11 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
     return out, int(holes.sum())
 
 
-def _completed(table, columns: dict[str, np.ndarray], x: torch.Tensor, holes: np.ndarray,
+def _completed(table: TableCodec, columns: dict[str, np.ndarray], x: torch.Tensor, holes: np.ndarray,
                filled: dict[str, list]) -> list[np.ndarray]:
     """Each column of the table with its holes filled, as :func:`linear_pass` reads it: a number column's (N,)
-    float values, a category's (N,) level indices. Observed entries are the data's, holes the model's fills."""
+    float values, a category's (N,) level indices. Observed entries are the data's, holes the model's fills. x: the
+    encoded rows (N, width); holes: (N, columns) bool; filled: ``TableCodec.decode``'s values for every entry."""
     out = []
     for j, (c, (a, b)) in enumerate(zip(table.schema.columns, table.slices)):
         hole = holes[:, j]
@@ -137,7 +138,7 @@ def linear_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray,
         a_mean, y_mean = a.mean(0), y.mean()
         ac = a - a_mean
         beta = np.linalg.solve(ac.T @ ac + alpha * np.eye(a.shape[1]), ac.T @ (y - y_mean))  # (features,)
-        fit = columns[j].astype(np.float64).copy()
+        fit = columns[j].astype(np.float64)  # (N,): a copy
         for i in range(0, len(missing), CHUNK):
             part = missing[i:i + CHUNK]
             fit[part] = (y_mean + (design(part, k) - a_mean) @ beta) * scale[k][1] + scale[k][0]
