@@ -63,6 +63,12 @@ class Column:
         """Its levels are whole numbers (an integer column of few values, a 0/1 column): read and written as ints."""
         return self.kind == "integer" or (self.kind == "boolean" and set(self.categories) <= {"0", "1", MISSING})
 
+    def rounded(self, x: np.ndarray) -> list:
+        """Numbers (N,) as this number column holds them: rounded to its decimals, inside its training range, ints
+        for an integer column."""
+        x = np.clip(np.round(x, self.decimals), self.lo, self.hi)
+        return [int(t) for t in x] if self.kind == "integer" else [float(t) for t in x]
+
     def typed(self, level: str):
         """A level as the column's type: None for a hole, an int where the levels are numbers, else the text."""
         if level == MISSING:
@@ -434,7 +440,7 @@ class TableCodec(nn.Module):
                 if mean and c.kind == "integer":  # the levels' mean, rounded to a level
                     levels = torch.tensor([0.0 if t == MISSING else float(t) for t in c.categories])
                     x = (p @ levels.double()).numpy()
-                    out[c.name] = [int(t) for t in np.clip(np.round(x), c.lo, c.hi)]
+                    out[c.name] = c.rounded(x)
                     continue
                 k = p.argmax(1).tolist()
                 out[c.name] = [c.typed(c.categories[i]) for i in k]
@@ -446,8 +452,7 @@ class TableCodec(nn.Module):
                 x = (np.interp(z[..., None] + float(spread[j]) * np.sqrt(2.0) * t, qz, qx) @ w).mean(0) / np.sqrt(np.pi)
             else:
                 x = np.interp(z, qz, qx).mean(0)
-            x = np.clip(np.round(x, c.decimals), c.lo, c.hi)
-            vals: list = [int(t) for t in x] if c.kind == "integer" else [float(t) for t in x]
+            vals = c.rounded(x)
             if c.missing and seen:
                 p = torch.sigmoid(v[:, :, a + 1]).mean(0)
                 hole = (torch.rand(len(p), generator=generator) < p) if generator is not None else p > 0.5

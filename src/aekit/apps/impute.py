@@ -39,9 +39,7 @@ def impute(model: Autoencoder, columns: dict[str, np.ndarray], what: str = "the 
     if linear:
         for j, fit in linear_pass(table.schema, _completed(table, columns, x, holes, filled), holes).items():
             c = table.schema.columns[j]
-            mean = (np.asarray(filled[c.name], dtype=np.float64) + fit) / 2
-            mean = np.clip(np.round(mean, c.decimals), c.lo, c.hi)
-            filled[c.name] = [int(t) for t in mean] if c.kind == "integer" else [float(t) for t in mean]
+            filled[c.name] = c.rounded((np.asarray(filled[c.name], dtype=np.float64) + fit) / 2)
     out = {k: list(v) for k, v in columns.items()}
     for j, c in enumerate(table.schema.columns):
         for i in np.flatnonzero(holes[:, j]):
