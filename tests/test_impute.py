@@ -106,6 +106,69 @@ def test_the_linear_pass_by_hand():
     assert linear_pass(schema1, [a, y_filled], np.zeros((8, 2), dtype=bool)) == {}  # no hole: nothing to do
 
 
+def test_the_chained_equations_by_hand():
+    from aekit.apps.impute import chained_pass
+
+    # y = 2 a + 10.5 where k is "p", 2 a + 20.5 where k is "q"; holes in y (rows 1, 6, 9), in a (row 4) and in k
+    # (row 9), with anything in them: the pass must not read them
+    a = np.arange(12, dtype=np.float64)
+    k = np.array([0, 1] * 6)  # level indices of p, q
+    y = 2 * a + np.where(k == 0, 10.5, 20.5)
+    holes = np.zeros((12, 3), dtype=bool)
+    holes[[1, 6, 9], 2] = holes[4, 0] = holes[9, 1] = True
+    cols = {"a": np.array([f"{v:g}" for v in a], dtype=object), "k": np.array(["p", "q"] * 6, dtype=object),
+            "y": np.array([f"{v:g}" for v in y], dtype=object)}
+    schema = infer_schema(cols)
+    assert [c.kind for c in schema.columns] == ["integer", "categorical", "continuous"]
+    junk = [a.copy(), k.copy(), y.copy()]
+    junk[0][4], junk[1][9], junk[2][[1, 6, 9]] = -50.0, 0, [0.0, 99.0, -7.0]
+    exact = chained_pass(schema, junk, holes, alpha=1e-9)
+    assert sorted(exact) == [0, 2]
+    # where the rest of the row is known, the exact relation: a = (y - 10.5) / 2 in row 4, y in rows 1 and 6
+    assert exact[0][4] == pytest.approx(4.0, abs=1e-4)
+    assert exact[2][[1, 6]] == pytest.approx([22.5, 22.5], abs=1e-4)
+    # row 9's category is a hole: it enters as the observed rows' level shares (6 p, 5 q), never as row 9's junk
+    share_q = 5 / 11
+    assert exact[2][9] == pytest.approx(2 * 9 + 10.5 + 10 * share_q, abs=1e-4)
+    # observed entries come back as they are
+    seen = ~holes[:, 2]
+    assert np.array_equal(exact[2][seen], y[seen]) and np.array_equal(np.delete(exact[0], 4), np.delete(a, 4))
+    again = chained_pass(schema, junk, holes, alpha=1e-9)
+    assert all(np.array_equal(again[j], exact[j]) for j in exact)  # deterministic
+    # one round with a penalty, one number y on one complete number a: from the mean, beta = S_ay / (S_aa + alpha)
+    # on the observed rows, with y standardised by its observed entries and a by all of its
+    schema1 = infer_schema({"a": cols["a"], "y": cols["y"]})
+    seen = np.flatnonzero(~holes[:, 2])
+    za = (a - a.mean()) / a.std()
+    zy = (y - y[seen].mean()) / y[seen].std()
+    da, dy = za[seen] - za[seen].mean(), zy[seen] - zy[seen].mean()
+    beta = (da @ dy) / (da @ da + 1.0)
+    hand = (zy[seen].mean() + beta * (za[[1, 6, 9]] - za[seen].mean())) * y[seen].std() + y[seen].mean()
+    got = chained_pass(schema1, [a, junk[2]], holes[:, [0, 2]] & [False, True], alpha=1.0, rounds=1)
+    assert list(got) == [1] and got[1][[1, 6, 9]] == pytest.approx(hand, rel=1e-9)
+    assert abs(got[1][6] - y[6]) > 0.1  # shrunk, and y is no function of a alone: the check could fail
+    # predictions stay inside the column's observed range: row 6's a far out would predict y near 2,000
+    a_far = a.copy()
+    a_far[6] = 1000.0
+    far = chained_pass(schema1, [a_far, junk[2]], holes[:, [0, 2]] & [False, True], alpha=1e-9)
+    assert far[1][6] == y[seen].max() and far[1][1] < y[seen].max()  # (only row 6 clipped)
+    assert chained_pass(schema1, [a, y], np.zeros((12, 2), dtype=bool)) == {}  # no hole: nothing to do
+
+
+def test_the_mixing_weight_by_hand():
+    from aekit.apps.impute import _weight
+
+    fill, chain = np.array([0.0, 0.0, 1.0, 5.0]), np.array([2.0, 2.0, 3.0, 9.0])
+    pick = np.array([True, True, True, False])  # the last entry is not scored
+    # d = chain - fill = 2, 2, 2; r = truth - fill: w = d.r / d.d
+    assert _weight(fill, chain, np.array([1.0, 1.0, 2.0, 99.0]), pick) == 0.5
+    assert _weight(fill, chain, np.array([0.5, 1.5, 1.0, 99.0]), pick) == pytest.approx((1 + 3 + 0) / 12)
+    assert _weight(fill, chain, np.array([3.0, 3.0, 4.0, 0.0]), pick) == 1.0  # (1.5, clipped)
+    assert _weight(fill, chain, np.array([-1.0, 0.0, 1.0, 0.0]), pick) == 0.0  # (-1/6, clipped)
+    assert _weight(fill, chain, fill, np.zeros(4, dtype=bool)) == 0.5  # nothing to score
+    assert _weight(fill, fill, chain, pick) == 0.5  # the two agree: nothing to choose
+
+
 def test_impute_fills_only_the_holes_and_keeps_observed_text(tmp_path, capsys):
     _pairs(tmp_path / "train.csv")
     run = tmp_path / "r"
@@ -317,6 +380,25 @@ def test_an_ensembles_fill_is_the_mixtures_mean(tmp_path):
         own = [a["weight"][i] for a in alone]
         assert min(own) - 0.01 <= ensemble["weight"][i] <= max(own) + 0.01
     assert any(len({a["weight"][i] for a in alone}) > 1 for i in holes)  # the models differ
+    # with the linear passes, a number's fill mixes two candidates (the models' fill averaged with the ridge pass's,
+    # and the chained equations'), with the weight that fills best the entries hidden on purpose
+    from aekit.apps.impute import _candidates, _hidden, _spread, _weight
+
+    model.members = members
+    table = model.table
+    x = torch.from_numpy(table.encode(cols))
+    hole = table.holes_of(x)
+    spread = _spread(model, x, hole, 0)
+    j = [c.name for c in table.schema.columns].index("weight")
+    fill, chain = _candidates(model, cols, x, hole.numpy(), spread)[j]
+    hidden, pick = _hidden(table, x, hole, 0, levels=True)
+    assert pick[:, j].sum() > 5 and not (pick & hole).any()
+    trial = _candidates(model, cols, hidden, (hole | pick).numpy(), spread)[j]
+    w = _weight(*trial, np.array([float(v) if v != "NA" else np.nan for v in cols["weight"]]), pick[:, j].numpy())
+    both = apps.impute(model, cols)[0]
+    col = table.schema.columns[j]
+    assert [both["weight"][i] for i in holes] == col.rounded((fill + w * (chain - fill))[holes])
+    assert [both["weight"][i] for i in holes] != [ensemble["weight"][i] for i in holes]  # the passes moved them
     model.members = [model, model]  # an ensemble of one model three times is that model
     assert apps.impute(model, cols, linear=False)[0] == alone[0]
 

@@ -488,8 +488,9 @@ class AutoencoderSynthesizer(BaseEstimator):
 class AutoencoderImputer(TransformerMixin, BaseEstimator):
     """Fills missing values with a table autoencoder trained to rebuild entries hidden on purpose (the masking
     recipe of ``aekit impute``), following scikit-learn's imputers: ``fit`` learns from the incomplete X,
-    ``transform`` fills its holes and leaves every observed value as it was. A number's fill is the average of the
-    ensemble's and a ridge regression's of its column on the others as filled (:func:`aekit.apps.impute`).
+    ``transform`` fills its holes and leaves every observed value as it was. A number's fill mixes the ensemble's
+    (averaged with a ridge regression of its column on the others as filled) with chained equations' (MICE), each
+    column weighted by how well the two fill entries hidden on purpose (:func:`aekit.apps.impute`).
 
     X: an array of numbers (holes: ``missing_values``, NaN by default) or a pandas DataFrame of mixed columns
     (numbers, categories, yes/no; holes: None / NaN); ``transform`` gives the same kind back.

@@ -513,13 +513,17 @@ class TableCodec(nn.Module):
 
     def hide(self, x: torch.Tensor, p: float) -> torch.Tensor:
         """Masking noise for imputation (the MIDAS recipe): each observed entry hidden with probability ``p``, as a
-        hole is encoded (a number: value 0, flag 1; a category: its MISSING level). Needs a hole in every column
-        (:meth:`with_holes`). (B, width)."""
-        out = x.clone()
-        take = torch.rand(len(x), len(self.slices), device=x.device) < p  # (B, columns)
-        for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
+        hole is encoded (:meth:`as_holes`). Needs a hole in every column (:meth:`with_holes`). (B, width)."""
+        for c in self.schema.columns:
             if not c.missing:
                 raise ValueError(f"column {c.name!r} has no hole to hide entries in: use with_holes()")
+        return self.as_holes(x, torch.rand(len(x), len(self.slices), device=x.device) < p)
+
+    def as_holes(self, x: torch.Tensor, take: torch.Tensor) -> torch.Tensor:
+        """Encoded rows x (B, width) with the entries ``take`` (B, columns) bool written as holes are encoded (a
+        number: value 0, flag 1; a category: its MISSING level), in columns that have a hole. (B, width)."""
+        out = x.clone()
+        for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
             t = take[:, j]
             if c.onehot:
                 out[t, a:b] = 0.0

@@ -13,6 +13,8 @@ from .infer import reconstruct
 MAX_DRAWS = 1000  # multiple imputation: completed tables at most
 RIDGE = 1.0  # the linear pass's penalty, on standardised columns
 LINEAR_ROWS = 20_000  # rows the linear pass fits each column on, at most (evenly spaced among the observed)
+CHAIN_ROWS = 2_000  # rows the chained equations are fitted on, at most (evenly spaced); then applied to every row
+CHAIN_ROUNDS = 10  # rounds of the chained equations
 CHUNK = 65_536  # rows of the linear pass's design matrix at a time
 
 
@@ -23,11 +25,15 @@ def impute(model: Autoencoder, columns: dict[str, np.ndarray], what: str = "the 
     probable level, a number with the mean of its predictive distribution on its own scale (``TableCodec.decode``'s
     ``mean``: the least squared error), rounded as its column is. With an ensemble (``model.members``), the
     distribution is the mixture of its models' (:func:`outputs`). With ``linear`` (the default), each number's fill
-    is then the average of the model's and a linear pass's (:func:`linear_pass`: a ridge regression of its column
-    on all the others, as the model filled them), rounded and kept in range as its column is.
-    Observed entries are returned as they came (the same objects, so the same text in a CSV); columns the model
-    does not know (dropped ones) as they are. A ValueError names a column with holes that the model has no hole
-    for (train with ``--variant denoising --noise masking`` to impute any column)."""
+    is then a weighted average of two: the average of the model's fill and a linear pass's (:func:`linear_pass`: a
+    ridge regression of its column on all the others, as the model filled them), and chained equations' fill
+    (:func:`chained_pass`: MICE from the columns' means, which never reads the model's fills). Each column's weight
+    is the one that fills best a third of its observed entries hidden on purpose (seeded; the least squared error,
+    between 0 and 1), so a column the model rebuilds better leans on the model and a linear one on the chained
+    equations. The fill is then rounded and kept in range as its column is. Observed entries are returned as they
+    came (the same objects, so the same text in a CSV); columns the model does not know (dropped ones) as they are. A
+    ValueError names a column with holes that the model has no hole for (train with ``--variant denoising --noise
+    masking`` to impute any column)."""
     table = model.table
     if table is None:
         raise ValueError("imputation needs a table model (a run trained on a CSV or Parquet table)")
@@ -35,11 +41,14 @@ def impute(model: Autoencoder, columns: dict[str, np.ndarray], what: str = "the 
     holes = table.holes_of(x)  # (N, columns)
     spread = _spread(model, x, holes, 0)  # each number's predictive spread, for its mean
     filled = table.decode(outputs(model, x), holes=False, spread=spread, mean=True)  # a value in every entry
-    holes = holes.numpy()
     if linear:
-        for j, fit in linear_pass(table.schema, _completed(table, columns, x, holes, filled), holes).items():
+        hidden, pick = _hidden(table, x, holes, 0, levels=True)  # a third of the observed numbers hidden
+        trial = _candidates(model, columns, hidden, (holes | pick).numpy(), spread)
+        for j, (fill, chain) in _candidates(model, columns, x, holes.numpy(), spread, filled).items():
             c = table.schema.columns[j]
-            filled[c.name] = c.rounded((np.asarray(filled[c.name], dtype=np.float64) + fit) / 2)
+            w = _weight(*trial[j], table._numbers(c, columns[c.name]), pick[:, j].numpy()) if j in trial else 0.5
+            filled[c.name] = c.rounded(fill + w * (chain - fill))
+    holes = holes.numpy()
     out = {k: list(v) for k, v in columns.items()}
     for j, c in enumerate(table.schema.columns):
         for i in np.flatnonzero(holes[:, j]):
@@ -78,6 +87,31 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
                 one[c.name][i] = filled[c.name][i]
         out.append(one)
     return out, int(holes.sum())
+
+
+def _candidates(model: Autoencoder, columns: dict[str, np.ndarray], x: torch.Tensor, holes: np.ndarray,
+                spread: list[float], filled: dict[str, list] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The two fills :func:`impute` weighs, for each number column with holes and at least two observed rows:
+    {column index: ((N,) the average of the model's fill and the ridge pass's, (N,) the chained equations' fill)},
+    on the column's own scale. x: the encoded rows (N, width) with ``holes`` (N, columns) as holes; ``filled``: the
+    model's decoded fills of x when already made."""
+    table = model.table
+    if filled is None:
+        filled = table.decode(outputs(model, x), holes=False, spread=spread, mean=True)
+    completed = _completed(table, columns, x, holes, filled)
+    chain = chained_pass(table.schema, completed, holes)
+    out = {}
+    for j, fit in linear_pass(table.schema, completed, holes).items():
+        c = table.schema.columns[j]
+        out[j] = ((np.asarray(filled[c.name], dtype=np.float64) + fit) / 2, chain[j])
+    return out
+
+
+def _weight(fill: np.ndarray, chain: np.ndarray, truth: np.ndarray, pick: np.ndarray) -> float:
+    """The weight w in [0, 1] of ``chain`` against ``fill`` (each (N,)) whose mix fill + w (chain - fill) has the
+    least squared error on the ``pick`` (N,) entries, whose true values ``truth`` (N,) are known; 0.5 with none."""
+    d, r = (chain - fill)[pick], (truth - fill)[pick]
+    return float(np.clip(d @ r / (d @ d), 0.0, 1.0)) if pick.any() and d @ d > 0 else 0.5
 
 
 def _completed(table: TableCodec, columns: dict[str, np.ndarray], x: torch.Tensor, holes: np.ndarray,
@@ -144,6 +178,80 @@ def linear_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray,
     return out
 
 
+def chained_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray, alpha: float = RIDGE,
+                 rounds: int = CHAIN_ROUNDS) -> dict[int, np.ndarray]:
+    """Chained equations (MICE) on the table's observed entries alone, from the columns' means: in each of
+    ``rounds`` rounds, each number column with holes in turn gets a ridge regression (penalty ``alpha``, an
+    unpenalised intercept) on all the other columns as they stand, fitted on its observed rows, and its holes take
+    the predictions, kept inside the column's observed range. Numbers are standardised by their observed entries;
+    categories are one-hot, a hole as the level shares of the observed rows (the model's fills are never read).
+    Fitted on at most CHAIN_ROWS evenly spaced rows; every row's holes are then filled by the last round's
+    regressions, in the same order. ``columns`` and ``holes`` as :func:`linear_pass` takes them (the values in the
+    holes are never read). Returns {column index: (N,) values on the column's own scale, its fills in the holes}
+    for the number columns with holes and at least two observed rows."""
+    numbers = [j for j, c in enumerate(schema.columns) if c.kind in ("integer", "continuous")]
+    targets = [j for j in numbers if holes[:, j].any() and (~holes[:, j]).sum() >= 2]
+    if not targets:
+        return {}
+    scale, cats = {}, []
+    for j in numbers:
+        seen = columns[j][~holes[:, j]].astype(np.float64)
+        mu, sd = (seen.mean(), seen.std()) if len(seen) else (0.0, 1.0)
+        sd = sd if sd > 0 else 1.0
+        scale[j] = (mu, sd, (seen.min() - mu) / sd if len(seen) else 0.0, (seen.max() - mu) / sd if len(seen) else 0.0)
+    for j, c in enumerate(schema.columns):
+        if j not in scale:
+            seen = columns[j][~holes[:, j]]
+            shares = np.bincount(seen, minlength=len(c.categories)) / max(len(seen), 1)
+            cats.append((j, len(c.categories), shares))
+
+    def design(rows: np.ndarray) -> np.ndarray:  # (rows, numbers + one-hot units): holes at the means and shares
+        blocks = [np.where(holes[rows, j], 0.0, (columns[j][rows].astype(np.float64) - scale[j][0]) / scale[j][1])
+                  [:, None] for j in numbers]
+        for j, w, shares in cats:
+            oh = np.eye(w)[columns[j][rows]]
+            oh[holes[rows, j]] = shares
+            blocks.append(oh)
+        return np.concatenate(blocks, axis=1)
+
+    def fit(a: np.ndarray, k: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        x, y = np.delete(a[seen], k, axis=1), a[seen, k]
+        x_mean, y_mean = x.mean(0), y.mean()
+        xc = x - x_mean
+        beta = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - y_mean))
+        return beta, x_mean, y_mean
+
+    def predict(a: np.ndarray, k: int, rows: np.ndarray, coef) -> np.ndarray:
+        beta, x_mean, y_mean = coef
+        return y_mean + (np.delete(a[rows], k, axis=1) - x_mean) @ beta
+
+    n = len(holes)
+    fit_rows = np.unique(np.linspace(0, n - 1, min(n, CHAIN_ROWS)).round().astype(np.int64))
+    a = design(fit_rows)  # (rows, features)
+    order = [(numbers.index(j), j) for j in targets]
+    coefs: dict[int, tuple] = {}
+    for _ in range(rounds):
+        for k, j in order:
+            hole = holes[fit_rows, j]
+            if (~hole).sum() < 2:  # too few observed among the rows fitted on: the column stays at its mean
+                coefs[j] = (np.zeros(a.shape[1] - 1), np.zeros(a.shape[1] - 1), 0.0)
+                continue
+            coefs[j] = fit(a, k, np.flatnonzero(~hole))
+            a[hole, k] = np.clip(predict(a, k, np.flatnonzero(hole), coefs[j]), scale[j][2], scale[j][3])
+    out = {j: columns[j].astype(np.float64) for j in targets}  # (N,) copies
+    for i in range(0, n, CHUNK):
+        part = np.arange(i, min(i + CHUNK, n))
+        d = design(part)
+        for _ in range(rounds):  # the same rounds of the same (last) regressions, for every row
+            for k, j in order:
+                hole = np.flatnonzero(holes[part, j])
+                d[hole, k] = np.clip(predict(d, k, hole, coefs[j]), scale[j][2], scale[j][3])
+        for k, j in order:
+            hole = holes[part, j]
+            out[j][part[hole]] = d[hole, k] * scale[j][1] + scale[j][0]
+    return out
+
+
 def outputs(model: Autoencoder, x: torch.Tensor) -> np.ndarray:
     """The decoder's outputs (K, N, width) for encoded rows x (N, width) of each of the K models of the ensemble:
     the model, then its members (``model.members``; K = 1 without)."""
@@ -165,15 +273,7 @@ def _spread(model: Autoencoder, x: torch.Tensor, holes: torch.Tensor, seed: int,
     hidden (a ``share`` of them, seeded) and rebuilt from the rest of their rows (by each model of an ensemble);
     0 for categories."""
     table = model.table
-    g = torch.Generator().manual_seed(seed + 1)
-    pick = (torch.rand(holes.shape, generator=g) < share) & ~holes  # (N, columns): observed entries to hide
-    hidden = x.clone()
-    for j, (c, (a, b)) in enumerate(zip(table.schema.columns, table.slices)):
-        rows = pick[:, j]
-        if c.onehot or not c.missing:  # (a column without a hole has none to fill either)
-            continue
-        hidden[rows, a] = 0.0
-        hidden[rows, a + 1] = 1.0
+    hidden, pick = _hidden(table, x, holes, seed, share)
     r = torch.from_numpy(outputs(model, hidden))  # (K, N, width)
     out = []
     for j, (c, (a, _)) in enumerate(zip(table.schema.columns, table.slices)):
@@ -181,3 +281,16 @@ def _spread(model: Autoencoder, x: torch.Tensor, holes: torch.Tensor, seed: int,
         out.append(0.0 if c.onehot or not c.missing or not rows.any() else
                    float((r[:, rows, a] - x[rows, a]).pow(2).mean().sqrt()))
     return out
+
+
+def _hidden(table: TableCodec, x: torch.Tensor, holes: torch.Tensor, seed: int, share: float = 1 / 3,
+            levels: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoded rows x (N, width) with a ``share`` of the observed numbers hidden as holes (seeded; in the columns that
+    have holes; with ``levels``, integer columns modelled by their levels too), and which entries were hidden
+    (N, columns) bool."""
+    g = torch.Generator().manual_seed(seed + 1)
+    pick = (torch.rand(holes.shape, generator=g) < share) & ~holes  # (N, columns): observed entries to hide
+    for j, c in enumerate(table.schema.columns):
+        if not c.missing or (c.onehot and not (levels and c.kind == "integer")):  # (no hole: none to fill either)
+            pick[:, j] = False
+    return table.as_holes(x, pick), pick

@@ -560,7 +560,8 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p = parser("impute", cmd_impute, "a table with its holes filled (a run trained on a table)",
                "Fill the holes (blanks, NA, ...) of a CSV or Parquet table with the run's reconstruction of each "
                "entry from the other entries of its row (a number: averaged with a ridge regression of its column "
-               "on the others, as filled); every observed entry is written exactly as it was read.")
+               "on the others, as filled, and mixed with chained equations' fill, each column weighted by how well "
+               "the two fill entries hidden on purpose); every observed entry is written exactly as it was read.")
     p.add_argument("--input", "--data", dest="input", required=True, help="the incomplete table: .csv or .parquet")
     p.add_argument("--out", required=True, help="the filled table: .csv or .parquet")
     p.add_argument("--draws", type=bounded(positive_int, "samples"), help="multiple imputation: K completed tables "
