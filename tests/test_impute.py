@@ -382,7 +382,7 @@ def test_an_ensembles_fill_is_the_mixtures_mean(tmp_path):
     assert any(len({a["weight"][i] for a in alone}) > 1 for i in holes)  # the models differ
     # with the linear passes, a number's fill mixes two candidates (the models' fill averaged with the ridge pass's,
     # and the chained equations'), with the weight that fills best the entries hidden on purpose
-    from aekit.apps.impute import _candidates, _hidden, _spread, _weight
+    from aekit.apps.impute import _candidates, _hidden, _spread, _weight, parsed
 
     model.members = members
     table = model.table
@@ -390,10 +390,11 @@ def test_an_ensembles_fill_is_the_mixtures_mean(tmp_path):
     hole = table.holes_of(x)
     spread = _spread(model, x, hole, 0)
     j = [c.name for c in table.schema.columns].index("weight")
-    fill, chain = _candidates(model, cols, x, hole.numpy(), spread)[j]
+    values = parsed(table, cols)
+    fill, chain = _candidates(model, values, x, hole.numpy(), spread)[j]
     hidden, pick = _hidden(table, x, hole, 0, levels=True)
     assert pick[:, j].sum() > 5 and not (pick & hole).any()
-    trial = _candidates(model, cols, hidden, (hole | pick).numpy(), spread)[j]
+    trial = _candidates(model, values, hidden, (hole | pick).numpy(), spread)[j]
     w = _weight(*trial, np.array([float(v) if v != "NA" else np.nan for v in cols["weight"]]), pick[:, j].numpy())
     both = apps.impute(model, cols)[0]
     col = table.schema.columns[j]

@@ -42,11 +42,12 @@ def impute(model: Autoencoder, columns: dict[str, np.ndarray], what: str = "the 
     spread = _spread(model, x, holes, 0)  # each number's predictive spread, for its mean
     filled = table.decode(outputs(model, x), holes=False, spread=spread, mean=True)  # a value in every entry
     if linear:
+        values = parsed(table, columns)  # the number columns' values, parsed once
         hidden, pick = _hidden(table, x, holes, 0, levels=True)  # a third of the observed numbers hidden
-        trial = _candidates(model, columns, hidden, (holes | pick).numpy(), spread)
-        for j, (fill, chain) in _candidates(model, columns, x, holes.numpy(), spread, filled).items():
+        trial = _candidates(model, values, hidden, (holes | pick).numpy(), spread)
+        for j, (fill, chain) in _candidates(model, values, x, holes.numpy(), spread, filled).items():
             c = table.schema.columns[j]
-            w = _weight(*trial[j], table._numbers(c, columns[c.name]), pick[:, j].numpy()) if j in trial else 0.5
+            w = _weight(*trial[j], values[j], pick[:, j].numpy()) if j in trial else 0.5
             filled[c.name] = c.rounded(fill + w * (chain - fill))
     holes = holes.numpy()
     out = {k: list(v) for k, v in columns.items()}
@@ -89,16 +90,22 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
     return out, int(holes.sum())
 
 
-def _candidates(model: Autoencoder, columns: dict[str, np.ndarray], x: torch.Tensor, holes: np.ndarray,
+def parsed(table: TableCodec, columns: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
+    """The number columns' (N,) float values (NaN at the holes), by column index, from raw columns."""
+    return {j: table._numbers(c, columns[c.name]) for j, c in enumerate(table.schema.columns)
+            if c.kind in ("integer", "continuous")}
+
+
+def _candidates(model: Autoencoder, values: dict[int, np.ndarray], x: torch.Tensor, holes: np.ndarray,
                 spread: list[float], filled: dict[str, list] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """The two fills :func:`impute` weighs, for each number column with holes and at least two observed rows:
     {column index: ((N,) the average of the model's fill and the ridge pass's, (N,) the chained equations' fill)},
-    on the column's own scale. x: the encoded rows (N, width) with ``holes`` (N, columns) as holes; ``filled``: the
-    model's decoded fills of x when already made."""
+    on the column's own scale. values: :func:`parsed`'s; x: the encoded rows (N, width) with ``holes`` (N, columns)
+    as holes; ``filled``: the model's decoded fills of x when already made."""
     table = model.table
     if filled is None:
         filled = table.decode(outputs(model, x), holes=False, spread=spread, mean=True)
-    completed = _completed(table, columns, x, holes, filled)
+    completed = _completed(table, values, x, holes, filled)
     chain = chained_pass(table.schema, completed, holes)
     out = {}
     for j, fit in linear_pass(table.schema, completed, holes).items():
@@ -114,17 +121,18 @@ def _weight(fill: np.ndarray, chain: np.ndarray, truth: np.ndarray, pick: np.nda
     return float(np.clip(d @ r / (d @ d), 0.0, 1.0)) if pick.any() and d @ d > 0 else 0.5
 
 
-def _completed(table: TableCodec, columns: dict[str, np.ndarray], x: torch.Tensor, holes: np.ndarray,
+def _completed(table: TableCodec, values: dict[int, np.ndarray], x: torch.Tensor, holes: np.ndarray,
                filled: dict[str, list]) -> list[np.ndarray]:
     """Each column of the table with its holes filled, as :func:`linear_pass` reads it: a number column's (N,)
-    float values, a category's (N,) level indices. Observed entries are the data's, holes the model's fills. x: the
-    encoded rows (N, width); holes: (N, columns) bool; filled: ``TableCodec.decode``'s values for every entry."""
+    float values, a category's (N,) level indices. Observed entries are the data's, holes the model's fills. values:
+    the number columns' values (:func:`parsed`); x: the encoded rows (N, width); holes: (N, columns) bool; filled:
+    ``TableCodec.decode``'s values for every entry."""
     out = []
     for j, (c, (a, b)) in enumerate(zip(table.schema.columns, table.slices)):
         hole = holes[:, j]
         fill = np.asarray(filled[c.name], dtype=object)[hole]
         if c.kind in ("integer", "continuous"):
-            v = table._numbers(c, columns[c.name])  # NaN at the holes
+            v = values[j].copy()
             v[hole] = fill.astype(np.float64)
         else:
             v = x[:, a:b].argmax(1).numpy()  # the observed level
