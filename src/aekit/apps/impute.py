@@ -92,8 +92,21 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
 
 def parsed(table: TableCodec, columns: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
     """The number columns' (N,) float values (NaN at the holes), by column index, from raw columns."""
-    return {j: table._numbers(c, columns[c.name]) for j, c in enumerate(table.schema.columns)
-            if c.kind in ("integer", "continuous")}
+    return {j: table._numbers(table.schema.columns[j], columns[table.schema.columns[j].name])
+            for j in _number_columns(table.schema)}
+
+
+def _number_columns(schema: Schema) -> list[int]:
+    """The indices of the schema's number columns (integer or continuous, however they are modelled)."""
+    return [j for j, c in enumerate(schema.columns) if c.kind in ("integer", "continuous")]
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """A ridge regression of y (n,) on x (n, features) with penalty ``alpha`` and an unpenalised intercept: its
+    weights (features,), and the means of x (features,) and y it is centred on (predict y_mean + (x - x_mean) @ w)."""
+    x_mean, y_mean = x.mean(0), y.mean()
+    xc = x - x_mean
+    return np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - y_mean)), x_mean, y_mean
 
 
 def _candidates(model: Autoencoder, values: dict[int, np.ndarray], x: torch.Tensor, holes: np.ndarray,
@@ -131,7 +144,7 @@ def _completed(table: TableCodec, values: dict[int, np.ndarray], x: torch.Tensor
     for j, (c, (a, b)) in enumerate(zip(table.schema.columns, table.slices)):
         hole = holes[:, j]
         fill = np.asarray(filled[c.name], dtype=object)[hole]
-        if c.kind in ("integer", "continuous"):
+        if j in values:
             v = values[j].copy()
             v[hole] = fill.astype(np.float64)
         else:
@@ -152,7 +165,7 @@ def linear_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray,
     (N,) values with no hole, a number column's as floats and a category's as level indices (:func:`_completed`);
     ``holes``: (N, columns) bool. Returns {column index: (N,) predictions on the column's own scale} for the number
     columns with holes and at least two observed rows."""
-    numbers = [j for j, c in enumerate(schema.columns) if c.kind in ("integer", "continuous")]
+    numbers = _number_columns(schema)
     z = np.zeros((len(holes), len(numbers)))  # (N, numbers): standardised
     scale = []
     for k, j in enumerate(numbers):
@@ -174,10 +187,7 @@ def linear_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray,
         if not len(missing) or len(seen) < 2:
             continue
         rows = seen[np.linspace(0, len(seen) - 1, min(len(seen), LINEAR_ROWS)).round().astype(np.int64)]
-        a, y = design(rows, k), z[rows, k]
-        a_mean, y_mean = a.mean(0), y.mean()
-        ac = a - a_mean
-        beta = np.linalg.solve(ac.T @ ac + alpha * np.eye(a.shape[1]), ac.T @ (y - y_mean))  # (features,)
+        beta, a_mean, y_mean = _ridge(design(rows, k), z[rows, k], alpha)  # (features,)
         fit = columns[j].astype(np.float64)  # (N,): a copy
         for i in range(0, len(missing), CHUNK):
             part = missing[i:i + CHUNK]
@@ -197,7 +207,7 @@ def chained_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray, a
     regressions, in the same order. ``columns`` and ``holes`` as :func:`linear_pass` takes them (the values in the
     holes are never read). Returns {column index: (N,) values on the column's own scale, its fills in the holes}
     for the number columns with holes and at least two observed rows."""
-    numbers = [j for j, c in enumerate(schema.columns) if c.kind in ("integer", "continuous")]
+    numbers = _number_columns(schema)
     targets = [j for j in numbers if holes[:, j].any() and (~holes[:, j]).sum() >= 2]
     if not targets:
         return {}
@@ -222,13 +232,6 @@ def chained_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray, a
             blocks.append(oh)
         return np.concatenate(blocks, axis=1)
 
-    def fit(a: np.ndarray, k: int, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        x, y = np.delete(a[seen], k, axis=1), a[seen, k]
-        x_mean, y_mean = x.mean(0), y.mean()
-        xc = x - x_mean
-        beta = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - y_mean))
-        return beta, x_mean, y_mean
-
     def predict(a: np.ndarray, k: int, rows: np.ndarray, coef) -> np.ndarray:
         beta, x_mean, y_mean = coef
         return y_mean + (np.delete(a[rows], k, axis=1) - x_mean) @ beta
@@ -244,7 +247,8 @@ def chained_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray, a
             if (~hole).sum() < 2:  # too few observed among the rows fitted on: the column stays at its mean
                 coefs[j] = (np.zeros(a.shape[1] - 1), np.zeros(a.shape[1] - 1), 0.0)
                 continue
-            coefs[j] = fit(a, k, np.flatnonzero(~hole))
+            seen = np.flatnonzero(~hole)
+            coefs[j] = _ridge(np.delete(a[seen], k, axis=1), a[seen, k], alpha)
             a[hole, k] = np.clip(predict(a, k, np.flatnonzero(hole), coefs[j]), scale[j][2], scale[j][3])
     out = {j: columns[j].astype(np.float64) for j in targets}  # (N,) copies
     for i in range(0, n, CHUNK):
