@@ -117,6 +117,67 @@ def test_a_generated_number_is_drawn_around_the_decoders_value_with_the_residual
     assert codec.decode(v)["n"][0] == 2.0  # reconstruction (no generator) draws nothing
 
 
+def _related(n: int = 40, seed: int = 0) -> dict[str, np.ndarray]:
+    """x of n distinct values, y = 3 x + 1 (the same ranks: on the quantile-normal scale y is x), u unrelated,
+    f a continuous column of 12 values that follows x, and a category."""
+    rng = np.random.default_rng(seed)
+    x = rng.permutation(n) + 0.5
+    return {"x": np.array([f"{v}" for v in x], dtype=object), "y": np.array([f"{3 * v + 1}" for v in x], dtype=object),
+            "u": np.array([f"{v}" for v in rng.permutation(n) + 0.25], dtype=object),
+            "f": np.array([f"{v // (n / 12) + 0.5}" for v in x], dtype=object),
+            "c": np.array(["p", "q"] * (n // 2), dtype=object)}
+
+
+def test_a_numbers_relation_to_its_row_by_hand_kept_only_where_it_beats_the_decoder():
+    from aekit.table import RIDGE
+
+    cols = _related()
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    assert [c.onehot for c in codec.schema.columns] == [False, False, False, False, True]
+    x = torch.from_numpy(codec.encode(cols)).double()
+    (ax, _), (ay, _), (au, _), (af, _), (ac, bc) = codec.slices
+    assert torch.equal(x[:, ax], x[:, ay])  # y is x on the quantile-normal scale
+    x_hat = torch.zeros_like(x)  # a decoder that knows nothing: every number's spread is its RMS value
+    codec.fit_spread(x, x_hat)
+    kept = codec.fit_relations(x, x_hat)
+    # y and x follow each other; u follows nothing, and f has too few values (12 < RELATION_VALUES) to be redrawn
+    assert kept[0] > 0 and kept[1] > 0 and kept[2] == 0 and kept[3] == 0 and kept[4] == 0
+    assert float(kept[1]) <= 0.7 * float(codec.spread[1])
+    # y's relation by hand: the ridge weights on the other columns' units (x, u, f and c's two levels; the decoder's
+    # value is constant, so its weight is 0) and the intercept
+    feats = torch.stack([x[:, ax], x[:, au], x[:, af], x[:, ac], x[:, ac + 1]], 1).numpy()
+    fc, yc = feats - feats.mean(0), x[:, ay].numpy() - float(x[:, ay].mean())
+    w = np.linalg.solve(fc.T @ fc + RIDGE * np.eye(5), fc.T @ yc)
+    r = codec.relations[1].numpy()
+    assert np.allclose(r[[ax, au, af, ac, ac + 1]], w) and r[ay] == 0 and abs(r[codec.width]) < 1e-12
+    assert np.isclose(r[-1], float(x[:, ay].mean()) - feats.mean(0) @ w)
+    assert w[0] == max(w)  # y follows x most (and f, which follows x in steps)
+    # a decoder that rebuilds y as well as the relation could: the relation is not kept
+    codec.fit_spread(x, x.clone() + 0.01)
+    assert codec.fit_relations(x, x.clone() + 0.01)[1] == 0
+
+
+def test_generation_redraws_a_number_from_its_relation_given_the_drawn_categories():
+    cols = _related()
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    (ax, _), (ay, _), _, _, (ac, _) = codec.slices
+    codec.spread.zero_()  # no residual draw: the decoder's values themselves
+    # by hand: y = 2 [c is q] + 0.5 (the decoder's y) - 1, with a held-out error too small to move a rounded value
+    codec.relations[1, ac + 1], codec.relations[1, codec.width], codec.relations[1, -1] = 2.0, 0.5, -1.0
+    codec.relation_spread[1] = 1e-9
+    v = torch.zeros(200, codec.width)
+    v[:, ay] = 0.4
+    v[:100, ac], v[100:, ac + 1] = 30.0, 30.0  # the first hundred rows are p, the rest q (softmax: certain)
+    rows = codec.decode(v, torch.Generator().manual_seed(0))
+    assert rows["c"] == ["p"] * 100 + ["q"] * 100
+    want = torch.zeros(2, codec.width)
+    want[:, ay] = torch.tensor([-0.8, 1.2])  # 0.5 x 0.4 - 1, and + 2
+    p, q = codec.decode(want)["y"]
+    assert p != q and rows["y"] == [p] * 100 + [q] * 100
+    assert set(codec.decode(v, torch.Generator().manual_seed(0), relations=False)["y"]) == {
+        codec.decode(v[:1])["y"][0]}  # without relations: the decoder's value
+
+
 def test_the_run_stores_each_numbers_residual_spread_with_its_sampler(tmp_path, capsys):
     from aekit import checkpoint as ckpt
 
@@ -135,6 +196,17 @@ def test_the_run_stores_each_numbers_residual_spread_with_its_sampler(tmp_path, 
     ckpt.save_tensors(run / ckpt.SAMPLER, tensors, meta)  # a recomputed checksum
     line = cli_error(capsys, ["generate", str(run), "-n", "4", "--out", str(tmp_path / "s.csv")])
     assert str(run / ckpt.SAMPLER) in line and "spreads" in line and not (tmp_path / "s.csv").exists()
+    tensors["spread"] = -tensors["spread"]  # and the relations, stored beside the spreads and loaded with them
+    assert tensors["relations"].shape == (len(kinds), model.table.width + 2)
+    assert torch.equal(tensors["relations"], model.table.relations.float())
+    tensors["relations"][0, 0] = float("nan")
+    ckpt.save_tensors(run / ckpt.SAMPLER, tensors, meta)
+    line = cli_error(capsys, ["generate", str(run), "-n", "4", "--out", str(tmp_path / "s.csv")])
+    assert str(run / ckpt.SAMPLER) in line and "relations" in line and not (tmp_path / "s.csv").exists()
+    del tensors["relation_spread"]
+    ckpt.save_tensors(run / ckpt.SAMPLER, tensors, meta)
+    line = cli_error(capsys, ["generate", str(run), "-n", "4", "--out", str(tmp_path / "s.csv")])
+    assert "relations without the other" in line and not (tmp_path / "s.csv").exists()
 
 
 def test_the_loss_by_hand_and_a_hidden_number_gets_no_gradient():
@@ -301,8 +373,12 @@ def test_the_table_recipe_by_hand_and_flags_win(tmp_path, capsys):
     assert table_recipe(200, wide)["hidden"] == (64, 64)  # and at least 64
     assert table_recipe(200, wide)["latent_dim"] == 11  # half the columns, plus one
     assert table_recipe(200, wide, impute=True) == {"hidden": (256, 256), "latent_dim": 16, "epochs": 30,
-                                                    "batch_size": 256, "val_fraction": 0.0, "sampler_components": 10,
-                                                    "lr": 3e-3, "members": 5}
+                                                    "batch_size": 256, "val_fraction": 0.0, "sampler_components": 1,
+                                                    "lr": 3e-3, "members": 5}  # 200 rows < 8 x 153 (a code of 16)
+    # the sampler: 10 components from 8 rows per parameter of one Gaussian over the code (a code of 11: 11 means,
+    # 66 covariances and a weight, 78 parameters; 624 rows), a single Gaussian below
+    assert [table_recipe(n, wide)["sampler_components"] for n in (623, 624)] == [1, 10]
+    assert [table_recipe(n, s)["sampler_components"] for n in (119, 120)] == [1, 10]  # a code of 4: 15 parameters
     data = _people(tmp_path / "p.csv", n=100)
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "2", "--quiet",
                  "--no-report"]) == 0

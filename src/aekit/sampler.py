@@ -8,7 +8,10 @@ reads (``model.encode``: the posterior mean for a VAE), stores it with the run (
 weights it was fitted with) and attaches it at load.
 
 A table model's sampler file also holds each number column's residual spread (``TableCodec.fit_spread``): a
-generated number is drawn around the decoder's value, as the data scatters around its reconstruction.
+generated number is drawn around the decoder's value, as the data scatters around its reconstruction; and each
+number column's linear relation to the rest of its row where that relation fills held-out rows clearly better than
+the decoder (``TableCodec.fit_relations``): generation redraws such a number from it given the row's drawn values,
+which keeps relations among the columns that a small code cannot carry.
 
 Names (``SAMPLERS``): ``gmm``, the fitted mixture (the default wherever a run has one); ``normal``, N(0, I) through
 the code activation (variational models only).
@@ -173,8 +176,10 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     sub = torch.as_tensor(np.asarray(sub, dtype=np.float32)) if not torch.is_tensor(sub) else sub.float()
     lens = None if lengths is None else torch.as_tensor(lengths)[torch.from_numpy(rows)]
     codes = model.codes(sub, lens)  # (n, *code_shape)
-    if model.table is not None:  # and how far each number lies from the decoder's value (drawn with at generation)
-        model.table.fit_spread(sub, torch.from_numpy(model.reconstructions(sub)))
+    if model.table is not None:  # and how far each number lies from the decoder's value (drawn with at generation),
+        x_hat = torch.from_numpy(model.reconstructions(sub))  # and how it follows from the rest of its row
+        model.table.fit_spread(sub, x_hat)
+        model.table.fit_relations(sub, x_hat)
     tc = model.config.train
     k, seed = components or tc.sampler_components, tc.seed if seed is None else seed
     codes = torch.from_numpy(codes.reshape(len(codes), -1))

@@ -251,6 +251,12 @@ MEAN_NODES = 20  # Gauss-Hermite nodes of a predictive mean (decode(mean=True))
 TABLE_STEPS = 2000  # gradient steps of the table recipe on large tables
 IMPUTE_MEMBERS = 5  # models averaged by the imputation recipe
 TABLE_EPOCHS = 30  # at most: more passes over a small table make its synthetic rows copies of its rows
+SAMPLER_COMPONENTS = 10  # the table recipe's code sampler: a mixture of 10 Gaussians ...
+ROWS_PER_PARAMETER = 8  # ... where the rows give at least 8 per parameter of one full-covariance component, else one
+RIDGE = 1.0  # the penalty of a ridge regression on quantile-normal (or standardised) columns
+RELATION_FOLDS = 5  # folds of the cross-validation that judges a number's relation to the other columns
+RELATION_GAIN = 0.7  # a relation redraws a number where its held-out error is at most this share of the decoder's
+RELATION_VALUES = 20  # ... and the column has at least this many distinct values (not a few-valued measurement)
 
 
 def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
@@ -261,14 +267,27 @@ def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
     the model is trained longer or given more room), no validation split, and a sampler of 10 components.
     ``impute`` (the masking recipe): hidden layers of 256 and a code of 16 whatever the table, batches of 256 at a
     learning rate of 3e-3, and an ensemble of IMPUTE_MEMBERS models whose predictions are averaged (chosen at 30 %
-    of the entries hidden at random; see benchmarks/README.md). Returns config fields."""
+    of the entries hidden at random; see benchmarks/README.md). The sampler: SAMPLER_COMPONENTS components where
+    the rows give at least ROWS_PER_PARAMETER rows per parameter of one full-covariance Gaussian over the code (d
+    means, d (d + 1) / 2 covariances, a weight), else a single Gaussian (the mixture's narrow components on a small
+    table's few codes draw rows near the training rows). Returns config fields."""
     width, columns = schema.width, len(schema.columns)
     batch = 256 if impute else 64
     epochs = int(np.clip(round(TABLE_STEPS * batch / max(n_rows, 1)), 1, TABLE_EPOCHS))
     h = 256 if impute else int(np.clip(min(2 * width, n_rows / 4), 64, 256))
-    recipe = {"hidden": (h, h), "latent_dim": 16 if impute else int(np.clip(columns // 2 + 1, 4, 16)),
-              "epochs": epochs, "batch_size": batch, "val_fraction": 0.0, "sampler_components": 10}
+    d = 16 if impute else int(np.clip(columns // 2 + 1, 4, 16))
+    parameters = d * (d + 3) // 2 + 1  # of one full-covariance Gaussian over d-dimensional codes
+    recipe = {"hidden": (h, h), "latent_dim": d, "epochs": epochs, "batch_size": batch, "val_fraction": 0.0,
+              "sampler_components": SAMPLER_COMPONENTS if n_rows >= ROWS_PER_PARAMETER * parameters else 1}
     return {**recipe, "lr": 3e-3, "members": IMPUTE_MEMBERS} if impute else recipe
+
+
+def ridge(x: np.ndarray, y: np.ndarray, alpha: float = RIDGE) -> tuple[np.ndarray, np.ndarray, float]:
+    """A ridge regression of y (n,) on x (n, features) with penalty ``alpha`` and an unpenalised intercept: its
+    weights (features,), and the means of x (features,) and y it is centred on (predict y_mean + (x - x_mean) @ w)."""
+    x_mean, y_mean = x.mean(0), y.mean()
+    xc = x - x_mean
+    return np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - y_mean)), x_mean, y_mean
 
 
 # --- the codec -------------------------------------------------------------------------------------------------------
@@ -302,6 +321,11 @@ class TableCodec(nn.Module):
         # training rows' reconstructions, fitted with the sampler (fit_spread) and stored in its file; generation
         # draws a number around the decoder's value with it (p(x | z) a Gaussian, not a point)
         self.spread = torch.zeros(len(schema.columns), dtype=torch.float64)
+        # each number column's relation to the others (fit_relations, stored with the spreads): row j holds the
+        # weights of the other columns' encoded units (width), of the decoder's own value for column j, and an
+        # intercept; relation_spread[j] > 0 where generation redraws column j from it (0: the decoder's draw stands)
+        self.relations = torch.zeros(len(schema.columns), self.width + 2, dtype=torch.float64)
+        self.relation_spread = torch.zeros(len(schema.columns), dtype=torch.float64)
 
     def _register_loss_index(self) -> None:
         """Index buffers (not saved; they follow the codec to its device) that gather the columns' units in one
@@ -400,14 +424,72 @@ class TableCodec(nn.Module):
         self.spread = out
         return out
 
+    @torch.no_grad()
+    def fit_relations(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """Each number column's linear relation to the rest of its row, for generation to redraw it from
+        (:meth:`decode`): a ridge regression (penalty RIDGE) on the quantile-normal scale of the column's value on
+        every other column's encoded units (numbers' values, categories' one-hot units) and on the decoder's own value
+        for it, over the rows where it is observed. A column keeps its relation only where that fills rows it was not
+        fitted on clearly better than the decoder fills the rows it was trained on: the RMS error over RELATION_FOLDS
+        cross-validation folds at most RELATION_GAIN times the column's :attr:`spread` (call :meth:`fit_spread`
+        first), and only for columns of at least RELATION_VALUES distinct values with 2 x RELATION_FOLDS observed
+        rows. x, x_hat: encoded rows and their reconstructions (N, width). Sets :attr:`relations` (columns, width + 2)
+        and :attr:`relation_spread` (columns,), the held-out RMS error of each kept relation (0 where none is kept);
+        returns the latter."""
+        x, x_hat = x.double().cpu().numpy(), x_hat.double().cpu().numpy()
+        units = np.zeros(self.width, dtype=bool)  # the predictors: a number's value, a category's levels
+        for c, (a, b) in zip(self.schema.columns, self.slices):
+            units[a:b if c.onehot else a + 1] = True
+        fold = np.arange(len(x)) % RELATION_FOLDS
+        relations, spread = torch.zeros_like(self.relations), torch.zeros_like(self.relation_spread)
+        for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
+            seen = x[:, a + 1] < 0.5 if c.missing else np.ones(len(x), dtype=bool)
+            if (c.onehot or self.spread[j] <= 0 or seen.sum() < 2 * RELATION_FOLDS
+                    or len(np.unique(x[seen, a])) < RELATION_VALUES):
+                continue
+            use = units.copy()
+            use[a:b] = False  # the column's own units
+            f = np.concatenate([x[:, use], x_hat[:, a:a + 1]], 1)[seen]  # (n, predictors + 1)
+            y, k = x[seen, a], fold[seen]
+            err = np.concatenate([y[k == i] - m - (f[k == i] - fm) @ w for i in range(RELATION_FOLDS)
+                                  for w, fm, m in [ridge(f[k != i], y[k != i])]])
+            held_out = float(np.sqrt(np.mean(err ** 2)))
+            if held_out > RELATION_GAIN * float(self.spread[j]):
+                continue
+            w, fm, m = ridge(f, y)
+            relations[j, np.flatnonzero(use)] = torch.from_numpy(w[:-1])
+            relations[j, self.width] = float(w[-1])
+            relations[j, self.width + 1] = m - float(fm @ w)
+            spread[j] = held_out
+        self.relations, self.relation_spread = relations, spread
+        return spread
+
+    def _redraw(self, v: torch.Tensor, own: torch.Tensor, drawn: dict[int, torch.Tensor],
+                generator: torch.Generator) -> None:
+        """Generation's second step, in place: each number column with a relation (:meth:`fit_relations`), in
+        column order, redrawn from it: its prediction from the row's other values (numbers as drawn or redrawn so far,
+        categories as drawn: ``drawn``, column -> (N,) levels) and the decoder's own value ``own`` (N, width), plus
+        Gaussian noise of the relation's held-out error. v: the drawn rows (N, width)."""
+        row = v.double()  # (N, width): a copy, with the categories as their drawn levels' one-hot units
+        for j, k in drawn.items():
+            a, b = self.slices[j]
+            row[:, a:b] = F.one_hot(k, b - a).double()
+        for j in torch.nonzero(self.relation_spread > 0)[:, 0].tolist():
+            a, r = self.slices[j][0], self.relations[j]
+            noise = torch.randn(len(row), generator=generator, dtype=torch.float64)
+            row[:, a] = (row @ r[:self.width] + r[self.width] * own[:, a].double() + r[self.width + 1]
+                         + self.relation_spread[j] * noise)
+            v[:, a] = row[:, a].float()
+
     def decode(self, v: torch.Tensor | np.ndarray, generator: torch.Generator | None = None,
                holes: bool = True, spread: torch.Tensor | list[float] | None = None,
-               mean: bool = False) -> dict[str, list]:
+               mean: bool = False, relations: bool = True) -> dict[str, list]:
         """(N, width) decoder outputs -> typed columns (name -> list): numbers as float (or int), rounded and inside
         the training range, None for a hole; categories as their levels. With a ``generator``, categories and holes
         are drawn from the decoder's probabilities and each number from a Gaussian of its column's ``spread``
-        (columns,) around the decoder's value on the quantile-normal scale (generation; :attr:`spread` by default);
-        without, the most probable (reconstruction). ``mean`` (without a generator): each number the mean of its
+        (columns,) around the decoder's value on the quantile-normal scale (generation; :attr:`spread` by default),
+        the categories first, then (``relations``) each number column that has a relation redrawn from it given the
+        row's drawn values (:meth:`fit_relations`, :meth:`_redraw`); without, the most probable (reconstruction). ``mean`` (without a generator): each number the mean of its
         predictive distribution on the column's own scale, the value least far from the truth in squared error (a
         quantile-modelled number: the Gaussian of ``spread`` around the decoder's value, mapped back through the
         quantile transform; an integer column of few values: its levels weighted by their probabilities), then
@@ -419,23 +501,31 @@ class TableCodec(nn.Module):
         if v.ndim == 3 and not (mean and generator is None):
             raise ValueError("decode takes the outputs of several models (K, N, width) only for their mean")
         v = v if v.ndim == 3 else v[None]  # (K, N, width)
+        drawn: dict[int, torch.Tensor] = {}  # a draw's categories: column -> (N,) levels
         if generator is not None:
             spread = torch.as_tensor(self.spread if spread is None else spread, dtype=torch.float32)
-            v = v.clone()
+            own, v = v[0], v.clone()  # (N, width): the decoder's values
             for j, (c, (a, _)) in enumerate(zip(self.schema.columns, self.slices)):
                 if not c.onehot and spread[j] > 0:
                     v[0, :, a] += spread[j] * torch.randn(v.shape[1], generator=generator)
+            for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
+                if c.onehot:  # drawn first: the numbers' relations read them
+                    logits = v[0, :, a:b].clone()  # (N, levels)
+                    if c.missing and not (holes and (c.missing if c.holes_seen is None else c.holes_seen)):
+                        logits[:, c.categories.index(MISSING)] = -math.inf
+                    drawn[j] = torch.multinomial(F.softmax(logits, 1), 1, generator=generator)[:, 0]
+            if relations:
+                self._redraw(v[0], own, drawn, generator)
         out: dict[str, list] = {}
         for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
             seen = holes and (c.missing if c.holes_seen is None else c.holes_seen)  # holes only where data had some
             if c.onehot:
+                if j in drawn:  # a draw (one model: K = 1)
+                    out[c.name] = [c.typed(c.categories[i]) for i in drawn[j].tolist()]
+                    continue
                 logits = v[:, :, a:b].clone()  # (K, N, levels)
                 if c.missing and not seen:
                     logits[:, :, c.categories.index(MISSING)] = -math.inf
-                if generator is not None:  # a draw (one model: K = 1)
-                    k = torch.multinomial(F.softmax(logits[0], 1), 1, generator=generator)[:, 0].tolist()
-                    out[c.name] = [c.typed(c.categories[i]) for i in k]
-                    continue
                 p = F.softmax(logits.double(), 2).mean(0)  # (N, levels): the models' probabilities, averaged
                 if mean and c.kind == "integer":  # the levels' mean, rounded to a level
                     levels = torch.tensor([0.0 if t == MISSING else float(t) for t in c.categories])

@@ -6,12 +6,11 @@ import numpy as np
 import torch
 
 from ..model import Autoencoder
-from ..table import Schema, TableCodec
+from ..table import RIDGE, Schema, TableCodec, ridge
 from .infer import reconstruct
 
 
 MAX_DRAWS = 1000  # multiple imputation: completed tables at most
-RIDGE = 1.0  # the linear pass's penalty, on standardised columns
 LINEAR_ROWS = 20_000  # rows the linear pass fits each column on, at most (evenly spaced among the observed)
 CHAIN_ROWS = 2_000  # rows the chained equations are fitted on, at most (evenly spaced); then applied to every row
 CHAIN_ROUNDS = 10  # rounds of the chained equations
@@ -81,7 +80,7 @@ def impute_draws(model: Autoencoder, columns: dict[str, np.ndarray], draws: int,
     for d in range(draws):
         k = d % (1 + len(model.members))  # the ensemble's models in turn
         filled = table.decode(fixed[k] if fixed is not None else _drawn(model, x, g, k), g, holes=False,
-                              spread=spread)
+                              spread=spread, relations=False)
         one = {k: list(vals) for k, vals in columns.items()}
         for j, c in enumerate(table.schema.columns):
             for i in torch.nonzero(holes[:, j])[:, 0].tolist():
@@ -99,14 +98,6 @@ def parsed(table: TableCodec, columns: dict[str, np.ndarray]) -> dict[int, np.nd
 def _number_columns(schema: Schema) -> list[int]:
     """The indices of the schema's number columns (integer or continuous, however they are modelled)."""
     return [j for j, c in enumerate(schema.columns) if c.kind in ("integer", "continuous")]
-
-
-def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """A ridge regression of y (n,) on x (n, features) with penalty ``alpha`` and an unpenalised intercept: its
-    weights (features,), and the means of x (features,) and y it is centred on (predict y_mean + (x - x_mean) @ w)."""
-    x_mean, y_mean = x.mean(0), y.mean()
-    xc = x - x_mean
-    return np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - y_mean)), x_mean, y_mean
 
 
 def _candidates(model: Autoencoder, values: dict[int, np.ndarray], x: torch.Tensor, holes: np.ndarray,
@@ -187,7 +178,7 @@ def linear_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray,
         if not len(missing) or len(seen) < 2:
             continue
         rows = seen[np.linspace(0, len(seen) - 1, min(len(seen), LINEAR_ROWS)).round().astype(np.int64)]
-        beta, a_mean, y_mean = _ridge(design(rows, k), z[rows, k], alpha)  # (features,)
+        beta, a_mean, y_mean = ridge(design(rows, k), z[rows, k], alpha)  # (features,)
         fit = columns[j].astype(np.float64)  # (N,): a copy
         for i in range(0, len(missing), CHUNK):
             part = missing[i:i + CHUNK]
@@ -248,7 +239,7 @@ def chained_pass(schema: Schema, columns: list[np.ndarray], holes: np.ndarray, a
                 coefs[j] = (np.zeros(a.shape[1] - 1), np.zeros(a.shape[1] - 1), 0.0)
                 continue
             seen = np.flatnonzero(~hole)
-            coefs[j] = _ridge(np.delete(a[seen], k, axis=1), a[seen, k], alpha)
+            coefs[j] = ridge(np.delete(a[seen], k, axis=1), a[seen, k], alpha)
             a[hole, k] = np.clip(predict(a, k, np.flatnonzero(hole), coefs[j]), scale[j][2], scale[j][3])
     out = {j: columns[j].astype(np.float64) for j in targets}  # (N,) copies
     for i in range(0, n, CHUNK):
