@@ -148,7 +148,7 @@ def test_a_numbers_relation_to_its_row_by_hand_kept_only_where_it_beats_the_deco
     feats = torch.stack([x[:, ax], x[:, au], x[:, af], x[:, ac], x[:, ac + 1]], 1).numpy()
     fc, yc = feats - feats.mean(0), x[:, ay].numpy() - float(x[:, ay].mean())
     w = np.linalg.solve(fc.T @ fc + RIDGE * np.eye(5), fc.T @ yc)
-    r = codec.relations[1].numpy()
+    r = codec.relations[ay].numpy()
     assert np.allclose(r[[ax, au, af, ac, ac + 1]], w) and r[ay] == 0 and abs(r[codec.width]) < 1e-12
     assert np.isclose(r[-1], float(x[:, ay].mean()) - feats.mean(0) @ w)
     assert w[0] == max(w)  # y follows x most (and f, which follows x in steps)
@@ -157,14 +157,43 @@ def test_a_numbers_relation_to_its_row_by_hand_kept_only_where_it_beats_the_deco
     assert codec.fit_relations(x, x.clone() + 0.01)[1] == 0
 
 
+def test_a_categorys_relation_by_hand_gaussian_levels_with_a_shared_covariance():
+    from aekit.table import RIDGE
+
+    cols = _related()
+    cols["c"] = np.array(["hi" if float(v) > 20 else "lo" for v in cols["x"]], dtype=object)  # follows x
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    x = torch.from_numpy(codec.encode(cols)).double()
+    (ax, _), (ay, _), (au, _), (af, _), (ac, bc) = codec.slices
+    x_hat = torch.zeros_like(x)  # the decoder's logits 0: a cross-entropy of ln 2 per row
+    codec.fit_spread(x, x_hat)
+    kept = codec.fit_relations(x, x_hat)
+    assert 0 < kept[4] < math.log(2)  # kept: its held-out cross-entropy beats the decoder's
+    # by hand, by Bayes' rule: each level a Gaussian around its mean with the pooled covariance (its scatter about
+    # the level means plus RIDGE on the diagonal, over n), its share as its prior; the relation's softmax must give
+    # the same posterior
+    feats = torch.stack([x[:, ax], x[:, ay], x[:, au], x[:, af]], 1).numpy()  # (N, 4): the other columns' units
+    level = x[:, ac:bc].argmax(1).numpy()
+    means = np.stack([feats[level == l].mean(0) for l in (0, 1)])  # (2, 4)
+    cov = ((feats - means[level]).T @ (feats - means[level]) + RIDGE * np.eye(4)) / len(feats)
+    d = feats[:, None, :] - means[None]  # (N, 2, 4)
+    log_joint = np.log([np.mean(level == 0), np.mean(level == 1)]) - 0.5 * np.einsum(
+        "nlf,fg,nlg->nl", d, np.linalg.inv(cov), d)
+    want = np.exp(log_joint - log_joint.max(1, keepdims=True))
+    w, w0 = codec.relations[ac:bc, [ax, ay, au, af]].T.numpy(), codec.relations[ac:bc, -1].numpy()
+    got = np.exp(feats @ w + w0 - (feats @ w + w0).max(1, keepdims=True))
+    assert np.allclose(got / got.sum(1, keepdims=True), want / want.sum(1, keepdims=True), atol=1e-9)
+    assert codec.relations[ac:bc, [ac, ac + 1, codec.width]].abs().max() == 0  # not its own units, not the decoder
+
+
 def test_generation_redraws_a_number_from_its_relation_given_the_drawn_categories():
     cols = _related()
     codec = TableCodec(infer_schema(cols)).fit(cols)
     (ax, _), (ay, _), _, _, (ac, _) = codec.slices
     codec.spread.zero_()  # no residual draw: the decoder's values themselves
     # by hand: y = 2 [c is q] + 0.5 (the decoder's y) - 1, with a held-out error too small to move a rounded value
-    codec.relations[1, ac + 1], codec.relations[1, codec.width], codec.relations[1, -1] = 2.0, 0.5, -1.0
-    codec.relation_spread[1] = 1e-9
+    codec.relations[ay, ac + 1], codec.relations[ay, codec.width], codec.relations[ay, -1] = 2.0, 0.5, -1.0
+    codec.relation_error[1] = 1e-9
     v = torch.zeros(200, codec.width)
     v[:, ay] = 0.4
     v[:100, ac], v[100:, ac + 1] = 30.0, 30.0  # the first hundred rows are p, the rest q (softmax: certain)
@@ -176,6 +205,13 @@ def test_generation_redraws_a_number_from_its_relation_given_the_drawn_categorie
     assert p != q and rows["y"] == [p] * 100 + [q] * 100
     assert set(codec.decode(v, torch.Generator().manual_seed(0), relations=False)["y"]) == {
         codec.decode(v[:1])["y"][0]}  # without relations: the decoder's value
+    # then the categories, from their relation given the row: c's level q wherever x's value is above 0, whatever the
+    # decoder's logits say (they say p for the first hundred rows)
+    codec.relations[ac + 1, ax], codec.relation_error[4] = 40.0, 0.1
+    v[:, ax] = torch.tensor([1.0, -1.0]).repeat(100)
+    rows = codec.decode(v, torch.Generator().manual_seed(0))
+    assert rows["c"] == ["q", "p"] * 100
+    assert rows["y"] == [p] * 100 + [q] * 100  # y was redrawn first, from c as the decoder's logits drew it
 
 
 def test_the_run_stores_each_numbers_residual_spread_with_its_sampler(tmp_path, capsys):
@@ -197,13 +233,13 @@ def test_the_run_stores_each_numbers_residual_spread_with_its_sampler(tmp_path, 
     line = cli_error(capsys, ["generate", str(run), "-n", "4", "--out", str(tmp_path / "s.csv")])
     assert str(run / ckpt.SAMPLER) in line and "spreads" in line and not (tmp_path / "s.csv").exists()
     tensors["spread"] = -tensors["spread"]  # and the relations, stored beside the spreads and loaded with them
-    assert tensors["relations"].shape == (len(kinds), model.table.width + 2)
+    assert tensors["relations"].shape == (model.table.width, model.table.width + 2)
     assert torch.equal(tensors["relations"], model.table.relations.float())
     tensors["relations"][0, 0] = float("nan")
     ckpt.save_tensors(run / ckpt.SAMPLER, tensors, meta)
     line = cli_error(capsys, ["generate", str(run), "-n", "4", "--out", str(tmp_path / "s.csv")])
     assert str(run / ckpt.SAMPLER) in line and "relations" in line and not (tmp_path / "s.csv").exists()
-    del tensors["relation_spread"]
+    del tensors["relation_error"]
     ckpt.save_tensors(run / ckpt.SAMPLER, tensors, meta)
     line = cli_error(capsys, ["generate", str(run), "-n", "4", "--out", str(tmp_path / "s.csv")])
     assert "relations without the other" in line and not (tmp_path / "s.csv").exists()

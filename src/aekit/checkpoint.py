@@ -265,8 +265,8 @@ def save_sampler(run_dir: str | Path, model: Autoencoder) -> None:
     """sampler.safetensors: the density fitted to the training codes (``model.sampler``)."""
     table = model.table
     spread = {} if table is None else {"spread": table.spread.float(),  # (columns,)
-                                       "relations": table.relations.float(),  # (columns, width + 2)
-                                       "relation_spread": table.relation_spread.float()}  # (columns,)
+                                       "relations": table.relations.float(),  # (width, width + 2)
+                                       "relation_error": table.relation_error.float()}  # (columns,)
     _save_bound(Path(run_dir) / SAMPLER, {**model.sampler.tensors(), **spread}, model)
 
 
@@ -276,26 +276,26 @@ def load_sampler(run_dir: str | Path, model: Autoencoder | None = None):
 
     path = Path(run_dir) / SAMPLER
     t = _load_bound(path, model)
-    if set(t) - {"labels", "spread", "relations", "relation_spread"} != {"weights", "means", "scale"}:
+    if set(t) - {"labels", "spread", "relations", "relation_error"} != {"weights", "means", "scale"}:
         raise CorruptFileError(f"{path} does not hold a sampler (weights, means, scale)")
-    spread, relations, relation_spread = t.pop("spread", None), t.pop("relations", None), t.pop("relation_spread", None)
+    spread, relations, relation_error = t.pop("spread", None), t.pop("relations", None), t.pop("relation_error", None)
     table = model.table if model is not None else None
     if spread is not None and table is not None:  # a table's residual spreads
         if (spread.shape != (len(table.slices),) or not bool(torch.isfinite(spread).all())
                 or bool((spread < 0).any()) or bool((spread > 100).any())):
             raise CorruptFileError(f"{path}: its spreads are not one non-negative number up to 100 per column")
         table.spread = spread.double()
-    if (relations is None) != (relation_spread is None):
-        raise CorruptFileError(f"{path} holds {'relations' if relation_spread is None else 'relation_spread'} "
+    if (relations is None) != (relation_error is None):
+        raise CorruptFileError(f"{path} holds {'relations' if relation_error is None else 'relation_error'} "
                                "without the other")
     if relations is not None and table is not None:  # and the numbers' relations to the rest of their rows
-        if (relations.shape != (len(table.slices), table.width + 2)
-                or relation_spread.shape != (len(table.slices),) or not bool(torch.isfinite(relations).all())
-                or not bool(torch.isfinite(relation_spread).all()) or bool((relation_spread < 0).any())
-                or bool((relation_spread > 100).any())):
-            raise CorruptFileError(f"{path}: its relations are not one finite row of {table.width + 2} weights and "
-                                   "one spread from 0 to 100 per column")
-        table.relations, table.relation_spread = relations.double(), relation_spread.double()
+        if (relations.shape != (table.width, table.width + 2)
+                or relation_error.shape != (len(table.slices),) or not bool(torch.isfinite(relations).all())
+                or not bool(torch.isfinite(relation_error).all()) or bool((relation_error < 0).any())
+                or bool((relation_error > 100).any())):
+            raise CorruptFileError(f"{path}: its relations are not {table.width} finite rows of {table.width + 2} "
+                                   "weights and one error from 0 to 100 per column")
+        table.relations, table.relation_error = relations.double(), relation_error.double()
     try:
         gm = GaussianMixture(t["weights"], t["means"], t["scale"], t.get("labels"))
     except ValueError as e:

@@ -257,6 +257,7 @@ RIDGE = 1.0  # the penalty of a ridge regression on quantile-normal (or standard
 RELATION_FOLDS = 5  # folds of the cross-validation that judges a number's relation to the other columns
 RELATION_GAIN = 0.7  # a relation redraws a number where its held-out error is at most this share of the decoder's
 RELATION_VALUES = 20  # ... and the column has at least this many distinct values (not a few-valued measurement)
+RELATION_ROWS = 5000  # rows the relations are fitted on, at most (evenly spaced)
 
 
 def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
@@ -290,6 +291,21 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float = RIDGE) -> tuple[np.ndarra
     return np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - y_mean)), x_mean, y_mean
 
 
+def discriminant(x: np.ndarray, y: np.ndarray, levels: int, alpha: float = RIDGE) -> tuple[np.ndarray, np.ndarray]:
+    """Linear discriminant analysis of levels y (n,) in 0..levels-1 on x (n, features), in closed form: each level a
+    Gaussian around its mean with one covariance shared by all (the pooled within-level scatter plus ``alpha`` on
+    its diagonal, divided by n), and its share of the rows (at least one half row) as its prior. Its posterior is a
+    softmax of linear logits: returns their weights (features, levels) and intercepts (levels,)."""
+    onehot = np.eye(levels)[y]  # (n, levels)
+    count = onehot.sum(0)  # (levels,)
+    means = onehot.T @ x / np.maximum(count, 1)[:, None]  # (levels, features)
+    within = x - means[y]  # (n, features)
+    cov = (within.T @ within + alpha * np.eye(x.shape[1])) / len(x)
+    w = np.linalg.solve(cov, means.T)  # (features, levels)
+    prior = np.maximum(count, 0.5) / max(count.sum(), 1)
+    return w, np.log(prior) - 0.5 * np.einsum("lf,fl->l", means, w)
+
+
 # --- the codec -------------------------------------------------------------------------------------------------------
 def _ndtri(p: np.ndarray) -> np.ndarray:
     return np.sqrt(2.0) * _erfinv(2.0 * p - 1.0)
@@ -321,11 +337,11 @@ class TableCodec(nn.Module):
         # training rows' reconstructions, fitted with the sampler (fit_spread) and stored in its file; generation
         # draws a number around the decoder's value with it (p(x | z) a Gaussian, not a point)
         self.spread = torch.zeros(len(schema.columns), dtype=torch.float64)
-        # each number column's relation to the others (fit_relations, stored with the spreads): row j holds the
-        # weights of the other columns' encoded units (width), of the decoder's own value for column j, and an
-        # intercept; relation_spread[j] > 0 where generation redraws column j from it (0: the decoder's draw stands)
-        self.relations = torch.zeros(len(schema.columns), self.width + 2, dtype=torch.float64)
-        self.relation_spread = torch.zeros(len(schema.columns), dtype=torch.float64)
+        # each column's relation to the rest of its row (fit_relations, stored with the spreads): for each unit (a
+        # number's value, a category's level logit) the weights of the other columns' units (width), of the decoder's
+        # own value, and an intercept; relation_error[j] > 0 where generation redraws column j from it
+        self.relations = torch.zeros(self.width, self.width + 2, dtype=torch.float64)
+        self.relation_error = torch.zeros(len(schema.columns), dtype=torch.float64)
 
     def _register_loss_index(self) -> None:
         """Index buffers (not saved; they follow the codec to its device) that gather the columns' units in one
@@ -426,60 +442,95 @@ class TableCodec(nn.Module):
 
     @torch.no_grad()
     def fit_relations(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        """Each number column's linear relation to the rest of its row, for generation to redraw it from
-        (:meth:`decode`): a ridge regression (penalty RIDGE) on the quantile-normal scale of the column's value on
-        every other column's encoded units (numbers' values, categories' one-hot units) and on the decoder's own value
-        for it, over the rows where it is observed. A column keeps its relation only where that fills rows it was not
-        fitted on clearly better than the decoder fills the rows it was trained on: the RMS error over RELATION_FOLDS
-        cross-validation folds at most RELATION_GAIN times the column's :attr:`spread` (call :meth:`fit_spread`
-        first), and only for columns of at least RELATION_VALUES distinct values with 2 x RELATION_FOLDS observed
-        rows. x, x_hat: encoded rows and their reconstructions (N, width). Sets :attr:`relations` (columns, width + 2)
-        and :attr:`relation_spread` (columns,), the held-out RMS error of each kept relation (0 where none is kept);
-        returns the latter."""
-        x, x_hat = x.double().cpu().numpy(), x_hat.double().cpu().numpy()
+        """Each column's relation to the rest of its row, for generation to redraw it from (:meth:`decode`), fitted on
+        at most RELATION_ROWS evenly spaced rows where the column is known:
+        - a number: a ridge regression (penalty RIDGE) of its quantile-normal value on every other column's encoded
+          units (numbers' values, categories' one-hot units) and on the decoder's own value for it. Kept where it
+          fills rows it was not fitted on clearly better than the decoder fills the rows it was trained on: its RMS
+          error over RELATION_FOLDS cross-validation folds at most RELATION_GAIN times the column's :attr:`spread`
+          (call :meth:`fit_spread` first); only for columns of at least RELATION_VALUES distinct values.
+        - a category of two levels or more: a linear discriminant (:func:`discriminant`) of its level on every other
+          column's units (not the decoder's own logits: with them, tried as a logistic regression, the redrawn levels
+          followed the training rows' own). Kept where its cross-entropy over the cross-validation folds is at most
+          the decoder's on the rows it was trained on.
+        x, x_hat: encoded rows and their reconstructions (N, width). Sets :attr:`relations` (width, width + 2): for
+        each unit a number's value or a category's level logit, the weights of the other columns' units, of the
+        decoder's own value and an intercept; and :attr:`relation_error` (columns,), the held-out error of each kept
+        relation (a number's RMS error, which generation draws its noise with; a category's cross-entropy), 0 where
+        none is kept. Returns the latter."""
+        rows = np.unique(np.linspace(0, len(x) - 1, min(len(x), RELATION_ROWS)).astype(np.int64))
+        x, x_hat = x[rows].double().cpu().numpy(), x_hat[rows].double().cpu().numpy()
         units = np.zeros(self.width, dtype=bool)  # the predictors: a number's value, a category's levels
         for c, (a, b) in zip(self.schema.columns, self.slices):
             units[a:b if c.onehot else a + 1] = True
         fold = np.arange(len(x)) % RELATION_FOLDS
-        relations, spread = torch.zeros_like(self.relations), torch.zeros_like(self.relation_spread)
+        relations, error = torch.zeros_like(self.relations), torch.zeros_like(self.relation_error)
         for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
-            seen = x[:, a + 1] < 0.5 if c.missing else np.ones(len(x), dtype=bool)
-            if (c.onehot or self.spread[j] <= 0 or seen.sum() < 2 * RELATION_FOLDS
-                    or len(np.unique(x[seen, a])) < RELATION_VALUES):
-                continue
+            known = x[:, a:b].sum(1) > 0 if c.onehot else x[:, a + 1] < 0.5 if c.missing else np.ones(len(x), bool)
             use = units.copy()
             use[a:b] = False  # the column's own units
-            f = np.concatenate([x[:, use], x_hat[:, a:a + 1]], 1)[seen]  # (n, predictors + 1)
-            y, k = x[seen, a], fold[seen]
+            k = fold[known]
+            if known.sum() < 2 * RELATION_FOLDS:
+                continue
+            if c.onehot:
+                if b - a < 2:
+                    continue
+                f, y = x[known][:, use], x[known, a:b].argmax(1)  # (n, predictors), (n,) levels
+                decoder = float(F.cross_entropy(torch.from_numpy(x_hat[known, a:b]), torch.from_numpy(y)))
+                held_out = sum(float(F.cross_entropy(torch.from_numpy(f[k == i] @ w + w0), torch.from_numpy(y[k == i]),
+                                                     reduction="sum"))
+                               for i in range(RELATION_FOLDS) for w, w0 in [discriminant(f[k != i], y[k != i], b - a)]
+                               ) / len(y)
+                if held_out > decoder:
+                    continue
+                w, w0 = discriminant(f, y, b - a)
+                relations[a:b, np.flatnonzero(use)] = torch.from_numpy(w.T)
+                relations[a:b, self.width + 1] = torch.from_numpy(w0)
+                error[j] = held_out
+                continue
+            if self.spread[j] <= 0 or len(np.unique(x[known, a])) < RELATION_VALUES:
+                continue
+            f = np.concatenate([x[:, use], x_hat[:, a:a + 1]], 1)[known]  # (n, predictors + 1)
+            y = x[known, a]
             err = np.concatenate([y[k == i] - m - (f[k == i] - fm) @ w for i in range(RELATION_FOLDS)
                                   for w, fm, m in [ridge(f[k != i], y[k != i])]])
             held_out = float(np.sqrt(np.mean(err ** 2)))
             if held_out > RELATION_GAIN * float(self.spread[j]):
                 continue
             w, fm, m = ridge(f, y)
-            relations[j, np.flatnonzero(use)] = torch.from_numpy(w[:-1])
-            relations[j, self.width] = float(w[-1])
-            relations[j, self.width + 1] = m - float(fm @ w)
-            spread[j] = held_out
-        self.relations, self.relation_spread = relations, spread
-        return spread
+            relations[a, np.flatnonzero(use)] = torch.from_numpy(w[:-1])
+            relations[a, self.width] = float(w[-1])
+            relations[a, self.width + 1] = m - float(fm @ w)
+            error[j] = held_out
+        self.relations, self.relation_error = relations, error
+        return error
 
     def _redraw(self, v: torch.Tensor, own: torch.Tensor, drawn: dict[int, torch.Tensor],
-                generator: torch.Generator) -> None:
-        """Generation's second step, in place: each number column with a relation (:meth:`fit_relations`), in
-        column order, redrawn from it: its prediction from the row's other values (numbers as drawn or redrawn so far,
-        categories as drawn: ``drawn``, column -> (N,) levels) and the decoder's own value ``own`` (N, width), plus
-        Gaussian noise of the relation's held-out error. v: the drawn rows (N, width)."""
+                generator: torch.Generator, banned: dict[int, int]) -> None:
+        """Generation's second step, in place: each column with a relation (:meth:`fit_relations`) redrawn from it
+        given the rest of the row as drawn so far, the numbers first, in column order (from the relation's
+        prediction, plus Gaussian noise of its held-out error; the decoder's own value ``own`` (N, width) is one of
+        its inputs), then the categories (from their relation's probabilities; ``banned``: column -> a level never
+        drawn, a hole where the data had none). v: the drawn rows (N, width), the numbers' values; ``drawn``
+        (column -> (N,) levels): the categories' levels, replaced by their redraws."""
         row = v.double()  # (N, width): a copy, with the categories as their drawn levels' one-hot units
         for j, k in drawn.items():
             a, b = self.slices[j]
             row[:, a:b] = F.one_hot(k, b - a).double()
-        for j in torch.nonzero(self.relation_spread > 0)[:, 0].tolist():
-            a, r = self.slices[j][0], self.relations[j]
-            noise = torch.randn(len(row), generator=generator, dtype=torch.float64)
-            row[:, a] = (row @ r[:self.width] + r[self.width] * own[:, a].double() + r[self.width + 1]
-                         + self.relation_spread[j] * noise)
-            v[:, a] = row[:, a].float()
+        r, w = self.relations[:, :self.width], self.relations[:, self.width:]  # (width, width), (width, 2)
+        kept = [j for j in torch.nonzero(self.relation_error > 0)[:, 0].tolist()]
+        for j in sorted(kept, key=lambda j: self.schema.columns[j].onehot):  # numbers, then categories
+            a, b = self.slices[j]
+            z = row @ r[a:b].T + own[:, a:b].double() * w[a:b, 0] + w[a:b, 1]  # (N, b - a)
+            if not self.schema.columns[j].onehot:
+                noise = torch.randn(len(row), generator=generator, dtype=torch.float64)
+                row[:, a] = z[:, 0] + self.relation_error[j] * noise
+                v[:, a] = row[:, a].float()
+                continue
+            if j in banned:
+                z[:, banned[j]] = -math.inf
+            drawn[j] = torch.multinomial(F.softmax(z, 1), 1, generator=generator)[:, 0]
+            row[:, a:b] = F.one_hot(drawn[j], b - a).double()
 
     def decode(self, v: torch.Tensor | np.ndarray, generator: torch.Generator | None = None,
                holes: bool = True, spread: torch.Tensor | list[float] | None = None,
@@ -488,15 +539,16 @@ class TableCodec(nn.Module):
         the training range, None for a hole; categories as their levels. With a ``generator``, categories and holes
         are drawn from the decoder's probabilities and each number from a Gaussian of its column's ``spread``
         (columns,) around the decoder's value on the quantile-normal scale (generation; :attr:`spread` by default),
-        the categories first, then (``relations``) each number column that has a relation redrawn from it given the
-        row's drawn values (:meth:`fit_relations`, :meth:`_redraw`); without, the most probable (reconstruction). ``mean`` (without a generator): each number the mean of its
-        predictive distribution on the column's own scale, the value least far from the truth in squared error (a
-        quantile-modelled number: the Gaussian of ``spread`` around the decoder's value, mapped back through the
-        quantile transform; an integer column of few values: its levels weighted by their probabilities), then
-        rounded as the column is (imputation); with ``mean``, v may also be the outputs of an ensemble's K models
-        (K, N, width), whose predictive distribution is the mixture of theirs: each number's mean is the average of
-        their means, each category's probabilities the average of theirs. ``holes=False``: a value in every entry,
-        never a hole (imputation)."""
+        the categories first; then (``relations``) each column that has a relation is redrawn from it given the row's
+        drawn values (:meth:`fit_relations`, :meth:`_redraw`). Without a generator, the most probable
+        (reconstruction). ``mean`` (without a generator): each number the mean of its predictive distribution on the
+        column's own scale, the value least far from the truth in squared error (a quantile-modelled number: the
+        Gaussian of ``spread`` around the decoder's value, mapped back through the quantile transform; an integer
+        column of few values: its levels weighted by their probabilities), then rounded as the column is
+        (imputation); with ``mean``, v may also be the outputs of an ensemble's K models (K, N, width), whose
+        predictive distribution is the mixture of theirs: each number's mean is the average of their means, each
+        category's probabilities the average of theirs. ``holes=False``: a value in every entry, never a hole
+        (imputation)."""
         v = torch.as_tensor(np.asarray(v, dtype=np.float32) if not torch.is_tensor(v) else v).float().cpu()
         if v.ndim == 3 and not (mean and generator is None):
             raise ValueError("decode takes the outputs of several models (K, N, width) only for their mean")
@@ -508,14 +560,17 @@ class TableCodec(nn.Module):
             for j, (c, (a, _)) in enumerate(zip(self.schema.columns, self.slices)):
                 if not c.onehot and spread[j] > 0:
                     v[0, :, a] += spread[j] * torch.randn(v.shape[1], generator=generator)
+            banned = {j: c.categories.index(MISSING) for j, c in enumerate(self.schema.columns)  # no hole where
+                      if c.onehot and c.missing and not (holes and (c.missing if c.holes_seen is None  # data had none
+                                                                    else c.holes_seen))}
             for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
-                if c.onehot:  # drawn first: the numbers' relations read them
+                if c.onehot:  # drawn first: the relations read them
                     logits = v[0, :, a:b].clone()  # (N, levels)
-                    if c.missing and not (holes and (c.missing if c.holes_seen is None else c.holes_seen)):
-                        logits[:, c.categories.index(MISSING)] = -math.inf
+                    if j in banned:
+                        logits[:, banned[j]] = -math.inf
                     drawn[j] = torch.multinomial(F.softmax(logits, 1), 1, generator=generator)[:, 0]
             if relations:
-                self._redraw(v[0], own, drawn, generator)
+                self._redraw(v[0], own, drawn, generator, banned)
         out: dict[str, list] = {}
         for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
             seen = holes and (c.missing if c.holes_seen is None else c.holes_seen)  # holes only where data had some
