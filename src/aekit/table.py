@@ -265,8 +265,7 @@ def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
     of the table issue, see benchmarks/README.md): two hidden layers of 2 x the encoded width but at most a quarter
     of the rows (64 to 256), a code of half the columns plus one (4 to 16), batches of 64, at most TABLE_EPOCHS
     epochs and about TABLE_STEPS gradient steps for large tables (a small table's synthetic rows copy its rows when
-    the model is trained longer or given more room), no validation split, and a sampler of 10 components.
-    ``impute`` (the masking recipe): hidden layers of 256 and a code of 16 whatever the table, batches of 256 at a
+    the model is trained longer or given more room), and no validation split. ``impute`` (the masking recipe): hidden layers of 256 and a code of 16 whatever the table, batches of 256 at a
     learning rate of 3e-3, and an ensemble of IMPUTE_MEMBERS models whose predictions are averaged (chosen at 30 %
     of the entries hidden at random; see benchmarks/README.md). The sampler: SAMPLER_COMPONENTS components where
     the rows give at least ROWS_PER_PARAMETER rows per parameter of one full-covariance Gaussian over the code (d
