@@ -288,7 +288,7 @@ def load_sampler(run_dir: str | Path, model: Autoencoder | None = None):
     if (relations is None) != (relation_error is None):
         raise CorruptFileError(f"{path} holds {'relations' if relation_error is None else 'relation_error'} "
                                "without the other")
-    if relations is not None and table is not None:  # and the numbers' relations to the rest of their rows
+    if relations is not None and table is not None:  # and the columns' relations to the rest of their rows
         if (relations.shape != (table.width, table.width + 2)
                 or relation_error.shape != (len(table.slices),) or not bool(torch.isfinite(relations).all())
                 or not bool(torch.isfinite(relation_error).all()) or bool((relation_error < 0).any())

@@ -9,9 +9,9 @@ weights it was fitted with) and attaches it at load.
 
 A table model's sampler file also holds each number column's residual spread (``TableCodec.fit_spread``): a
 generated number is drawn around the decoder's value, as the data scatters around its reconstruction; and each
-number column's linear relation to the rest of its row where that relation fills held-out rows clearly better than
-the decoder (``TableCodec.fit_relations``): generation redraws such a number from it given the row's drawn values,
-which keeps relations among the columns that a small code cannot carry.
+column's linear relation to the rest of its row where that relation predicts held-out rows better than the decoder
+(``TableCodec.fit_relations``): generation redraws such a column from it given the row's drawn values, which keeps
+relations among the columns that a small code cannot carry.
 
 Names (``SAMPLERS``): ``gmm``, the fitted mixture (the default wherever a run has one); ``normal``, N(0, I) through
 the code activation (variational models only).

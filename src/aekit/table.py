@@ -265,9 +265,10 @@ def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
     of the table issue, see benchmarks/README.md): two hidden layers of 2 x the encoded width but at most a quarter
     of the rows (64 to 256), a code of half the columns plus one (4 to 16), batches of 64, at most TABLE_EPOCHS
     epochs and about TABLE_STEPS gradient steps for large tables (a small table's synthetic rows copy its rows when
-    the model is trained longer or given more room), and no validation split. ``impute`` (the masking recipe): hidden layers of 256 and a code of 16 whatever the table, batches of 256 at a
-    learning rate of 3e-3, and an ensemble of IMPUTE_MEMBERS models whose predictions are averaged (chosen at 30 %
-    of the entries hidden at random; see benchmarks/README.md). The sampler: SAMPLER_COMPONENTS components where
+    the model is trained longer or given more room), and no validation split. ``impute`` (the masking recipe):
+    hidden layers of 256 and a code of 16 whatever the table, batches of 256 at a learning rate of 3e-3, and an
+    ensemble of IMPUTE_MEMBERS models whose predictions are averaged (chosen at 30 % of the entries hidden at random;
+    see benchmarks/README.md). The sampler: SAMPLER_COMPONENTS components where
     the rows give at least ROWS_PER_PARAMETER rows per parameter of one full-covariance Gaussian over the code (d
     means, d (d + 1) / 2 covariances, a weight), else a single Gaussian (the mixture's narrow components on a small
     table's few codes draw rows near the training rows). Returns config fields."""
@@ -517,7 +518,7 @@ class TableCodec(nn.Module):
             a, b = self.slices[j]
             row[:, a:b] = F.one_hot(k, b - a).double()
         r, w = self.relations[:, :self.width], self.relations[:, self.width:]  # (width, width), (width, 2)
-        kept = [j for j in torch.nonzero(self.relation_error > 0)[:, 0].tolist()]
+        kept = torch.nonzero(self.relation_error > 0)[:, 0].tolist()
         for j in sorted(kept, key=lambda j: self.schema.columns[j].onehot):  # numbers, then categories
             a, b = self.slices[j]
             z = row @ r[a:b].T + own[:, a:b].double() * w[a:b, 0] + w[a:b, 1]  # (N, b - a)
