@@ -471,8 +471,9 @@ class AutoencoderSynthesizer(BaseEstimator):
 
     def sample(self, n_samples: int = 1, random_state=None):
         """``n_samples`` new rows: a DataFrame with the training columns (when fitted on one), else an array
-        (n_samples, n_features). Categories are drawn from the decoder's probabilities, numbers stay in the
-        training range."""
+        (n_samples, n_features). Categories are drawn from the decoder's probabilities, then each column that has a
+        relation to the rest of its row is redrawn from it (``TableCodec.fit_relations``); numbers stay in the
+        training range, categories among the training levels."""
         check_is_fitted(self)
         seed = int(check_random_state(self.random_state if random_state is None else random_state)
                    .randint(np.iinfo(np.int32).max))
