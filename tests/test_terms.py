@@ -176,7 +176,8 @@ def test_pseudo_labels_by_hand():
     assert pseudo_label_loss(logits, other, confidence=0.99).item() == pytest.approx(math.log(2) / 4, abs=1e-6)
 
 
-def test_classifier_parts_and_views(small_digits):
+def test_classifier_parts_and_views(small_digits, monkeypatch):
+    from aekit import terms
     from aekit.data import Batch
     from aekit.terms import view
 
@@ -196,11 +197,13 @@ def test_classifier_parts_and_views(small_digits):
     assert parts["consistency"].item() == 0.0  # evaluation has one view
     v = view(model, torch.full((2000, 5), 0.5))  # no standardizer here: noise 0.1 on the data's scale
     assert v.std().item() == pytest.approx(0.1, rel=0.05)
+    monkeypatch.setattr(terms, "VIEW_AFFINE_SIDE", 10 ** 6)  # the shifts alone (rotations: the test below)
     for side, most in ((12, 1), (28, 2)):  # shifts of up to a fourteenth of the side: 1 px of 12, 2 px of 28
         img = torch.zeros(1, 1, side, side)
         img[0, 0, 6, 6] = 1.0
         moved = {tuple(torch.nonzero((view(model, img, sigma=0.0)[0, 0] == 1))[0].tolist()) for _ in range(60)}
         assert len(moved) > 5 and max(max(abs(r - 6), abs(c - 6)) for r, c in moved) == most
+    monkeypatch.undo()
     model.train()
     sure = model.config.override(pseudo_weight=2.0)
     for layer in model.classifier.modules():  # a head sure of class 3 whatever the view: every row its pseudo-label
@@ -213,3 +216,27 @@ def test_classifier_parts_and_views(small_digits):
     ce3 = torch.nn.functional.cross_entropy(out.logits, torch.full((16,), 3)).item()
     assert parts["pseudo"].item() == pytest.approx(ce3, rel=1e-5) and parts["consistency"].item() == 0.0
     assert parts["loss"].item() == pytest.approx(parts["recon"].item() + parts["classify"].item() + 2.0 * ce3, rel=1e-5)
+
+
+def test_rotations_and_scalings_by_hand_and_which_views_get_them(monkeypatch):
+    from aekit import terms
+    from aekit.corruption import affine, random_affine
+
+    x = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4) + 1
+    one = torch.ones(1)
+    assert torch.allclose(affine(x, 0 * one, one), x, atol=1e-5)  # nothing moves
+    assert torch.allclose(random_affine(x.expand(3, 1, 4, 4), 0.0, 0.0), x.expand(3, 1, 4, 4), atol=1e-5)
+    # a quarter turn maps pixel centres onto pixel centres: the same as rot90, clockwise as the image is shown
+    assert torch.allclose(affine(x, torch.full((1,), math.pi / 2), one), torch.rot90(x, -1, (2, 3)), atol=1e-4)
+    ones = torch.ones(1, 1, 4, 4)
+    assert torch.allclose(affine(ones, 0 * one, 2 * one), ones, atol=1e-5)  # enlarged: every point from inside
+    # shrunk to half: the centre 2 x 2 samples inside the image (1), the corners fall outside (zeros fill in)
+    half = affine(ones, 0 * one, 0.5 * one)[0, 0]
+    assert torch.allclose(half[1:3, 1:3], torch.ones(2, 2), atol=1e-5) and half[0, 0] == 0 and half[3, 3] == 0
+    calls = []
+    monkeypatch.setattr(terms, "random_affine", lambda x, d, s: calls.append((x.shape[-1], d, s)) or x)
+    ae = torch.nn.Module()
+    ae.normalize = ae.denormalize = lambda t: t
+    for side in (8, 15, 16, 28):
+        terms.view(ae, torch.zeros(2, 1, side, side))
+    assert calls == [(16, 15.0, 0.1), (28, 15.0, 0.1)]  # images of 16 pixels a side or more

@@ -1,5 +1,5 @@
 """Input corruptions for denoising training (each takes (x, level) and returns a corrupted copy of x), and the random
-shifts of images that augmentation and the classifier's views use."""
+shifts, rotations and scalings of images that augmentation and the classifier's views use."""
 
 from __future__ import annotations
 
@@ -41,3 +41,21 @@ def random_shift(x: torch.Tensor, s: int, generator: torch.Generator | None = No
     cols = off[1][:, None] + torch.arange(w, device=x.device)  # (B, W)
     out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
     return out.permute(0, 3, 1, 2).contiguous()
+
+
+def affine(x: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Images (B, C, H, W), each rotated by its own ``angle`` (B,) in radians (clockwise as the image is shown, row 0
+    at the top) and enlarged by its own ``scale`` (B,) about its centre, by bilinear interpolation, zeros filling in:
+    (B, C, H, W)."""
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale  # (B,) each: output -> input coordinates
+    theta = torch.stack([torch.stack([cos, sin, torch.zeros_like(cos)], 1),
+                         torch.stack([-sin, cos, torch.zeros_like(cos)], 1)], 1)  # (B, 2, 3)
+    grid = torch.nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, align_corners=False)
+
+
+def random_affine(x: torch.Tensor, degrees: float, scale: float) -> torch.Tensor:
+    """Images (B, C, H, W), each rotated by its own uniform angle in -degrees..degrees and scaled by its own factor
+    in 1 - scale..1 + scale (:func:`affine`): (B, C, H, W)."""
+    u = torch.rand(2, len(x), device=x.device) * 2 - 1  # (2, B) in -1..1
+    return affine(x, u[0] * degrees * torch.pi / 180, 1 + u[1] * scale)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import Config
-from .corruption import corrupt, random_shift
+from .corruption import corrupt, random_affine, random_shift
 from .batch import Batch
 from .registry import RECON_LOSSES, TERMS, Term
 
@@ -93,6 +93,9 @@ def contractive(z: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> 
 
 
 PSEUDO_CONFIDENCE = 0.95  # a second view's class probability from which it serves as a pseudo-label
+VIEW_DEGREES = 15.0  # a view of an image is rotated by up to this many degrees either way ...
+VIEW_SCALE = 0.1  # ... and scaled by up to this share either way ...
+VIEW_AFFINE_SIDE = 16  # ... where its shorter side has at least this many pixels (not the digits' 8 x 8)
 
 
 @dataclass
@@ -125,11 +128,15 @@ class TermInputs:
 def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: float = 0.1) -> torch.Tensor:
     """A random view of each sample (a new draw at every call): images shifted by up to ``shift`` pixels in each
     direction (zeros fill in; default: a fourteenth of the shorter side, at least 1: 2 pixels of MNIST's 28, 1 of
-    the digits' 8), then Gaussian noise of ``sigma`` on the standardised scale. (B, *shape)."""
+    the digits' 8); images of at least VIEW_AFFINE_SIDE pixels a side also rotated by up to VIEW_DEGREES and scaled
+    by up to VIEW_SCALE either way (:func:`aekit.corruption.random_affine`); then Gaussian noise of ``sigma`` on the
+    standardised scale. (B, *shape)."""
     if x.ndim == 4:
         shift = max(1, round(min(x.shape[2:]) / 14)) if shift is None else shift
         if min(x.shape[2:]) > 4 * shift:
             x = random_shift(x, shift)
+        if min(x.shape[2:]) >= VIEW_AFFINE_SIDE:
+            x = random_affine(x, VIEW_DEGREES, VIEW_SCALE)
     return ae.denormalize(ae.normalize(x) + sigma * torch.randn_like(x))
 
 
