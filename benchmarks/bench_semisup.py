@@ -9,7 +9,8 @@ M1+M2 3.33 % (Kingma et al. 2014).
 
 aekit: the classifier variant, a conv autoencoder (channels 32-64-128, code 32, Bernoulli decoder) with a linear head
 on the code, trained on the reconstruction of every image, the cross-entropy of the labelled ones (64 labelled rows
-added to each step) and the agreement of two random views (shifts of up to 2 pixels and noise) of every image;
+added to each step) and the agreement of two random views (shifts of up to 2 pixels, rotations of up to 15 degrees,
+scalings of up to 10 %, and noise) of every image;
 one-cycle Adam to 2e-3, batch 128, 30 epochs.
 
 Augmentation: a plain MLP autoencoder (784-512-256-32, 100 epochs) is trained on all 10,000 images without labels;
