@@ -280,19 +280,20 @@ def load_sampler(run_dir: str | Path, model: Autoencoder | None = None):
         raise CorruptFileError(f"{path} does not hold a sampler (weights, means, scale)")
     spread, relations, relation_error = t.pop("spread", None), t.pop("relations", None), t.pop("relation_error", None)
     table = model.table if model is not None else None
+
+    def per_column(v: torch.Tensor) -> bool:  # one finite number from 0 to 100 per column of the table
+        return v.shape == (len(table.slices),) and bool(torch.isfinite(v).all()) and bool(((v >= 0) & (v <= 100)).all())
+
     if spread is not None and table is not None:  # a table's residual spreads
-        if (spread.shape != (len(table.slices),) or not bool(torch.isfinite(spread).all())
-                or bool((spread < 0).any()) or bool((spread > 100).any())):
+        if not per_column(spread):
             raise CorruptFileError(f"{path}: its spreads are not one non-negative number up to 100 per column")
         table.spread = spread.double()
     if (relations is None) != (relation_error is None):
         raise CorruptFileError(f"{path} holds {'relations' if relation_error is None else 'relation_error'} "
                                "without the other")
     if relations is not None and table is not None:  # and the columns' relations to the rest of their rows
-        if (relations.shape != (table.width, table.width + 2)
-                or relation_error.shape != (len(table.slices),) or not bool(torch.isfinite(relations).all())
-                or not bool(torch.isfinite(relation_error).all()) or bool((relation_error < 0).any())
-                or bool((relation_error > 100).any())):
+        if (relations.shape != (table.width, table.width + 2) or not bool(torch.isfinite(relations).all())
+                or not per_column(relation_error)):
             raise CorruptFileError(f"{path}: its relations are not {table.width} finite rows of {table.width + 2} "
                                    "weights and one error from 0 to 100 per column")
         table.relations, table.relation_error = relations.double(), relation_error.double()

@@ -553,6 +553,10 @@ class TableCodec(nn.Module):
         if v.ndim == 3 and not (mean and generator is None):
             raise ValueError("decode takes the outputs of several models (K, N, width) only for their mean")
         v = v if v.ndim == 3 else v[None]  # (K, N, width)
+        shown = [holes and (c.missing if c.holes_seen is None else c.holes_seen)  # holes only where data had some
+                 for c in self.schema.columns]
+        banned = {j: c.categories.index(MISSING) for j, c in enumerate(self.schema.columns)  # a category's hole
+                  if c.onehot and c.missing and not shown[j]}  # level that is never decoded
         drawn: dict[int, torch.Tensor] = {}  # a draw's categories: column -> (N,) levels
         if generator is not None:
             spread = torch.as_tensor(self.spread if spread is None else spread, dtype=torch.float32)
@@ -560,9 +564,6 @@ class TableCodec(nn.Module):
             for j, (c, (a, _)) in enumerate(zip(self.schema.columns, self.slices)):
                 if not c.onehot and spread[j] > 0:
                     v[0, :, a] += spread[j] * torch.randn(v.shape[1], generator=generator)
-            banned = {j: c.categories.index(MISSING) for j, c in enumerate(self.schema.columns)  # no hole where
-                      if c.onehot and c.missing and not (holes and (c.missing if c.holes_seen is None  # data had none
-                                                                    else c.holes_seen))}
             for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
                 if c.onehot:  # drawn first: the relations read them
                     logits = v[0, :, a:b].clone()  # (N, levels)
@@ -573,14 +574,13 @@ class TableCodec(nn.Module):
                 self._redraw(v[0], own, drawn, generator, banned)
         out: dict[str, list] = {}
         for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
-            seen = holes and (c.missing if c.holes_seen is None else c.holes_seen)  # holes only where data had some
             if c.onehot:
                 if j in drawn:  # a draw (one model: K = 1)
                     out[c.name] = [c.typed(c.categories[i]) for i in drawn[j].tolist()]
                     continue
                 logits = v[:, :, a:b].clone()  # (K, N, levels)
-                if c.missing and not seen:
-                    logits[:, :, c.categories.index(MISSING)] = -math.inf
+                if j in banned:
+                    logits[:, :, banned[j]] = -math.inf
                 p = F.softmax(logits.double(), 2).mean(0)  # (N, levels): the models' probabilities, averaged
                 if mean and c.kind == "integer":  # the levels' mean, rounded to a level
                     levels = torch.tensor([0.0 if t == MISSING else float(t) for t in c.categories])
@@ -598,7 +598,7 @@ class TableCodec(nn.Module):
             else:
                 x = np.interp(z, qz, qx).mean(0)
             vals = c.rounded(x)
-            if c.missing and seen:
+            if c.missing and shown[j]:
                 p = torch.sigmoid(v[:, :, a + 1]).mean(0)
                 hole = (torch.rand(len(p), generator=generator) < p) if generator is not None else p > 0.5
                 vals = [None if h else t for t, h in zip(vals, hole.tolist())]
