@@ -240,3 +240,35 @@ def test_rotations_and_scalings_by_hand_and_which_views_get_them(monkeypatch):
     for side in (8, 15, 16, 28):
         terms.view(ae, torch.zeros(2, 1, side, side))
     assert calls == [(16, 15.0, 0.1), (28, 15.0, 0.1)]  # images of 16 pixels a side or more
+
+
+def test_weak_views_are_shifts_alone_and_give_the_pseudo_labels_targets(small_digits, monkeypatch):
+    from aekit import terms
+    from aekit.data import Batch
+
+    ae = torch.nn.Module()
+    ae.normalize = ae.denormalize = lambda t: t
+    turned = []
+    monkeypatch.setattr(terms, "random_affine", lambda x, d, s: turned.append(x.shape[-1]) or x + 0.5)
+    img = torch.zeros(60, 1, 28, 28)
+    img[:, 0, 14, 14] = 1.0
+    weak = terms.view(ae, img, weak=True)
+    assert turned == []  # neither rotated nor scaled ...
+    assert set(weak.unique().tolist()) == {0.0, 1.0} and torch.equal(weak.sum((1, 2, 3)), torch.ones(60))  # nor noisy
+    moved = {tuple(p) for p in torch.nonzero(weak[:, 0] == 1)[:, 1:].tolist()}
+    assert len(moved) > 5 and max(max(abs(r - 14), abs(c - 14)) for r, c in moved) == 2  # shifted by up to 2 px
+    strong = terms.view(ae, img)
+    assert turned == [28] and len(strong.unique()) > 60  # the strong view: rotated (here: + 0.5) and noisy
+    rows = terms.view(ae, torch.full((2000, 5), 0.5), weak=True)
+    assert rows.std().item() == pytest.approx(0.1, rel=0.05)  # rows keep their noise
+    monkeypatch.undo()
+    seen = []
+    real = terms.view
+    monkeypatch.setattr(terms, "view", lambda ae, x, **kw: seen.append(kw.get("weak", False)) or real(ae, x, **kw))
+    torch.manual_seed(0)
+    model = aekit.build_model(aekit.resolve_config(tiny_config(variant="classifier", classes=10), (1, 8, 8), 0.0, 1.0))
+    batch = Batch(small_digits.train.x[:16], torch.as_tensor(small_digits.train.y[:16]))
+    compute_loss(model, batch, model.config)
+    assert seen == [False, False]  # without pseudo-labels: two like views
+    compute_loss(model, batch, model.config.override(pseudo_weight=3.0))
+    assert seen == [False, False, False, True]  # with them: learning on a strong view, targets from a weak one

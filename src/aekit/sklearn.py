@@ -324,7 +324,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
 
     Parameters: those of :class:`AutoencoderTransformer`, and ``classify_weight`` (of the cross-entropy),
     ``consistency_weight`` (of the views' agreement), ``pseudo_weight`` (of the pseudo-labels: a second view's
-    class where it is at least 95 % sure; ``"auto"``: the recipe's, 1 for images and 0 for rows) and
+    class where it is at least 95 % sure; ``"auto"``: the recipe's, 3 for images and 0 for rows) and
     ``label_batch`` (labelled rows added to every step).
     ``variant`` may add variants to the classifier (``"denoising"``, ``"vae"``). ``"auto"`` sizes (the defaults of
     ``hidden``, ``latent_dim``, ``channels``, ``recon``, ``epochs``, ``batch_size``, ``lr``, ``schedule``) come from

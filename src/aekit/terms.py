@@ -117,24 +117,34 @@ class TermInputs:
     @property
     def second_view(self) -> torch.Tensor:
         """(B, C) class probabilities of a second random view of every row (no gradient), drawn once per step and
-        shared by the terms that compare against it (consistency, pseudo-labels)."""
+        shared by the terms that compare against it (consistency, pseudo-labels). With pseudo-labels (a
+        ``pseudo_weight`` above 0) it is a weak view (:func:`view` with ``weak``: an image only shifted): the targets
+        come from a weak view and the pass learns on a strong one, as in FixMatch (Sohn et al. 2020). Without them it
+        is drawn as the pass's view is (the consistency of two like views): a weak target for the consistency alone
+        made MNIST's error worse on two label draws of three (benchmarks/README.md)."""
         if self._second is None:
             ae = getattr(self.model, "module", self.model)
+            weak = self.config.loss.pseudo_weight > 0
             with torch.no_grad():
-                self._second = F.softmax(ae.classify(view(ae, self.x), self.batch.lengths), 1)
+                self._second = F.softmax(ae.classify(view(ae, self.x, weak=weak), self.batch.lengths), 1)
         return self._second
 
 
-def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: float = 0.1) -> torch.Tensor:
+def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: float = 0.1,
+         weak: bool = False) -> torch.Tensor:
     """A random view of each sample (a new draw at every call): images shifted by up to ``shift`` pixels in each
     direction (zeros fill in; default: a fourteenth of the shorter side, at least 1: 2 pixels of MNIST's 28, 1 of
     the digits' 8); images of at least VIEW_AFFINE_SIDE pixels a side also rotated by up to VIEW_DEGREES and scaled
     by up to VIEW_SCALE either way (:func:`aekit.corruption.random_affine`); then Gaussian noise of ``sigma`` on the
-    standardised scale. (B, *shape)."""
+    standardised scale. ``weak``: an image is only shifted (no rotation, scaling or noise; rows get their noise
+    either way), the view whose class probabilities serve as the pseudo-labels' targets
+    (:attr:`TermInputs.second_view`). (B, *shape)."""
     if x.ndim == 4:
         shift = max(1, round(min(x.shape[2:]) / 14)) if shift is None else shift
         if min(x.shape[2:]) > 4 * shift:
             x = random_shift(x, shift)
+        if weak:
+            return x
         if min(x.shape[2:]) >= VIEW_AFFINE_SIDE:
             x = random_affine(x, VIEW_DEGREES, VIEW_SCALE)
     return ae.denormalize(ae.normalize(x) + sigma * torch.randn_like(x))
@@ -158,8 +168,8 @@ def _consistency_term(t: TermInputs) -> torch.Tensor:
 
 def pseudo_label_loss(logits: torch.Tensor, other: torch.Tensor, confidence: float = PSEUDO_CONFIDENCE) -> torch.Tensor:
     """Mean over every row of its cross-entropy against the class another view of it gives with probability at
-    least ``confidence``, 0 for the rows whose other view is less sure (FixMatch's pseudo-labels, Sohn et al. 2020,
-    with the same kind of view on both sides). logits (B, C), other (B, C) probabilities."""
+    least ``confidence``, 0 for the rows whose other view is less sure (FixMatch's pseudo-labels, Sohn et al. 2020:
+    the other view a weak one, see :attr:`TermInputs.second_view`). logits (B, C), other (B, C) probabilities."""
     sure, label = other.max(1)  # (B,), (B,)
     return (F.cross_entropy(logits, label, reduction="none") * (sure >= confidence).to(logits.dtype)).mean()
 

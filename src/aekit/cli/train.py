@@ -67,7 +67,7 @@ _HELP = {
     "classify_weight": "classifier: weight of the cross-entropy on the labelled samples",
     "consistency_weight": "classifier: weight of the agreement of two random views of every sample",
     "pseudo_weight": "classifier: weight of the pseudo-labels (a second view's class where it is at least 95 %% sure; "
-                     "the recipe's default: 1 for images, 0 for rows)",
+                     "the recipe's default: 3 for images, 0 for rows)",
     "members": "models trained (from the seeds seed, seed + 1, ...) whose predictions imputation averages; the "
                "imputation recipe's default: 5",
     "label_batch": "classifier: labelled samples added to every step",
