@@ -36,7 +36,8 @@ from aekit.sampler import fit_sampler
 from common import header, parser
 
 CLASSIFIER = dict(arch="conv", channels=(32, 64, 128), latent_dim=32, recon="bce", epochs=30, batch_size=128,
-                  lr=2e-3, schedule="onecycle", val_fraction=0.0, variant="classifier", sampler="none")
+                  lr=2e-3, schedule="onecycle", val_fraction=0.0, variant="classifier", sampler="none",
+                  view_degrees=15.0)
 PLAIN = dict(arch="mlp", hidden=(512, 256), latent_dim=32, recon="bce", epochs=100, batch_size=128, lr=1e-3,
              val_fraction=0.0, sampler="none")
 

@@ -112,7 +112,8 @@ def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, c
     # = 24 epochs
     r = classifier_recipe(10_000, (1, 28, 28), unit_range=True)
     assert (r["arch"], r["channels"], r["latent_dim"], r["recon"], r["epochs"], r["batch_size"], r["lr"],
-            r["schedule"], r["pseudo_weight"]) == ("conv", (32, 64, 128), 32, "bce", 24, 128, 2e-3, "onecycle", 3.0)
+            r["schedule"], r["pseudo_weight"], r["view_degrees"]) == ("conv", (32, 64, 128), 32, "bce", 24, 128,
+                                                                      2e-3, "onecycle", 3.0, 15.0)
     # 569 rows of 30 numbers: an MLP of 120 and 60 units, a code of 15; batches of 569 / 8 -> 64; 4,800 steps
     # would be 540 epochs: at most 300
     r = classifier_recipe(569, (30,), unit_range=True)

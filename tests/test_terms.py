@@ -176,8 +176,7 @@ def test_pseudo_labels_by_hand():
     assert pseudo_label_loss(logits, other, confidence=0.99).item() == pytest.approx(math.log(2) / 4, abs=1e-6)
 
 
-def test_classifier_parts_and_views(small_digits, monkeypatch):
-    from aekit import terms
+def test_classifier_parts_and_views(small_digits):
     from aekit.data import Batch
     from aekit.terms import view
 
@@ -197,13 +196,12 @@ def test_classifier_parts_and_views(small_digits, monkeypatch):
     assert parts["consistency"].item() == 0.0  # evaluation has one view
     v = view(model, torch.full((2000, 5), 0.5))  # no standardizer here: noise 0.1 on the data's scale
     assert v.std().item() == pytest.approx(0.1, rel=0.05)
-    monkeypatch.setattr(terms, "VIEW_AFFINE_SIDE", 10 ** 6)  # the shifts alone (rotations: the test below)
-    for side, most in ((12, 1), (28, 2)):  # shifts of up to a fourteenth of the side: 1 px of 12, 2 px of 28
+    for side, most in ((12, 1), (28, 2)):  # shifts of up to a fourteenth of the side: 1 px of 12, 2 px of 28 (no
+        # degrees given: no rotation, the test below)
         img = torch.zeros(1, 1, side, side)
         img[0, 0, 6, 6] = 1.0
         moved = {tuple(torch.nonzero((view(model, img, sigma=0.0)[0, 0] == 1))[0].tolist()) for _ in range(60)}
         assert len(moved) > 5 and max(max(abs(r - 6), abs(c - 6)) for r, c in moved) == most
-    monkeypatch.undo()
     model.train()
     sure = model.config.override(pseudo_weight=2.0)
     for layer in model.classifier.modules():  # a head sure of class 3 whatever the view: every row its pseudo-label
@@ -218,7 +216,7 @@ def test_classifier_parts_and_views(small_digits, monkeypatch):
     assert parts["loss"].item() == pytest.approx(parts["recon"].item() + parts["classify"].item() + 2.0 * ce3, rel=1e-5)
 
 
-def test_rotations_and_scalings_by_hand_and_which_views_get_them(monkeypatch):
+def test_rotations_and_scalings_by_hand_and_the_views_that_get_them(monkeypatch):
     from aekit import terms
     from aekit.corruption import affine, random_affine
 
@@ -237,9 +235,14 @@ def test_rotations_and_scalings_by_hand_and_which_views_get_them(monkeypatch):
     monkeypatch.setattr(terms, "random_affine", lambda x, d, s: calls.append((x.shape[-1], d, s)) or x)
     ae = torch.nn.Module()
     ae.normalize = ae.denormalize = lambda t: t
-    for side in (8, 15, 16, 28):
-        terms.view(ae, torch.zeros(2, 1, side, side))
-    assert calls == [(16, 15.0, 0.1), (28, 15.0, 0.1)]  # images of 16 pixels a side or more
+    for side in (8, 28):
+        terms.view(ae, torch.zeros(2, 1, side, side))  # view_degrees 0 (the config's default): neither
+        terms.view(ae, torch.zeros(2, 1, side, side), degrees=15.0)
+        terms.view(ae, torch.zeros(2, 1, side, side), degrees=15.0, weak=True)  # a weak view: neither
+    terms.view(ae, torch.zeros(2, 64), degrees=15.0)  # rows: noise alone
+    assert calls == [(8, 15.0, 0.1), (28, 15.0, 0.1)]
+    with pytest.raises(ValueError, match="view_degrees"):
+        aekit.Config().override(view_degrees=181)
 
 
 def test_weak_views_are_shifts_alone_and_give_the_pseudo_labels_targets(small_digits, monkeypatch):
@@ -258,7 +261,7 @@ def test_weak_views_are_shifts_alone_and_give_the_pseudo_labels_targets(small_di
     assert set(weak.unique().tolist()) == {0.0, 1.0} and torch.equal(weak.sum((1, 2, 3)), torch.ones(60))  # nor noisy
     moved = {tuple(p) for p in torch.nonzero(weak[:, 0] == 1)[:, 1:].tolist()}
     assert len(moved) > 5 and max(max(abs(r - 14), abs(c - 14)) for r, c in moved) == 2  # shifted by up to 2 px
-    strong = terms.view(ae, img)
+    strong = terms.view(ae, img, degrees=15.0)
     assert turned == [28] and len(strong.unique()) > 60  # the strong view: rotated (here: + 0.5) and noisy
     rows = terms.view(ae, torch.full((2000, 5), 0.5), weak=True)
     assert rows.std().item() == pytest.approx(0.1, rel=0.05)  # rows keep their noise

@@ -99,6 +99,9 @@ class LossConfig:
     # classifier: weight of the pseudo-labels, the cross-entropy of each row whose second view's class is at least
     # PSEUDO_CONFIDENCE (0.95) sure, with that class as its label (0: none; the classifier recipe for images sets 1)
     pseudo_weight: float = 0.0
+    # classifier: the views of images are also rotated by up to this many degrees either way and scaled by up to
+    # 10 % (0: neither; the classifier recipe for images sets 15)
+    view_degrees: float = 0.0
 
     def __post_init__(self) -> None:
         R.RECON_LOSSES.canonical(self.recon)
@@ -110,6 +113,7 @@ class LossConfig:
                      "consistency_weight", "pseudo_weight"):
             v = getattr(self, name)
             _check(v >= 0 and math.isfinite(v), f"{name} must be a finite number >= 0, got {v}")
+        _check(0 <= self.view_degrees <= 180, f"view_degrees must be in [0, 180], got {self.view_degrees}")
         if R.CORRUPTIONS.canonical(self.noise) != "gaussian":
             _check(self.noise_level <= 1, f"noise_level is a probability for {self.noise} noise: it must be in "
                                           f"[0, 1], got {self.noise_level}")

@@ -93,9 +93,8 @@ def contractive(z: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> 
 
 
 PSEUDO_CONFIDENCE = 0.95  # a second view's class probability from which it serves as a pseudo-label
-VIEW_DEGREES = 15.0  # a view of an image is rotated by up to this many degrees either way ...
-VIEW_SCALE = 0.1  # ... and scaled by up to this share either way ...
-VIEW_AFFINE_SIDE = 16  # ... where its shorter side has at least this many pixels (not the digits' 8 x 8)
+VIEW_DEGREES = 15.0  # the classifier recipe's: a view of an image is rotated by up to this many degrees either way
+VIEW_SCALE = 0.1  # and scaled by up to this share either way, where the config's view_degrees is above 0
 
 
 @dataclass
@@ -126,17 +125,18 @@ class TermInputs:
             ae = getattr(self.model, "module", self.model)
             weak = self.config.loss.pseudo_weight > 0
             with torch.no_grad():
-                self._second = F.softmax(ae.classify(view(ae, self.x, weak=weak), self.batch.lengths), 1)
+                x = view(ae, self.x, weak=weak, degrees=self.config.loss.view_degrees)
+                self._second = F.softmax(ae.classify(x, self.batch.lengths), 1)
         return self._second
 
 
 def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: float = 0.1,
-         weak: bool = False) -> torch.Tensor:
+         weak: bool = False, degrees: float = 0.0) -> torch.Tensor:
     """A random view of each sample (a new draw at every call): images shifted by up to ``shift`` pixels in each
     direction (zeros fill in; default: a fourteenth of the shorter side, at least 1: 2 pixels of MNIST's 28, 1 of
-    the digits' 8); images of at least VIEW_AFFINE_SIDE pixels a side also rotated by up to VIEW_DEGREES and scaled
-    by up to VIEW_SCALE either way (:func:`aekit.corruption.random_affine`); then Gaussian noise of ``sigma`` on the
-    standardised scale. ``weak``: an image is only shifted (no rotation, scaling or noise; rows get their noise
+    the digits' 8); with ``degrees`` above 0 (the config's ``view_degrees``) also rotated by up to that many degrees
+    and scaled by up to VIEW_SCALE either way (:func:`aekit.corruption.random_affine`); then Gaussian noise of
+    ``sigma`` on the standardised scale. ``weak``: an image is only shifted (no rotation, scaling or noise; rows get their noise
     either way), the view whose class probabilities serve as the pseudo-labels' targets
     (:attr:`TermInputs.second_view`). (B, *shape)."""
     if x.ndim == 4:
@@ -145,8 +145,8 @@ def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: 
             x = random_shift(x, shift)
         if weak:
             return x
-        if min(x.shape[2:]) >= VIEW_AFFINE_SIDE:
-            x = random_affine(x, VIEW_DEGREES, VIEW_SCALE)
+        if degrees > 0:
+            x = random_affine(x, degrees, VIEW_SCALE)
     return ae.denormalize(ae.normalize(x) + sigma * torch.randn_like(x))
 
 
@@ -218,7 +218,7 @@ def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Co
     ae = getattr(model, "module", model)  # the Autoencoder itself under DDP
     x_in = x
     if spec.classify and corrupt_input and model.training:  # the first of the consistency's two views
-        x_in = view(ae, x)
+        x_in = view(ae, x, degrees=lc.view_degrees)
     if spec.corrupt and corrupt_input and ae.table is not None:  # a table: entries swapped between rows, or
         # hidden as holes (masking: the imputation recipe)
         x_in = ae.table.hide(x_in, lc.noise_level) if lc.noise == "masking" else ae.table.swap(x_in, lc.noise_level)

@@ -10,6 +10,7 @@ import torch
 
 from ..config import small_batch
 from ..model import NO_CLASSIFIER, Autoencoder
+from ..terms import VIEW_DEGREES
 from .infer import CHUNK, batched
 
 
@@ -45,7 +46,8 @@ def classifier_recipe(n_samples: int, sample_shape: tuple[int, ...], unit_range:
     32-64-128 channels, a code of 32, one-cycle Adam to 2e-3; benchmarks/bench_semisup.py), with pseudo-labels
     and 1,800 steps instead of 2,400 (on MNIST's label draw 0: 4.01 % -> 3.67 %, 224 -> 169 s), their weight
     (``pseudo_weight``) 3 since their targets come from a weak view (draw 0: 2.14 % at 1, 2.02 at 2, 1.98 at 3, 2.06
-    at 5);
+    at 5), and views rotated by up to VIEW_DEGREES and scaled by up to 10 % (``view_degrees``; the digits' 8 x 8
+    too);
     for rows an MLP of 4 d and 2 d units (at most 512 and 256), a code of d / 2 (2 to 32) and squared error.
     Batches of 128 for images and 64 for rows (smaller for small data: an eighth of the rows, at least 16) and about
     CLASSIFIER_STEPS (images) or ROW_STEPS (rows) gradient steps (5 to 300 epochs). ``unit_range``: images in
@@ -58,11 +60,11 @@ def classifier_recipe(n_samples: int, sample_shape: tuple[int, ...], unit_range:
     if images:
         return {"arch": "conv", "channels": (32, 64, 128), "latent_dim": 32, "hidden": (64,),
                 "recon": "bce" if unit_range else "mse", "epochs": epochs, "batch_size": batch, "lr": 2e-3,
-                "schedule": "onecycle", "pseudo_weight": 3.0}
+                "schedule": "onecycle", "pseudo_weight": 3.0, "view_degrees": VIEW_DEGREES}
     d = math.prod(sample_shape)
     return {"arch": "mlp", "hidden": (int(min(512, max(32, 4 * d))), int(min(256, max(16, 2 * d)))),
             "latent_dim": int(min(32, max(2, d // 2))), "channels": (32, 64), "recon": "mse", "epochs": epochs,
-            "batch_size": batch, "lr": 1e-3, "schedule": "none", "pseudo_weight": 0.0}
+            "batch_size": batch, "lr": 1e-3, "schedule": "none", "pseudo_weight": 0.0, "view_degrees": 0.0}
 
 
 IMAGE_ROWS = 1000  # rows that image_rows reads (evenly spaced)

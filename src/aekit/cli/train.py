@@ -71,6 +71,8 @@ _HELP = {
     "members": "models trained (from the seeds seed, seed + 1, ...) whose predictions imputation averages; the "
                "imputation recipe's default: 5",
     "label_batch": "classifier: labelled samples added to every step",
+    "view_degrees": "classifier: the views of images also rotated by up to this many degrees and scaled by up to 10 %% "
+                    "(0: neither; the recipe's default for images: 15)",
     "categorical": "table: columns to read as categories, comma separated (kinds are otherwise read from the values)",
     "drop": "table: columns to leave out, comma separated",
     "label_column": "a CSV's column of labels (header name or 0-based index), taken out of the features",
