@@ -97,7 +97,7 @@ class LossConfig:
     # views of each sample (shifted by up to 2 pixels for images, and noised), over all rows, labelled or not
     consistency_weight: float = 100.0
     # classifier: weight of the pseudo-labels, the cross-entropy of each row whose second view's class is at least
-    # PSEUDO_CONFIDENCE (0.95) sure, with that class as its label (0: none; the classifier recipe for images sets 1)
+    # PSEUDO_CONFIDENCE (0.95) sure, with that class as its label (0: none; the classifier recipe for images sets 3)
     pseudo_weight: float = 0.0
     # classifier: the views of images are also rotated by up to this many degrees either way and scaled by up to
     # 10 % (0: neither; the classifier recipe for images sets 15)

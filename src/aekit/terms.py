@@ -136,8 +136,8 @@ def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: 
     direction (zeros fill in; default: a fourteenth of the shorter side, at least 1: 2 pixels of MNIST's 28, 1 of
     the digits' 8); with ``degrees`` above 0 (the config's ``view_degrees``) also rotated by up to that many degrees
     and scaled by up to VIEW_SCALE either way (:func:`aekit.corruption.random_affine`); then Gaussian noise of
-    ``sigma`` on the standardised scale. ``weak``: an image is only shifted (no rotation, scaling or noise; rows get their noise
-    either way), the view whose class probabilities serve as the pseudo-labels' targets
+    ``sigma`` on the standardised scale. ``weak``: an image is only shifted (no rotation, scaling or noise; rows get
+    their noise either way), the view whose class probabilities serve as the pseudo-labels' targets
     (:attr:`TermInputs.second_view`). (B, *shape)."""
     if x.ndim == 4:
         shift = max(1, round(min(x.shape[2:]) / 14)) if shift is None else shift
