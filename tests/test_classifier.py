@@ -112,13 +112,13 @@ def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, c
     # = 24 epochs
     r = classifier_recipe(10_000, (1, 28, 28), unit_range=True)
     assert (r["arch"], r["channels"], r["latent_dim"], r["recon"], r["epochs"], r["batch_size"], r["lr"],
-            r["schedule"], r["pseudo_weight"], r["view_degrees"]) == ("conv", (32, 64, 128), 32, "bce", 24, 128,
-                                                                      2e-3, "onecycle", 3.0, 15.0)
+            r["schedule"], r["pseudo_weight"], r["view_degrees"], r["view_noise"]) == \
+        ("conv", (32, 64, 128), 32, "bce", 24, 128, 2e-3, "onecycle", 3.0, 15.0, 0.1)
     # 569 rows of 30 numbers: an MLP of 120 and 60 units, a code of 15; batches of 569 / 8 -> 64; 4,800 steps
     # would be 540 epochs: at most 300
     r = classifier_recipe(569, (30,), unit_range=True)
-    assert (r["arch"], r["hidden"], r["latent_dim"], r["recon"], r["batch_size"], r["epochs"], r["pseudo_weight"]) == \
-        ("mlp", (120, 60), 15, "mse", 64, 300, 0.0)
+    assert (r["arch"], r["hidden"], r["latent_dim"], r["recon"], r["batch_size"], r["epochs"], r["pseudo_weight"],
+            r["view_degrees"], r["view_noise"]) == ("mlp", (120, 60), 15, "mse", 64, 300, 3.0, 0.0, 0.3)
     assert classifier_recipe(10_000, (784,))["epochs"] == 31  # ceil(4,800 x 64 / 10,000)
     assert classifier_recipe(10 ** 7, (3,))["epochs"] == 5 and classifier_recipe(10, (3,))["epochs"] == 300
     x = small_digits.train.x.numpy()  # (300, 1, 8, 8) in [0, 1]

@@ -265,14 +265,24 @@ def test_weak_views_are_shifts_alone_and_give_the_pseudo_labels_targets(small_di
     assert turned == [28] and len(strong.unique()) > 60  # the strong view: rotated (here: + 0.5) and noisy
     rows = terms.view(ae, torch.full((2000, 5), 0.5), weak=True)
     assert rows.std().item() == pytest.approx(0.1, rel=0.05)  # rows keep their noise
+    # rows: the strong view's noise is sigma (the config's view_noise); a weak one's at most WEAK_NOISE (0.1)
+    rows = torch.full((4000, 5), 0.5)
+    assert terms.view(ae, rows, sigma=0.3).std().item() == pytest.approx(0.3, rel=0.05)
+    assert terms.view(ae, rows, sigma=0.3, weak=True).std().item() == pytest.approx(0.1, rel=0.05)
+    assert terms.view(ae, rows, sigma=0.05, weak=True).std().item() == pytest.approx(0.05, rel=0.05)
+    assert torch.equal(terms.view(ae, rows, sigma=0.0), rows)
     monkeypatch.undo()
     seen = []
     real = terms.view
-    monkeypatch.setattr(terms, "view", lambda ae, x, **kw: seen.append(kw.get("weak", False)) or real(ae, x, **kw))
+    monkeypatch.setattr(terms, "view", lambda ae, x, **kw: seen.append((kw.get("weak", False), kw["sigma"]))
+                        or real(ae, x, **kw))
     torch.manual_seed(0)
     model = aekit.build_model(aekit.resolve_config(tiny_config(variant="classifier", classes=10), (1, 8, 8), 0.0, 1.0))
     batch = Batch(small_digits.train.x[:16], torch.as_tensor(small_digits.train.y[:16]))
     compute_loss(model, batch, model.config)
-    assert seen == [False, False]  # without pseudo-labels: two like views
-    compute_loss(model, batch, model.config.override(pseudo_weight=3.0))
-    assert seen == [False, False, False, True]  # with them: learning on a strong view, targets from a weak one
+    assert seen == [(False, 0.1), (False, 0.1)]  # without pseudo-labels: two like views (view_noise 0.1 by default)
+    compute_loss(model, batch, model.config.override(pseudo_weight=3.0, view_noise=0.3))
+    # with them: learning on a strong view, targets from a weak one, each given the config's noise
+    assert seen[2:] == [(False, 0.3), (True, 0.3)]
+    with pytest.raises(ValueError, match="view_noise"):
+        aekit.Config().override(view_noise=-0.1)

@@ -97,11 +97,14 @@ class LossConfig:
     # views of each sample (shifted by up to 2 pixels for images, and noised), over all rows, labelled or not
     consistency_weight: float = 100.0
     # classifier: weight of the pseudo-labels, the cross-entropy of each row whose second view's class is at least
-    # PSEUDO_CONFIDENCE (0.95) sure, with that class as its label (0: none; the classifier recipe for images sets 3)
+    # PSEUDO_CONFIDENCE (0.95) sure, with that class as its label (0: none; the classifier recipe sets 3)
     pseudo_weight: float = 0.0
     # classifier: the views of images are also rotated by up to this many degrees either way and scaled by up to
     # 10 % (0: neither; the classifier recipe for images sets 15)
     view_degrees: float = 0.0
+    # classifier: the standard deviation of the Gaussian noise a view adds on the standardised scale (a weak view:
+    # none on images, at most WEAK_NOISE (0.1) on rows; the classifier recipe sets 0.1 for images and 0.3 for rows)
+    view_noise: float = 0.1
 
     def __post_init__(self) -> None:
         R.RECON_LOSSES.canonical(self.recon)
@@ -110,7 +113,7 @@ class LossConfig:
         _check(self.train_quantization in ("noise", "ste"),
                f"train_quantization must be noise or ste, got {self.train_quantization!r}")
         for name in ("sparsity_beta", "kl_beta", "contractive_lambda", "noise_level", "rate_lambda", "classify_weight",
-                     "consistency_weight", "pseudo_weight"):
+                     "consistency_weight", "pseudo_weight", "view_noise"):
             v = getattr(self, name)
             _check(v >= 0 and math.isfinite(v), f"{name} must be a finite number >= 0, got {v}")
         _check(0 <= self.view_degrees <= 180, f"view_degrees must be in [0, 180], got {self.view_degrees}")

@@ -25,7 +25,8 @@ from .data import Split
 from .train import fit as _fit
 
 # only AutoencoderClassifier's
-CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "pseudo_weight", "label_batch", "view_degrees")
+CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "pseudo_weight", "label_batch", "view_degrees",
+                     "view_noise")
 _NOT_PARAMS = ("input_shape", "seed", "classes", "table", "sampler", "sampler_components", "members",
                *CLASSIFIER_PARAMS)  # (members: an ensemble, which only the imputer averages)
 
@@ -324,9 +325,10 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
 
     Parameters: those of :class:`AutoencoderTransformer`, and ``classify_weight`` (of the cross-entropy),
     ``consistency_weight`` (of the views' agreement), ``pseudo_weight`` (of the pseudo-labels: a second view's
-    class where it is at least 95 % sure; ``"auto"``: the recipe's, 3 for images and 0 for rows),
-    ``label_batch`` (labelled rows added to every step) and ``view_degrees`` (the views of images also rotated by up
-    to this many degrees and scaled by up to 10 %; 0: neither; ``"auto"``: the recipe's, 15).
+    class where it is at least 95 % sure; ``"auto"``: the recipe's, 3), ``label_batch`` (labelled rows added to
+    every step), ``view_degrees`` (the views of images also rotated by up to this many degrees and scaled by up to
+    10 %; 0: neither; ``"auto"``: the recipe's, 15) and ``view_noise`` (the standard deviation of the views' Gaussian
+    noise on the standardised scale; ``"auto"``: the recipe's, 0.1 for images and 0.3 for rows).
     ``variant`` may add variants to the classifier (``"denoising"``, ``"vae"``). ``"auto"`` sizes (the defaults of
     ``hidden``, ``latent_dim``, ``channels``, ``recon``, ``epochs``, ``batch_size``, ``lr``, ``schedule``) come from
     the data's shape and size (:func:`aekit.apps.classifier_recipe`): a conv net for images, an MLP for rows.
@@ -355,13 +357,14 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
                  classify_weight: float = 1.0, consistency_weight: float = 100.0,
                  pseudo_weight: float | str = "auto", label_batch: int = 64, view_degrees: float | str = "auto",
-                 image_shape: tuple[int, ...] | str | None = "auto") -> None:
+                 view_noise: float | str = "auto", image_shape: tuple[int, ...] | str | None = "auto") -> None:
         super().__init__(**_base_arguments(locals()))
         self.classify_weight = classify_weight
         self.consistency_weight = consistency_weight
         self.pseudo_weight = pseudo_weight
         self.label_batch = label_batch
         self.view_degrees = view_degrees
+        self.view_noise = view_noise
         self.image_shape = image_shape
 
     def _image_shape(self, X: np.ndarray) -> tuple[int, int, int] | None:

@@ -95,6 +95,7 @@ def contractive(z: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> 
 PSEUDO_CONFIDENCE = 0.95  # a second view's class probability from which it serves as a pseudo-label
 VIEW_DEGREES = 15.0  # the classifier recipe's: a view of an image is rotated by up to this many degrees either way
 VIEW_SCALE = 0.1  # and scaled by up to this share either way, where the config's view_degrees is above 0
+WEAK_NOISE = 0.1  # the most noise a weak view of rows gets (the config's view_noise where that is less)
 
 
 @dataclass
@@ -125,7 +126,8 @@ class TermInputs:
             ae = getattr(self.model, "module", self.model)
             weak = self.config.loss.pseudo_weight > 0
             with torch.no_grad():
-                x = view(ae, self.x, weak=weak, degrees=self.config.loss.view_degrees)
+                lc = self.config.loss
+                x = view(ae, self.x, sigma=lc.view_noise, weak=weak, degrees=lc.view_degrees)
                 self._second = F.softmax(ae.classify(x, self.batch.lengths), 1)
         return self._second
 
@@ -136,9 +138,9 @@ def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: 
     direction (zeros fill in; default: a fourteenth of the shorter side, at least 1: 2 pixels of MNIST's 28, 1 of
     the digits' 8); with ``degrees`` above 0 (the config's ``view_degrees``) also rotated by up to that many degrees
     and scaled by up to VIEW_SCALE either way (:func:`aekit.corruption.random_affine`); then Gaussian noise of
-    ``sigma`` on the standardised scale. ``weak``: an image is only shifted (no rotation, scaling or noise; rows get
-    their noise either way), the view whose class probabilities serve as the pseudo-labels' targets
-    (:attr:`TermInputs.second_view`). (B, *shape)."""
+    ``sigma`` on the standardised scale (the config's ``view_noise``). ``weak``: an image is only shifted (no
+    rotation, scaling or noise), other samples (rows) get noise of at most WEAK_NOISE: the view whose class
+    probabilities serve as the pseudo-labels' targets (:attr:`TermInputs.second_view`). (B, *shape)."""
     if x.ndim == 4:
         shift = max(1, round(min(x.shape[2:]) / 14)) if shift is None else shift
         if min(x.shape[2:]) > 4 * shift:
@@ -147,6 +149,8 @@ def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: 
             return x
         if degrees > 0:
             x = random_affine(x, degrees, VIEW_SCALE)
+    elif weak:
+        sigma = min(sigma, WEAK_NOISE)
     return ae.denormalize(ae.normalize(x) + sigma * torch.randn_like(x))
 
 
@@ -218,7 +222,7 @@ def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Co
     ae = getattr(model, "module", model)  # the Autoencoder itself under DDP
     x_in = x
     if spec.classify and corrupt_input and model.training:  # the first of the consistency's two views
-        x_in = view(ae, x, degrees=lc.view_degrees)
+        x_in = view(ae, x, sigma=lc.view_noise, degrees=lc.view_degrees)
     if spec.corrupt and corrupt_input and ae.table is not None:  # a table: entries swapped between rows, or
         # hidden as holes (masking: the imputation recipe)
         x_in = ae.table.hide(x_in, lc.noise_level) if lc.noise == "masking" else ae.table.swap(x_in, lc.noise_level)

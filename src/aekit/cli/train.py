@@ -67,12 +67,14 @@ _HELP = {
     "classify_weight": "classifier: weight of the cross-entropy on the labelled samples",
     "consistency_weight": "classifier: weight of the agreement of two random views of every sample",
     "pseudo_weight": "classifier: weight of the pseudo-labels (a second view's class where it is at least 95 %% sure; "
-                     "the recipe's default: 3 for images, 0 for rows)",
+                     "the recipe's default: 3)",
     "members": "models trained (from the seeds seed, seed + 1, ...) whose predictions imputation averages; the "
                "imputation recipe's default: 5",
     "label_batch": "classifier: labelled samples added to every step",
     "view_degrees": "classifier: the views of images also rotated by up to this many degrees and scaled by up to 10 %% "
                     "(0: neither; the recipe's default for images: 15)",
+    "view_noise": "classifier: the standard deviation of the views' Gaussian noise on the standardised scale (the "
+                  "recipe's default: 0.1 for images, 0.3 for rows)",
     "categorical": "table: columns to read as categories, comma separated (kinds are otherwise read from the values)",
     "drop": "table: columns to leave out, comma separated",
     "label_column": "a CSV's column of labels (header name or 0-based index), taken out of the features",
