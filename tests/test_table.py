@@ -537,7 +537,6 @@ def test_generate_where_keeps_the_rows_of_a_condition(tmp_path, capsys):
 
 
 def test_the_report_of_a_table_run_compares_columns_and_associations(tmp_path):
-    import aekit
     from aekit.viz.views import associations
 
     data = _people(tmp_path / "p.csv", n=100)

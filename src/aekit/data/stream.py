@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tokenize
 from pathlib import Path
 
