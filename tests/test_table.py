@@ -74,6 +74,26 @@ def test_encode_then_decode_gives_the_same_typed_table(tmp_path):
     assert back["city"] == [None if v == "NA" else v for v in cols["city"]]
 
 
+def test_an_integer_column_of_few_values_reads_an_unseen_count_as_its_nearest_level():
+    cols = {"kids": np.array(["0", "1", "2", "3", "4", "6"] * 3, dtype=object),
+            "city": np.array(["Oslo", "Lima"] * 9, dtype=object)}
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    kids = codec.schema.columns[0]
+    assert kids.kind == "integer" and kids.onehot and kids.categories == ["0", "1", "2", "3", "4", "6"]
+    new = {"kids": np.array(["5", "5.6", "4.4", "0.2"], dtype=object), "city": np.array(["Oslo"] * 4, dtype=object)}
+    # 5 lies as near 4 as 6: the lower; 5.6 -> 6; 4.4 -> 4; 0.2 -> 0
+    assert codec.decode(codec.encode(new))["kids"] == [4, 6, 4, 0]
+    # beyond the training range: the end level; with unknown="zeros" (detect's new data) no level, as a new category
+    far = {"kids": np.array(["9", "-1"], dtype=object), "city": np.array(["Oslo"] * 2, dtype=object)}
+    assert codec.decode(codec.encode(far))["kids"] == [6, 0]
+    assert codec.encode(far, unknown="zeros")[:, :6].sum() == 0
+    assert codec.decode(codec.encode(new, unknown="zeros"))["kids"] == [4, 6, 4, 0]  # inside the range: as before
+    with pytest.raises(ValueError, match="column 'kids', row 0 holds 'many', a category the run never saw"):
+        codec.encode({"kids": np.array(["many"], dtype=object), "city": np.array(["Oslo"], dtype=object)})
+    with pytest.raises(ValueError, match="'Rome', a category the run never saw"):  # text columns: as before
+        codec.encode({"kids": np.array(["1"], dtype=object), "city": np.array(["Rome"], dtype=object)})
+
+
 def test_the_quantile_transform_by_hand():
     cols = {"v": np.array(["1.5", "2.5", "2.5", "4.5"], dtype=object)}
     codec = TableCodec(infer_schema(cols)).fit(cols)

@@ -390,7 +390,9 @@ class TableCodec(nn.Module):
 
     def encode(self, columns: dict[str, np.ndarray], what: str = "the table", unknown: str = "error") -> np.ndarray:
         """Raw columns -> (N, width) float32. A ValueError names the column and row of a value training never saw
-        (a new category, a hole in a column that had none, text in a number column); with ``unknown="zeros"`` a new
+        (a new category, a hole in a column that had none, text in a number column); a number that an integer column of
+        few values never held in training is read as its nearest level (:func:`_nearest_level`; with
+        ``unknown="zeros"`` only inside the column's training range). With ``unknown="zeros"`` a new
         category is encoded as no level at all (its one-hot group all zero: the loss then counts it as the least
         likely level, which is what anomaly scores want; :meth:`unknown_entries` counts them)."""
         if unknown not in ("error", "zeros"):
@@ -412,6 +414,8 @@ class TableCodec(nn.Module):
                 for i, v in enumerate(values):
                     key = MISSING if hole[i] else _level_text(v, c.numeric_levels)
                     k = index.get(key)
+                    if k is None and c.kind == "integer" and not hole[i]:
+                        k = _nearest_level(c, v, within=unknown == "zeros")
                     if k is None and unknown == "zeros":  # left all zero: see unknown_entries
                         continue
                     if k is None:
@@ -707,6 +711,17 @@ class TableCodec(nn.Module):
         col = col.to(x.device)  # (width,): the column of each encoded value
         rows = torch.where(take[:, col], other[:, col], torch.arange(b, device=x.device)[:, None])  # (B, width)
         return torch.gather(x, 0, rows)
+
+
+def _nearest_level(c: Column, v, within: bool = False) -> int | None:
+    """The index of the level of an integer column of few values (one-hot) nearest to a number training never saw
+    in it (a count of 5 where training saw 4 and 6: 4, the lower of two as near; 9 where it saw at most 6: 6); None
+    for a value that is not a number, and with ``within`` for a number outside the column's training range."""
+    x = _number(v)
+    if x is None or not math.isfinite(x) or (within and not c.lo <= x <= c.hi):
+        return None
+    levels = [(abs(float(t) - x), float(t), k) for k, t in enumerate(c.categories) if t != MISSING]
+    return min(levels)[2]
 
 
 def _level_text(v, numeric: bool = False) -> str:
