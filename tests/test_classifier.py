@@ -79,6 +79,24 @@ def test_classifier_bad_input(small_digits, tmp_path, capsys, run):
     assert "no classifier" in err and not (tmp_path / "l.csv").exists()
 
 
+def test_a_class_labelled_only_in_the_test_split_is_a_class_checked_before_training(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    y = np.full(40, -1)
+    y[:6] = [0, 1, 0, 1, 0, 1]
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    np.savez(tmp_path / "test.npz", x=x[:5], y=np.array([2, 0, -1, 1, -1]))  # class 2: labelled in the test split only
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "train.npz"), "--test-path", str(tmp_path / "test.npz"), "--variant",
+            "classifier", "--epochs", "1", "--no-report"]
+    assert main([*argv, "--out", str(out)]) == 0  # it was an error after training: label 2 not a class of the model
+    assert "labelled: 6 of the training split, 3 of the test split" in capsys.readouterr().out
+    assert ckpt.load(out).config.model.classes == 3
+    err = cli_error(capsys, [*argv, "--classes", "2", "--out", str(tmp_path / "r2")])
+    assert "label 2 of the test data is not a class of this model (classes 0..1)" in err
+    assert not (tmp_path / "r2").exists()  # refused before training: no run folder
+
+
 def test_labels_from_a_csv_column(tmp_path, capsys):
     """--label-column takes a CSV column (by header name or index) out of the features as the labels: a
     classifier trains on it and the sampler generates by its classes."""

@@ -19,6 +19,7 @@ from .. import apps
 from .. import checkpoint as ckpt
 from .. import registry as R
 from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig, data_recipe
+from ..batch import check_labels
 from ..data import Split, as_images, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
@@ -389,8 +390,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = cfg.override(**{k: v for k, v in recipe.items() if k not in given})
         if lead:
             print(f"Recipe {name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
+    if cfg.spec.classify and not args.resume:
+        cfg = _classes_of_both_splits(cfg, data)
     if lead:
-        print(f"Data: {data.name}; variant {cfg.variant_name}")
+        print(f"Data: {data.name}; variant {cfg.variant_name}{_labelled(data) if cfg.spec.classify else ''}")
     if data.train.table is not None and lead:
         print("Columns: " + "; ".join(data.train.table.schema.describe().splitlines()))
     res = fit(cfg, data, out_dir=out, resume=args.resume, quiet=args.quiet,
@@ -421,6 +424,29 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
     n = history_to_tensorboard(ckpt.read_history(args.run), args.out, model, x)
     print(f"Wrote {n} epochs of {args.run} as TensorBoard events to {args.out} (tensorboard --logdir {args.out})")
     return 0
+
+
+def _classes_of_both_splits(cfg: Config, data) -> Config:
+    """The classifier's class count from the labels of the training and the test split together (unless given),
+    checked before training: a class whose few labels all fell in the held-out test split is a class of the model
+    (one it cannot learn, as the test then shows), not an error after training. A test label outside a given class
+    count is refused here."""
+    if data.test is None or data.test.y is None:
+        return cfg
+    top = int(check_labels(data.test.y, len(data.test), "the test data").max(initial=-1))
+    if cfg.model.classes and top >= cfg.model.classes:
+        raise ValueError(f"label {top} of the test data is not a class of this model (classes 0.."
+                         f"{cfg.model.classes - 1})")
+    train_top = -1 if data.train.y is None else int(np.max(data.train.y, initial=-1))
+    if cfg.model.classes or top <= train_top or train_top < 0:  # given, or the training labels' count holds
+        return cfg
+    return cfg.override(classes=top + 1)
+
+
+def _labelled(data) -> str:
+    """'; labelled: K of the training split, M of the test split' (rows with a label, y >= 0)."""
+    count = [0 if s is None or s.y is None else int((np.asarray(s.y) >= 0).sum()) for s in (data.train, data.test)]
+    return f"; labelled: {count[0]} of the training split, {count[1]} of the test split"
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
