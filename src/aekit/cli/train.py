@@ -18,8 +18,8 @@ import torch
 from .. import apps
 from .. import checkpoint as ckpt
 from .. import registry as R
-from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig, data_recipe
 from ..batch import check_labels
+from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig, data_recipe
 from ..data import Split, as_images, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
