@@ -65,7 +65,7 @@ def one_hot(train, hold) -> tuple[np.ndarray, np.ndarray]:
     return m[:len(train)], m[len(train):]
 
 
-def aekit_error(train, hold, target: str, part: np.ndarray, yt: np.ndarray) -> float:
+def aekit_error(train, hold, target: str, part: np.ndarray, yt: np.ndarray, extra: list[str]) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         t = train.copy()
@@ -74,7 +74,7 @@ def aekit_error(train, hold, target: str, part: np.ndarray, yt: np.ndarray) -> f
         hold.drop(columns=[target]).to_csv(tmp / "holdout.csv", index=False)
         with contextlib.redirect_stdout(io.StringIO()):
             if aekit_main(["train", "--data", str(tmp / "train.csv"), "--label-column", target, "--variant",
-                           "classifier", "--out", str(tmp / "run"), "--quiet", "--no-report"]) != 0:
+                           "classifier", "--out", str(tmp / "run"), "--quiet", "--no-report", *extra]) != 0:
                 raise SystemExit("aekit train failed")
             if aekit_main(["classify", str(tmp / "run"), "--input", str(tmp / "holdout.csv"), "--out",
                            str(tmp / "labels.csv")]) != 0:
@@ -87,6 +87,7 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--tables", nargs="+", default=list(DEV_TABLES), choices=list(DEV_TABLES))
     p.add_argument("--draws", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    p.add_argument("--aekit-args", default="", help="more flags for aekit train, e.g. \"--epochs 10\"")
     args = p.parse_args()
     header("Semi-supervised learning on mixed tables, 5 % labels: aekit's command line against scikit-learn's")
     warnings.filterwarnings("ignore")
@@ -107,7 +108,7 @@ def main() -> None:
             yt = hold[target].astype(str).map(lambda v: levels.index(v) if v in levels else -1).to_numpy()
             part = partial_labels(y, draw)
             t = time.perf_counter()
-            res["aekit"].append(aekit_error(train, hold, target, part, yt))
+            res["aekit"].append(aekit_error(train, hold, target, part, yt, args.aekit_args.split()))
             secs.append(time.perf_counter() - t)
             xa, xb = one_hot(train.drop(columns=[target]), hold.drop(columns=[target]))
             for m, est in [("LabelSpreading (knn)", LabelSpreading(kernel="knn")),
