@@ -7,11 +7,13 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 
 import aekit
 from aekit import apps
 from aekit import checkpoint as ckpt
 from aekit.cli import main
+from aekit.data.splits import split_off
 from conftest import cli_error, tiny_config
 
 
@@ -95,6 +97,21 @@ def test_a_class_labelled_only_in_the_test_split_is_a_class_checked_before_train
     err = cli_error(capsys, [*argv, "--classes", "2", "--out", str(tmp_path / "r2")])
     assert "label 2 of the test data is not a class of this model (classes 0..1)" in err
     assert not (tmp_path / "r2").exists()  # refused before training: no run folder
+    # one file: the seeded 20 % held out as its test split takes every label of a class
+    held = split_off(aekit.Split(torch.arange(40.0)[:, None], np.full(40, -1)), 0.2, 0)[1].x[:, 0].long().numpy()
+    kept = np.setdiff1d(np.arange(40), held)
+    y = np.full(40, -1)
+    y[kept[:4]], y[held[0]] = [0, 1, 0, 1], 2  # class 2: its one label held out
+    np.savez(tmp_path / "one.npz", x=x, y=y)
+    one = ["train", "--data", str(tmp_path / "one.npz"), "--variant", "classifier", "--epochs", "1", "--no-report"]
+    assert main([*one, "--out", str(tmp_path / "r3")]) == 0
+    assert "Note: class 2 has labels only in the held-out test split: the model cannot learn it" in \
+        capsys.readouterr().out
+    y[kept[:4]] = 0  # and the training split keeps labels of class 0 alone: refused before training
+    np.savez(tmp_path / "one.npz", x=x, y=y)
+    err = cli_error(capsys, [*one, "--out", str(tmp_path / "r4")])
+    assert "class 2 has labels only in the test split" in err and "--test-path" in err
+    assert not (tmp_path / "r4").exists()
 
 
 def test_labels_from_a_csv_column(tmp_path, capsys):
