@@ -12,7 +12,7 @@ census loses a few states' rows, CreditRisk a few rows with a hole).
 
 - aekit: ``aekit train --data train.csv --label-column TARGET --variant classifier --out RUN`` (the table recipe),
   then ``aekit classify RUN --input holdout.csv --out labels.csv``, in this process (``aekit.cli.main``).
-- the peers: numbers standardised by the train half (holes 0), categories one-hot (holes a level of their own).
+- the peers: numbers standardised by the train half (holes 0), categories one-hot (``bench_tables._matrix``).
 
     python benchmarks/bench_semisup_tables.py                 # draws 1-5, the ten tables
     python benchmarks/bench_semisup_tables.py --draws 0 --tables CPS1985
@@ -33,7 +33,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from aekit.cli import main as aekit_main
-from bench_tables import DEV_TABLES, load
+from bench_tables import DEV_TABLES, _matrix, load
 from common import header, parser
 
 LABELLED = 0.05
@@ -49,20 +49,6 @@ def partial_labels(y: np.ndarray, draw: int) -> np.ndarray:
     out = np.full(len(y), -1)
     out[pick] = y[pick]
     return out
-
-
-def one_hot(train, hold) -> tuple[np.ndarray, np.ndarray]:
-    """The peers' features: numbers standardised by the train half (holes 0), categories one-hot."""
-    import pandas as pd
-
-    both = pd.concat([train, hold])
-    num = [c for c in train if np.issubdtype(train[c].dtype, np.number)]
-    cat = [c for c in train if c not in num]
-    n = both[num].astype(float)
-    n = ((n - n[:len(train)].mean()) / n[:len(train)].std().replace(0, 1)).fillna(0).to_numpy()
-    a = pd.get_dummies(both[cat].astype(str)).to_numpy(float) if cat else np.zeros((len(both), 0))
-    m = np.concatenate([n, a], 1)
-    return m[:len(train)], m[len(train):]
 
 
 def aekit_error(train, hold, target: str, part: np.ndarray, yt: np.ndarray, extra: list[str]) -> float:
@@ -110,7 +96,8 @@ def main() -> None:
             t = time.perf_counter()
             res["aekit"].append(aekit_error(train, hold, target, part, yt, args.aekit_args.split()))
             secs.append(time.perf_counter() - t)
-            xa, xb = one_hot(train.drop(columns=[target]), hold.drop(columns=[target]))
+            feats = train.drop(columns=[target])
+            xa, xb = _matrix(feats, feats), _matrix(hold.drop(columns=[target]), feats)
             for m, est in [("LabelSpreading (knn)", LabelSpreading(kernel="knn")),
                            ("SelfTraining(HGB)", SelfTrainingClassifier(HistGradientBoostingClassifier()))]:
                 res[m].append(float((est.fit(xa, part).predict(xb) != yt).mean()))

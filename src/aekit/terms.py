@@ -123,11 +123,9 @@ class TermInputs:
         is drawn as the pass's view is (the consistency of two like views): a weak target for the consistency alone
         made MNIST's error worse on two label draws of three (benchmarks/README.md)."""
         if self._second is None:
-            ae = getattr(self.model, "module", self.model)
-            weak = self.config.loss.pseudo_weight > 0
+            ae, lc = getattr(self.model, "module", self.model), self.config.loss
             with torch.no_grad():
-                lc = self.config.loss
-                x = view(ae, self.x, sigma=lc.view_noise, weak=weak, degrees=lc.view_degrees)
+                x = view(ae, self.x, sigma=lc.view_noise, weak=lc.pseudo_weight > 0, degrees=lc.view_degrees)
                 self._second = F.softmax(ae.classify(x, self.batch.lengths), 1)
         return self._second
 

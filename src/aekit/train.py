@@ -374,8 +374,8 @@ def _build(config: Config, train: Split, device: torch.device):
 
 def _prepare_data(config: Config, data) -> tuple[Config, Split, Split | None, torch.Tensor | None]:
     """The training and validation splits, the config resolved from the data (and the class count from the labels
-    for the classifier variant), and the labels as int64 (-1 unknown; None without the classifier); a clear error for
-    data the config cannot train on."""
+    for the classifier variant, a test split's of a DataSplits included), and the labels as int64 (-1 unknown; None
+    without the classifier); a clear error for data the config cannot train on."""
     tc = config.train
     train = as_split(data)
     if len(train) == 0:
@@ -398,10 +398,15 @@ def _prepare_data(config: Config, data) -> tuple[Config, Split, Split | None, to
                                  arch="mlp" if config.model.arch == "auto" else config.model.arch)
     config = resolve_config(config, tuple(train.x.shape[1:]), float(train.x.min()), float(train.x.max()))
     y_all = None
-    if config.spec.classify:  # the class count from the labels, unless given
+    if config.spec.classify:  # the class count from the labels (the training data's and a test split's), unless given
         y_all = class_labels(train.y, config.model.classes, "the training data", len(train))
-        known = y_all[y_all >= 0]
-        classes = config.model.classes or int(known.max()) + 1
+        test = data.test if isinstance(data, DataSplits) else None
+        top = -1 if test is None or test.y is None else int(check_labels(test.y, len(test), "the test data").max(
+            initial=-1))  # a class whose few labels all fell in a held-out test split is a class of the model
+        if config.model.classes and top >= config.model.classes:
+            raise ValueError(f"label {top} of the test data is not a class of this model (classes 0.."
+                             f"{config.model.classes - 1})")
+        classes = config.model.classes or max(int(y_all.max()), top) + 1
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, classes=classes))
     if config.model.arch == "rnn" and train.x.ndim != 3:
         raise ValueError(f"rnn needs sequences (N, T, F), got {tuple(train.x.shape)}")

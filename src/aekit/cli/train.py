@@ -18,7 +18,6 @@ import torch
 from .. import apps
 from .. import checkpoint as ckpt
 from .. import registry as R
-from ..batch import check_labels
 from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig, data_recipe
 from ..data import Split, as_images, load_data
 from ..files import atomic_write_bytes
@@ -391,7 +390,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if lead:
             print(f"Recipe {name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
     if cfg.spec.classify and not args.resume:
-        cfg = _classes_of_both_splits(cfg, data, lead)
+        _check_held_out_labels(cfg, data, lead)
     if lead:
         print(f"Data: {data.name}; variant {cfg.variant_name}{_labelled(data) if cfg.spec.classify else ''}")
     if data.train.table is not None and lead:
@@ -426,36 +425,26 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classes_of_both_splits(cfg: Config, data, lead: bool = True) -> Config:
-    """The classifier's class count from the labels of the training and the test split together (unless given),
-    checked before training: a class whose few labels all fell in the held-out test split is a class of the model
-    (one it cannot learn, as the test then shows), not an error after training. A test label outside a given class
-    count is refused here. Where the held-out share of --data (not a --test-path file) took every label of a
-    class: a note (``lead``: printed), or an error when the training split is left with labels of one class."""
-    if data.test is None or data.test.y is None:
-        return cfg
-    y_test = check_labels(data.test.y, len(data.test), "the test data")
-    top = int(y_test.max(initial=-1))
-    if cfg.model.classes and top >= cfg.model.classes:
-        raise ValueError(f"label {top} of the test data is not a class of this model (classes 0.."
-                         f"{cfg.model.classes - 1})")
+def _check_held_out_labels(cfg: Config, data, lead: bool = True) -> None:
+    """Where the held-out share of --data (not a --test-path file) took every label of a class: a note (``lead``:
+    printed) that the model cannot learn it, or an error when the training split is left with labels of one class.
+    (The class count itself comes from both splits' labels: :func:`aekit.train.fit`.)"""
+    if cfg.data.test_path or data.test is None or data.test.y is None:
+        return
+    y_test = np.asarray(data.test.y)
     y_train = np.empty(0, np.int64) if data.train.y is None else np.asarray(data.train.y)
-    only_test = sorted(set(y_test[y_test >= 0].tolist()) - set(y_train[y_train >= 0].tolist()))
-    if only_test and not cfg.data.test_path:  # the seeded held-out share took every label of these classes
-        trained = sorted(set(y_train[y_train >= 0].tolist()))
-        what = (f"class {only_test[0]} has" if len(only_test) == 1 else
-                f"classes {', '.join(map(str, only_test))} have")
-        if len(trained) < 2:
-            raise ValueError(f"{what} labels only in the test split that was held out of the training data (20 %, "
-                             f"seeded), which leaves the training split labels of {len(trained)} class(es): give more "
-                             "labels, another --seed, or a test file of your own (--test-path)")
-        if lead:
-            print(f"Note: {what} labels only in the held-out test split: the model cannot learn "
-                  f"{'it' if len(only_test) == 1 else 'them'} (give more labels, another --seed, or --test-path)")
-    train_top = int(y_train.max(initial=-1))
-    if cfg.model.classes or top <= train_top or train_top < 0:  # given, or the training labels' count holds
-        return cfg
-    return cfg.override(classes=top + 1)
+    trained = set(y_train[y_train >= 0].tolist())
+    only_test = sorted(set(y_test[y_test >= 0].tolist()) - trained)
+    if not only_test:
+        return
+    what = f"class {only_test[0]} has" if len(only_test) == 1 else f"classes {', '.join(map(str, only_test))} have"
+    if len(trained) < 2:
+        raise ValueError(f"{what} labels only in the test split that was held out of the training data (20 %, "
+                         f"seeded), which leaves the training split labels of {len(trained)} class(es): give more "
+                         "labels, another --seed, or a test file of your own (--test-path)")
+    if lead:
+        print(f"Note: {what} labels only in the held-out test split: the model cannot learn "
+              f"{'it' if len(only_test) == 1 else 'them'} (give more labels, another --seed, or --test-path)")
 
 
 def _labelled(data) -> str:
