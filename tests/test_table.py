@@ -673,3 +673,39 @@ def test_a_streamed_table_names_a_bad_row_in_a_later_batch_and_large_files_strea
     monkeypatch.setattr(tables, "PYTHON_BYTES", limits.available_memory())  # as Python values: more than there is
     assert main(["train", "--data", str(path), "--out", str(tmp_path / "r"), *TINY]) == 0
     assert "streamed from disk" in capsys.readouterr().out
+
+
+def test_the_classifier_takes_a_dataframe_of_mixed_columns_with_the_table_recipe():
+    pd = pytest.importorskip("pandas")
+    from aekit.sklearn import AutoencoderClassifier
+    from aekit.table import table_recipe
+
+    rng = np.random.default_rng(0)
+    n = 240
+    shop = rng.choice(["north", "south", "east"], n)
+    spend = np.where(shop == "north", 80.0, 20.0) + rng.normal(0, 5, n)  # north spends more
+    df = pd.DataFrame({"shop": shop, "spend": spend.round(2), "visits": rng.integers(1, 9, n),
+                       "member": rng.choice(["yes", "no"], n)})
+    y = np.where(shop == "north", "big", "small").astype(object)
+    y_train = y.copy()
+    y_train[np.arange(n) % 5 != 0] = "-1"  # a fifth labelled, the rest unlabelled (sklearn's -1)
+    clf = AutoencoderClassifier(random_state=0).fit(df, y_train)
+    assert list(clf.classes_) == ["big", "small"] and clf.table_ is not None and clf.image_shape_ is None
+    recipe = table_recipe(n, clf.table_.schema)  # the sizes `aekit train --label-column` gives this table
+    m = clf.config_.model
+    assert (m.arch, m.hidden, m.latent_dim, clf.config_.train.epochs) == \
+        ("mlp", recipe["hidden"], recipe["latent_dim"], recipe["epochs"])
+    assert clf.config_.loss.pseudo_weight == 0.0 and clf.config_.loss.view_noise == 0.1  # the config's defaults
+    assert list(clf.feature_names_in_) == ["shop", "spend", "visits", "member"]
+    assert (clf.predict(df) == y).mean() >= 0.95
+    proba = clf.predict_proba(df.head(4))
+    assert proba.shape == (4, 2) and np.allclose(proba.sum(1), 1.0, atol=1e-5)
+    odd = df.head(2).copy()
+    odd.loc[odd.index[0], "shop"] = "west"  # a level fit never saw: read as none of the known ones, not refused
+    assert set(clf.predict(odd)) <= {"big", "small"}
+    with pytest.raises(ValueError, match="the estimator was fitted with"):
+        clf.predict(df[["spend", "shop", "visits", "member"]])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        AutoencoderClassifier().fit(df, y_train[:-1])
+    with pytest.raises(ValueError, match="no labelled sample"):
+        AutoencoderClassifier().fit(df, np.full(n, "-1", dtype=object))

@@ -17,7 +17,7 @@ from sklearn.base import (BaseEstimator, ClassifierMixin, ClassNamePrefixFeature
                           TransformerMixin)
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
 from . import apps
 from .config import Config, LossConfig, ModelConfig, TrainConfig
@@ -147,7 +147,8 @@ class _AutoencoderBase(BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         params = {k: getattr(self, k) for k in config_params(extra)}
         auto = recipe if recipe is not None else apps.detector_recipe(len(X), X.shape[1:])
-        params.update({k: v for k, v in auto.items() if isinstance(params[k], str) and params[k] == "auto"})
+        params.update({k: v for k, v in auto.items() if k in params and _is_auto(params[k])})
+        params = {k: v for k, v in params.items() if not _is_auto(v)}  # the rest: the config's defaults
         cfg = Config().override(variant=variant or self.variant, seed=seed, sampler="none", **params)
         res = _fit(cfg, Split(_torch_tensor(X), y, table=getattr(self, "table_", None)), quiet=not self.verbose,
                    on_epoch=(lambda r: print(r)) if self.verbose else None)
@@ -174,6 +175,10 @@ def _base_arguments(arguments: dict) -> dict:
 
     names = [n for n in inspect.signature(_AutoencoderBase.__init__).parameters if n != "self"]
     return {n: arguments[n] for n in names}
+
+
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"
 
 
 def _mixed_frame(X) -> bool:
@@ -336,7 +341,11 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     (:func:`aekit.apps.image_rows`: 1 or 3 channels of S x S values, S >= 8, whose vertically neighbouring pixels go
     together, as MNIST's 784 pixels or scikit-learn's 8 x 8 digits do; a table's columns and a series' windows do
     not), so that they get the image recipe and its views (shifts); (C, H, W) to say so (e.g. (1, 28, 28)); None to
-    keep rows as rows. X given as (n, C, H, W) is read as images whatever this says.
+    keep rows as rows. X given as (n, C, H, W) is read as images whatever this says. A pandas DataFrame with text,
+    category or boolean columns is a table (``table_``, as for the other estimators): its columns encoded one by
+    one, the sizes from :func:`aekit.table.table_recipe` (what ``aekit train --label-column T --variant
+    classifier`` gives a table), and the classifier's own ``"auto"`` options their config defaults (no
+    pseudo-labels, views noised by 0.1); ``predict`` takes a DataFrame with the same columns.
 
     Fitted attributes: ``classes_``, ``model_``, ``config_``, ``history_``, ``n_features_in_``, ``image_shape_``
     (the (C, H, W) the rows were read as, or None).
@@ -392,12 +401,25 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     def fit(self, X, y) -> "AutoencoderClassifier":
         """Train on X (n_samples, ...) and y (n_samples,): class labels, -1 for the unlabelled samples. Returns
         self."""
-        X, y = validate_data(self, X, y, allow_nd=True, dtype=[np.float32, np.float64], ensure_min_samples=1,
-                             y_numeric=False)
-        X = X.astype(np.float32, copy=False)
+        if _mixed_frame(X):  # a table: encoded by its columns (table_), sized by the table recipe
+            from .table import table_recipe
+
+            y = column_or_1d(y, warn=True)
+            check_consistent_length(X, y)
+            X = self._table_rows(X, reset=True)
+            recipe = table_recipe(len(X), self.table_.schema)
+            recipe.pop("sampler_components")  # (no sampler: the classifier does not generate)
+            self.image_shape_ = None
+        else:
+            X, y = validate_data(self, X, y, allow_nd=True, dtype=[np.float32, np.float64], ensure_min_samples=1,
+                                 y_numeric=False)
+            X = X.astype(np.float32, copy=False)
+            self.table_ = None
+            self.image_shape_ = self._image_shape(X)
+            X = self._shaped(X)
+            unit = bool(X.size) and float(X.min()) >= 0.0 and float(X.max()) <= 1.0
+            recipe = apps.classifier_recipe(len(X), X.shape[1:], unit)
         check_classification_targets(y)
-        self.image_shape_ = self._image_shape(X)
-        X = self._shaped(X)
         known = ~_unlabelled(y)
         if not known.any():
             raise ValueError("y has no labelled sample (every label is -1): the classifier needs some labels")
@@ -408,8 +430,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         idx = np.full(len(y), -1, dtype=np.int64)
         idx[known] = np.searchsorted(self.classes_, y[known])
         variant = "+".join(sorted({*self.variant.replace(",", "+").split("+"), "classifier"} - {"vanilla"}))
-        unit = bool(X.size) and float(X.min()) >= 0.0 and float(X.max()) <= 1.0
-        self._fit_model(X, idx, variant, CLASSIFIER_PARAMS, apps.classifier_recipe(len(X), X.shape[1:], unit))
+        self._fit_model(X, idx, variant, CLASSIFIER_PARAMS, recipe)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
