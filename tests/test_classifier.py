@@ -97,21 +97,49 @@ def test_a_class_labelled_only_in_the_test_split_is_a_class_checked_before_train
     err = cli_error(capsys, [*argv, "--classes", "2", "--out", str(tmp_path / "r2")])
     assert "label 2 of the test data is not a class of this model (classes 0..1)" in err
     assert not (tmp_path / "r2").exists()  # refused before training: no run folder
-    # one file: the seeded 20 % held out as its test split takes every label of a class
+    # one file, --split random: the seeded 20 % held out as its test split takes every label of a class
     held = split_off(aekit.Split(torch.arange(40.0)[:, None], np.full(40, -1)), 0.2, 0)[1].x[:, 0].long().numpy()
     kept = np.setdiff1d(np.arange(40), held)
     y = np.full(40, -1)
     y[kept[:4]], y[held[0]] = [0, 1, 0, 1], 2  # class 2: its one label held out
     np.savez(tmp_path / "one.npz", x=x, y=y)
     one = ["train", "--data", str(tmp_path / "one.npz"), "--variant", "classifier", "--epochs", "1", "--no-report"]
-    assert main([*one, "--out", str(tmp_path / "r3")]) == 0
+    assert main([*one, "--split", "random", "--out", str(tmp_path / "r3")]) == 0
     assert "Note: class 2 has labels only in the held-out test split: the model cannot learn it" in \
         capsys.readouterr().out
+    assert main([*one, "--out", str(tmp_path / "r5")]) == 0  # by label (the default): every label kept
+    assert "Note:" not in (said := capsys.readouterr().out) and "labelled: 5 of the training split, 0 of" in said
+    test_line = said.split("Test: ")[1].splitlines()[0]  # no labelled test row: no cross-entropy, no accuracy
+    assert "recon" in test_line and "classify" not in test_line and "accuracy" not in test_line
+    assert ckpt.load(tmp_path / "r5").config.data.split == "by-label"
     y[kept[:4]] = 0  # and the training split keeps labels of class 0 alone: refused before training
     np.savez(tmp_path / "one.npz", x=x, y=y)
-    err = cli_error(capsys, [*one, "--out", str(tmp_path / "r4")])
-    assert "class 2 has labels only in the test split" in err and "--test-path" in err
+    err = cli_error(capsys, [*one, "--split", "random", "--out", str(tmp_path / "r4")])
+    assert "class 2 has labels only in the test split" in err and "--split by-label" in err
     assert not (tmp_path / "r4").exists()
+
+
+def test_the_by_label_split_keeps_scarce_labels_by_hand_and_old_runs_keep_their_random_split():
+    y = np.array([0] * 5 + [1] * 2 + [-1] * 13)  # 20 rows: k = 4 held out
+    x = torch.arange(20.0)[:, None]
+    perm = torch.randperm(20, generator=torch.Generator().manual_seed(0)).numpy()  # split_off's own permutation
+    train, test = split_off(aekit.Split(x, y), 0.2, 0, "by-label")
+    first0 = next(i for i in perm if y[i] == 0)  # class 0 gives floor(0.2 x 5) = 1 row: its first in the permutation
+    unlabelled = [i for i in perm if y[i] < 0][:3]  # class 1 (2 labels) none; the other 3 from unlabelled rows
+    assert sorted(test.x[:, 0].long().tolist()) == sorted([first0, *unlabelled])
+    assert sorted(train.y.tolist()) == sorted([0] * 4 + [1] * 2 + [-1] * 10)
+    assert sorted(train.x[:, 0].long().tolist() + test.x[:, 0].long().tolist()) == list(range(20))
+    for labels in (None, np.full(20, -1)):  # without labels: the random split itself
+        assert torch.equal(split_off(aekit.Split(x, labels), 0.2, 0, "by-label")[1].x,
+                           split_off(aekit.Split(x, labels), 0.2, 0, "random")[1].x)
+    full = np.repeat([0, 1, 2], [10, 6, 4])  # every row labelled: floors 2, 1, 0, then one more labelled row
+    _, held = split_off(aekit.Split(x, full), 0.2, 0, "by-label")
+    assert len(held) == 4 and (held.y == 0).sum() >= 2 and (held.y == 1).sum() >= 1
+    # a run's stored config without the field (trained before it existed) recomputes the random split it had
+    stored = aekit.Config().to_dict()
+    del stored["data"]["split"]
+    assert aekit.Config.from_run(stored).data.split == "random"
+    assert aekit.Config.from_dict(stored).data.split == "by-label"  # a config file: today's default
 
 
 def test_labels_from_a_csv_column(tmp_path, capsys):

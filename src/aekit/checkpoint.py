@@ -162,7 +162,7 @@ def load_config(run_dir: str | Path) -> Config:
     run_dir = Path(run_dir)
     text, _ = _check_run(run_dir)
     try:
-        return Config.from_dict(strict_json(text))
+        return Config.from_run(strict_json(text))
     except (ValueError, UnicodeDecodeError) as e:
         raise CorruptFileError(f"{run_dir / CONFIG}: {e}") from None
 
@@ -486,7 +486,7 @@ def load_state(run_dir: str | Path) -> dict | None:
             "config": info["config"], "history": info["history"],
         }
         _check_state(out)
-        Config.from_dict(out["config"])
+        Config.from_run(out["config"])
     except (KeyError, ValueError, TypeError, AttributeError) as e:
         raise CorruptFileError(f"{path}: malformed training state ({type(e).__name__}: {e})") from None
     check_finite(out["model"], path)

@@ -180,6 +180,9 @@ class TrainConfig:
         limits.check("label_batch", self.label_batch, "batch_size")
 
 
+SPLITS = ("by-label", "random")  # DataConfig.split
+
+
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = "mnist"  # mnist | digits | file | series | images
@@ -201,6 +204,10 @@ class DataConfig:
     drop: str = ""  # table: columns to leave out, comma separated
     # table: a hole in every column (set by training with denoising masking, the imputation recipe; not a flag)
     holes: bool = False
+    # file, table, images without test_path: how the 20 % test split is drawn. by-label: a random share that holds
+    # out floor(20 %) of each class's labelled rows (a class of fewer than 5 labels keeps them all) and makes up the
+    # rest from unlabelled rows; random: any 20 % (runs trained before this field existed: see Config.from_run)
+    split: str = "by-label"
 
     def __post_init__(self) -> None:
         R.DATASETS.canonical(self.dataset)
@@ -211,6 +218,7 @@ class DataConfig:
                f"image_size must be two positive integers H W, got {self.image_size}")
         _check(not self.image_shape or (len(self.image_shape) == 3 and min(self.image_shape) >= 1),
                f"image_shape must be three positive integers C H W, got {self.image_shape}")
+        _check(self.split in SPLITS, f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         limits.check("window", self.window, "steps")
         limits.check("stride", self.stride, "steps")
         limits.check("column", self.column)
@@ -265,6 +273,15 @@ class Config:
             kwargs[name] = _section_from_dict(sec_cls, {**section, **mine} if isinstance(section, dict) else section,
                                               name)
         return cls(variant=d.get("variant", "vanilla"), **kwargs)
+
+    @classmethod
+    def from_run(cls, d: dict[str, Any]) -> "Config":
+        """A trained run's stored config (config.json, a training state's): :meth:`from_dict`, where a field the run
+        lacks because it was trained before the field existed takes the value that reproduces that run, not today's
+        default (``data.split``: random, the only rule there was)."""
+        if isinstance(d, dict) and isinstance(d.get("data"), dict) and "split" not in d["data"]:
+            d = {**d, "data": {**d["data"], "split": "random"}}
+        return cls.from_dict(d)
 
     def used_dict(self) -> dict[str, Any]:
         """:meth:`to_dict` without the fields that only other architectures, variants or data sets read (an MLP's

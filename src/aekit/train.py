@@ -99,8 +99,8 @@ def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter | None:
 def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
     """Loss parts and ``mse`` (mean squared error per element; not for tables, whose parts are per column) on a
     split or an array (N, *input_shape), in eval mode, without corruption; for a classifier on labelled samples its
-    ``accuracy`` on them (the consistency and pseudo-label terms, which compare two random views, have no value
-    here)."""
+    ``accuracy`` on them and their cross-entropy ``classify`` (neither where no sample is labelled; the consistency
+    and pseudo-label terms, which compare two random views, have no value here)."""
     split = as_split(split)
     was_training = model.training
     model.eval()
@@ -127,7 +127,7 @@ def evaluate(model: Autoencoder, split: Split | np.ndarray | torch.Tensor, batch
             right += int((out.logits.argmax(1)[known] == yb[known]).sum())
             labelled += int(known.sum())
     model.train(was_training)
-    out = {k: v / n for k, v in sums.items()}
+    out = {k: v / n for k, v in sums.items() if k != "classify" or labelled}  # (no labels: no cross-entropy)
     return {**out, "accuracy": right / labelled} if labelled else out
 
 
@@ -344,7 +344,7 @@ def _open_run(out_dir: str | Path | None, resume: bool, overwrite: bool, config:
     files.sweep(out_dir.parent)  # what a killed run left beside it
     state = ckpt.load_state(out_dir) if resume else None
     if state is not None:
-        _check_resumable(config, Config.from_dict(state["config"]), out_dir)
+        _check_resumable(config, Config.from_run(state["config"]), out_dir)
         return out_dir, state, None, None
     keep = None  # a TensorBoard folder inside the run's folder is the run's own
     if log_dir is not None:

@@ -18,7 +18,7 @@ import torch
 from .. import apps
 from .. import checkpoint as ckpt
 from .. import registry as R
-from ..config import RECIPES, Config, DataConfig, LossConfig, ModelConfig, TrainConfig, data_recipe
+from ..config import RECIPES, SPLITS, Config, DataConfig, LossConfig, ModelConfig, TrainConfig, data_recipe
 from ..data import Split, as_images, load_data
 from ..files import atomic_write_bytes
 from ..optim import preload_optimizer_imports
@@ -42,6 +42,7 @@ _CHOICES = {
     "standardize": lambda: ["auto", "robust", "none"],
     "code_prior": lambda: ["auto", "channel", "position"],
     "sampler": lambda: [n for n in R.SAMPLERS.names() if n != "normal"] + ["none"],
+    "split": lambda: list(SPLITS),
 }
 _HELP = {
     "arch": "network: mlp (vectors, flattened images), conv (images), rnn (sequences); auto picks by data shape",
@@ -85,7 +86,9 @@ _HELP = {
     "image_shape": "rows of numbers read as images of C H W (e.g. 1 28 28); --variant classifier finds square images "
                    "by itself unless --arch is given",
     "image_size": "images: resize (keeping the aspect ratio) and centre-crop every image to H W",
-    "test_path": "test data file or image folder; else 20%% of --path is held out",
+    "test_path": "test data file or image folder; else 20%% of --path is held out (--split)",
+    "split": "without --test-path, how the 20 %% test split is drawn: by-label holds out at most 20 %% of each class's "
+             "labelled rows (a class of under 5 labels keeps them all for training), random any 20 %%",
     "standardize": "scale each input feature by the training data's median and interquartile range (robust), "
                    "stored in the run and applied by every command; auto: robust for tables, none for images, "
                    "sequences and data in [0, 1]",
@@ -348,7 +351,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if state is None:
             raise FileNotFoundError(f"nothing to resume in {out} (no {ckpt.STATE}: no epoch was completed); train "
                                     "without --resume")
-        cfg = config_from_args(args, base=Config.from_dict(state["config"]))  # flags that would change the run are
+        cfg = config_from_args(args, base=Config.from_run(state["config"]))  # flags that would change the run are
         # refused
         print(f"Resuming {out}")
     else:
@@ -426,8 +429,9 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
 
 
 def _check_held_out_labels(cfg: Config, data, lead: bool = True) -> None:
-    """Where the held-out share of --data (not a --test-path file) took every label of a class: a note (``lead``:
-    printed) that the model cannot learn it, or an error when the training split is left with labels of one class.
+    """Where the held-out share of --data (not a --test-path file) took every label of a class (``--split random``;
+    by-label never does): a note (``lead``: printed) that the model cannot learn it, or an error when the training
+    split is left with labels of one class.
     (The class count itself comes from both splits' labels: :func:`aekit.train.fit`.)"""
     if cfg.data.test_path or data.test is None or data.test.y is None:
         return
@@ -440,11 +444,12 @@ def _check_held_out_labels(cfg: Config, data, lead: bool = True) -> None:
     what = f"class {only_test[0]} has" if len(only_test) == 1 else f"classes {', '.join(map(str, only_test))} have"
     if len(trained) < 2:
         raise ValueError(f"{what} labels only in the test split that was held out of the training data (20 %, "
-                         f"seeded), which leaves the training split labels of {len(trained)} class(es): give more "
-                         "labels, another --seed, or a test file of your own (--test-path)")
+                         f"seeded, --split {cfg.data.split}), which leaves the training split labels of "
+                         f"{len(trained)} class(es): give more labels, --split by-label, or a test file of your own "
+                         "(--test-path)")
     if lead:
         print(f"Note: {what} labels only in the held-out test split: the model cannot learn "
-              f"{'it' if len(only_test) == 1 else 'them'} (give more labels, another --seed, or --test-path)")
+              f"{'it' if len(only_test) == 1 else 'them'} (give more labels, --split by-label, or --test-path)")
 
 
 def _labelled(data) -> str:

@@ -190,7 +190,7 @@ def check_lengths(lengths: np.ndarray, shape: tuple[int, ...], what: str) -> np.
     return lengths
 
 
-@DATASETS.register("file", options=("path", "test_path", "stream", "label_column"))
+@DATASETS.register("file", options=("path", "test_path", "stream", "label_column", "split"))
 def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     if not cfg.path:
         raise ValueError("dataset 'file' needs a path (--path FILE)")
@@ -203,7 +203,7 @@ def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpli
             raise ValueError(f"test samples ({cfg.test_path}) have shape {tuple(test.x.shape[1:])}, training samples "
                              f"({cfg.path}) {tuple(train.x.shape[1:])}")
         if test is None:
-            train, test = split_off(train, 0.2, seed)
+            train, test = split_off(train, 0.2, seed, cfg.split)
         return DataSplits(train, test, f"{cfg.path}, streamed from disk ({len(train)} train, {len(test)} test)")
     if str(cfg.path).lower().endswith(".npy") and Path(cfg.path).is_file():
         from .stream import check_fits_in_memory
@@ -216,7 +216,7 @@ def load_file(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpli
             raise ValueError(f"test samples ({cfg.test_path}) have shape {tuple(test.x.shape[1:])}, training samples "
                              f"({cfg.path}) {tuple(train.x.shape[1:])}")
     else:
-        train, test = split_off(train, 0.2, seed)
+        train, test = split_off(train, 0.2, seed, cfg.split)
     return DataSplits(train, test, f"{cfg.path} ({len(train)} train, {len(test)} test)")
 
 

@@ -304,7 +304,8 @@ def write_images(images: np.ndarray, names: list[str], out: str | Path) -> Path:
     return out
 
 
-@DATASETS.register("images", options=("path", "test_path", "stream", "image_channels", "image_size"))
+@DATASETS.register("images", options=("path", "test_path", "stream", "image_channels", "image_size",
+                                     "split"))
 def load_images(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     """A folder of images (``path``), and a test folder (``test_path``) or 20 % of ``path`` held out."""
     if not cfg.path:
@@ -314,7 +315,7 @@ def load_images(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSp
         test, _ = load_image_split(cfg.test_path, train.x.shape[1], cfg.image_size or tuple(train.x.shape[2:]),
                                    cfg.stream, folder.classes if folder.labels is not None else None)
     else:
-        train, test = split_off(train, 0.2, seed)
+        train, test = split_off(train, 0.2, seed, cfg.split)
     c, h, w = train.x.shape[1:]
     kinds = f", classes {', '.join(folder.classes)}" if folder.classes else ""
     return DataSplits(train, test, f"images in {cfg.path} ({len(train)} train, {len(test)} test, {c}x{h}x{w}{kinds})",

@@ -126,11 +126,27 @@ def to_split(x: np.ndarray, y: np.ndarray | None, what: str) -> Split:
     return Split(torch.from_numpy(x), None if y is None else check_labels(y, len(x), what))
 
 
-def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
-    """Random (rest, held-out) split with a fixed seed; held-out has round(fraction * N) >= 1 samples."""
+def split_off(split: Split, fraction: float, seed: int, rule: str = "random") -> tuple[Split, Split]:
+    """A (rest, held-out) split with a fixed seed; held-out has round(fraction * N) >= 1 samples.
+
+    ``rule`` (:attr:`aekit.config.DataConfig.split`): "random", the first k of a seeded permutation; "by-label",
+    from the same permutation floor(fraction x its count) labelled rows of each class (so that a class keeps at
+    least 1 - fraction of its labels, and every label where it has fewer than 1 / fraction), then unlabelled rows,
+    then other labelled rows, until there are k. Without labels the two are the same split."""
     n = len(split)
     k = max(1, int(round(fraction * n)))
     if n - k < 1:
         raise ValueError(f"cannot hold out {fraction:.0%} of {n} sample(s) and keep any for training")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return split.subset(perm[k:]), split.subset(perm[:k])
+    if rule == "random" or split.y is None or not (np.asarray(split.y) >= 0).any():
+        return split.subset(perm[k:]), split.subset(perm[:k])
+    y = np.asarray(split.y)[perm.numpy()]  # (n,) labels in the permutation's order
+    held = np.zeros(n, dtype=bool)
+    for c in np.unique(y[y >= 0]):
+        rows = np.flatnonzero(y == c)
+        held[rows[:int(np.floor(fraction * len(rows) + 1e-9))]] = True
+    for pool in (np.flatnonzero(y < 0), np.flatnonzero(y >= 0)):  # the rest: unlabelled rows first
+        free = pool[~held[pool]]
+        held[free[:max(0, k - int(held.sum()))]] = True
+    keep = torch.from_numpy(held)
+    return split.subset(perm[~keep]), split.subset(perm[keep])

@@ -192,7 +192,8 @@ def table_split(columns: Columns, codec: TableCodec, what: str, y: np.ndarray | 
     return Split(torch.from_numpy(codec.encode(columns, what)), y, table=codec)
 
 
-@DATASETS.register("table", options=("path", "test_path", "label_column", "categorical", "drop", "holes", "stream"))
+@DATASETS.register("table", options=("path", "test_path", "label_column", "categorical", "drop", "holes", "stream",
+                                    "split"))
 def load_table(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     """A table file (CSV, Parquet): its schema read from the training file (kinds, categories, ranges), the rows
     encoded by it; without ``test_path`` a seeded 20 % is held out. With ``stream`` (or a file too large to hold as
@@ -215,7 +216,7 @@ def load_table(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpl
     if test_cols is not None:
         test = table_split(test_cols, codec, str(cfg.test_path), y_test)
     else:
-        train, test = split_off(train, 0.2, seed)
+        train, test = split_off(train, 0.2, seed, cfg.split)
     return DataSplits(train, test, _described(cfg, codec.schema, len(train), len(test)))
 
 
@@ -357,7 +358,7 @@ def stream_table(cfg: DataConfig, seed: int = 0) -> DataSplits:
     if cfg.test_path:
         test = encoded(cfg.test_path, "test")
     else:
-        train, test = split_off(train, 0.2, seed)
+        train, test = split_off(train, 0.2, seed, cfg.split)
     return DataSplits(train, test, _described(cfg, codec.schema, len(train), len(test), ", streamed from disk"))
 
 
