@@ -111,7 +111,8 @@ def test_a_class_labelled_only_in_the_test_split_is_a_class_checked_before_train
     assert "Note:" not in (said := capsys.readouterr().out) and "labelled: 5 of the training split, 0 of" in said
     test_line = said.split("Test: ")[1].splitlines()[0]  # no labelled test row: no cross-entropy, no accuracy
     assert "recon" in test_line and "classify" not in test_line and "accuracy" not in test_line
-    assert ckpt.load(tmp_path / "r5").config.data.split == "by-label"
+    r5 = ckpt.load(tmp_path / "r5").config
+    assert r5.data.split == "by-label" and r5.train.val_fraction == 0.0  # the recipe: no validation split either
     y[kept[:4]] = 0  # and the training split keeps labels of class 0 alone: refused before training
     np.savez(tmp_path / "one.npz", x=x, y=y)
     err = cli_error(capsys, [*one, "--split", "random", "--out", str(tmp_path / "r4")])
@@ -135,6 +136,13 @@ def test_the_by_label_split_keeps_scarce_labels_by_hand_and_old_runs_keep_their_
     full = np.repeat([0, 1, 2], [10, 6, 4])  # every row labelled: floors 2, 1, 0, then one more labelled row
     _, held = split_off(aekit.Split(x, full), 0.2, 0, "by-label")
     assert len(held) == 4 and (held.y == 0).sum() >= 2 and (held.y == 1).sum() >= 1
+    # the validation split inside fit follows the same rule: class 1's two labels stay in training
+    from aekit.train import _prepare_data
+
+    cfg = aekit.Config().override(variant="classifier", arch="mlp", val_fraction=0.2)
+    for rule, kept in (("by-label", 2), ("random", int((split_off(aekit.Split(x, y), 0.2, 0)[0].y == 1).sum()))):
+        _, tr, val, _ = _prepare_data(cfg.override(split=rule), aekit.Split(x, y))
+        assert len(val) == 4 and int((tr.y == 1).sum()) == kept
     # a run's stored config without the field (trained before it existed) recomputes the random split it had
     stored = aekit.Config().to_dict()
     del stored["data"]["split"]

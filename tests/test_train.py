@@ -75,7 +75,7 @@ def test_early_stopping_keeps_the_best_epoch(small_digits):
     res = aekit.fit(cfg, small_digits)
     assert res.stopped_early and len(res.history) < 30
     best = min(r["val/loss"] for r in res.history)
-    val = aekit.data.split_off(small_digits.train, 0.2, 0)[1]
+    val = aekit.data.split_off(small_digits.train, 0.2, 0, cfg.data.split)[1]  # (labelled digits: by label)
     assert aekit.evaluate(res.model, val)["loss"] == pytest.approx(best, rel=1e-5)
 
 

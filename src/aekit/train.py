@@ -384,7 +384,7 @@ def _prepare_data(config: Config, data) -> tuple[Config, Split, Split | None, to
         train = dataclasses.replace(train, y=check_labels(train.y, len(train), "the training data"))
     val = None
     if tc.val_fraction > 0:
-        train, val = split_off(train, tc.val_fraction, tc.seed)
+        train, val = split_off(train, tc.val_fraction, tc.seed, config.data.split)  # (by label: labels kept)
     if train.table is not None and config.spec.corrupt and config.loss.noise == "masking" \
             and not all(c.missing for c in train.table.schema.columns):  # imputation: a hole in every column
         wide = train.table.with_holes()
