@@ -191,6 +191,13 @@ def test_data_splits_from_arrays_and_evaluate_on_an_array(small_digits):
     assert (len(d.train), len(d.test)) == (240, 60) and d.train.y is not None
     d2 = aekit.DataSplits.from_arrays(x, small_digits.test.x)
     assert len(d2.test) == 100
+    few = np.full(len(x), -1)
+    few[[3, 50, 120, 200]] = [0, 1, 0, 1]  # two labels a class: by label, all four stay in training
+    assert (aekit.DataSplits.from_arrays(x, y_train=few).train.y >= 0).sum() == 4
+    rand = aekit.DataSplits.from_arrays(x, y_train=few, split="random")
+    assert torch.equal(rand.test.x, aekit.data.split_off(aekit.Split(torch.from_numpy(x)), 0.2, 0)[1].x)
+    with pytest.raises(ValueError, match="split must be one of by-label, random, got 'stratified'"):
+        aekit.DataSplits.from_arrays(x, y_train=few, split="stratified")
     with pytest.raises(ValueError, match="test samples have shape"):
         aekit.DataSplits.from_arrays(x, np.ones((3, 5), np.float32))
     model = aekit.fit(tiny_config(epochs=1), d, quiet=True).model

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..batch import check_labels
+from ..config import SPLITS
 
 
 @dataclass
@@ -50,12 +51,13 @@ class DataSplits:
 
     @classmethod
     def from_arrays(cls, x_train, x_test=None, y_train=None, y_test=None, test_fraction: float = 0.2,
-                    seed: int = 0) -> "DataSplits":
+                    seed: int = 0, split: str = "by-label") -> "DataSplits":
         """Splits from arrays or tensors (N, *sample_shape), checked like files are (NaN, inf, empty, complex...).
-        Without ``x_test``, a ``test_fraction`` of x_train is held out (seeded)."""
+        Without ``x_test``, a ``test_fraction`` of x_train is held out (seeded; ``split``: by label, or random, as
+        :func:`split_off` draws it)."""
         train = to_split(_numpy(x_train), None if y_train is None else _numpy(y_train), "the training data")
         if x_test is None:
-            train, test = split_off(train, test_fraction, seed)
+            train, test = split_off(train, test_fraction, seed, split)
         else:
             test = to_split(_numpy(x_test), None if y_test is None else _numpy(y_test), "the test data")
             if test.x.shape[1:] != train.x.shape[1:]:
@@ -133,6 +135,8 @@ def split_off(split: Split, fraction: float, seed: int, rule: str = "random") ->
     from the same permutation floor(fraction x its count) labelled rows of each class (so that a class keeps at
     least 1 - fraction of its labels, and every label where it has fewer than 1 / fraction), then unlabelled rows,
     then other labelled rows, until there are k. Without labels the two are the same split."""
+    if rule not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {rule!r}")
     n = len(split)
     k = max(1, int(round(fraction * n)))
     if n - k < 1:
