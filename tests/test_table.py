@@ -709,3 +709,23 @@ def test_the_classifier_takes_a_dataframe_of_mixed_columns_with_the_table_recipe
         AutoencoderClassifier().fit(df, y_train[:-1])
     with pytest.raises(ValueError, match="no labelled sample"):
         AutoencoderClassifier().fit(df, np.full(n, "-1", dtype=object))
+
+
+def test_a_dataframe_of_numbers_with_holes_is_a_table_and_a_table_given_to_an_array_model_is_refused():
+    pd = pytest.importorskip("pandas")
+    from aekit.sklearn import AutoencoderClassifier, AutoencoderTransformer
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=80).round(3), "b": rng.integers(0, 50, 80).astype(float)})
+    df.loc[[3, 17], "a"] = np.nan  # two holes: an array of numbers refuses them, a table reads them
+    t = AutoencoderTransformer(latent_dim=2, epochs=2, random_state=0).fit(df)
+    assert t.table_ is not None and [c.missing for c in t.table_.schema.columns] == [True, False]
+    assert np.isfinite(t.transform(df)).all() and t.transform(df).shape == (80, 2)
+    y = np.where(df["b"] > 25, "hi", "lo").astype(object)
+    clf = AutoencoderClassifier(epochs=5, random_state=0).fit(df, y)
+    assert clf.table_ is not None and set(clf.predict(df)) <= {"hi", "lo"}
+    plain = AutoencoderTransformer(latent_dim=2, epochs=1, random_state=0).fit(df.fillna(0.0).to_numpy())
+    with pytest.raises(ValueError, match="NaN"):  # fitted on numbers: sklearn's own error, not a crash
+        plain.transform(df.to_numpy())
+    with pytest.raises(ValueError):
+        plain.transform(pd.DataFrame({"a": ["x"] * 3, "b": [1.0, 2.0, 3.0]}))

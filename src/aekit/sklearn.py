@@ -114,16 +114,16 @@ class _AutoencoderBase(BaseEstimator):
         self.verbose = verbose
 
     def _validate(self, X, reset: bool) -> np.ndarray:
-        if _mixed_frame(X) or (not reset and getattr(self, "table_", None) is not None):
-            return self._table_rows(X, reset)
+        if (_table_frame(X) if reset else getattr(self, "table_", None) is not None):  # (fitted on numbers: a
+            return self._table_rows(X, reset)  # table's DataFrame gets validate_data's own error below)
         if reset:
             self.table_ = None
         return validate_data(self, X, reset=reset, allow_nd=True, dtype=[np.float32, np.float64],
                              ensure_min_samples=1).astype(np.float32, copy=False)
 
     def _table_rows(self, X, reset: bool) -> np.ndarray:
-        """A DataFrame with text, category or boolean columns: a table (:mod:`aekit.table`), its schema read at fit
-        (``table_``: the codec), its rows encoded; a category ``fit`` never saw is scored as unknown."""
+        """A DataFrame with text, category or boolean columns, or holes: a table (:mod:`aekit.table`), its schema
+        read at fit (``table_``: the codec), its rows encoded; a category ``fit`` never saw is scored as unknown."""
         from .data.table import read_table
         from .table import TableCodec, infer_schema
 
@@ -181,10 +181,13 @@ def _is_auto(value) -> bool:
     return isinstance(value, str) and value == "auto"
 
 
-def _mixed_frame(X) -> bool:
-    """A pandas DataFrame with a column that is not numbers (text, categories, booleans)."""
+def _table_frame(X) -> bool:
+    """A pandas DataFrame read as a table: with a column that is not numbers (text, categories, booleans), or with
+    holes (NaN, None) in its numbers, which a table's codec reads as holes where an array of numbers refuses them."""
     dtypes = getattr(X, "dtypes", None)
-    return hasattr(X, "columns") and dtypes is not None and any(getattr(d, "kind", "O") not in "iuf" for d in dtypes)
+    if not hasattr(X, "columns") or dtypes is None:
+        return False
+    return any(getattr(d, "kind", "O") not in "iuf" for d in dtypes) or bool(X.isna().to_numpy().any())
 
 
 def _torch_tensor(X: np.ndarray):
@@ -342,7 +345,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     together, as MNIST's 784 pixels or scikit-learn's 8 x 8 digits do; a table's columns and a series' windows do
     not), so that they get the image recipe and its views (shifts); (C, H, W) to say so (e.g. (1, 28, 28)); None to
     keep rows as rows. X given as (n, C, H, W) is read as images whatever this says. A pandas DataFrame with text,
-    category or boolean columns is a table (``table_``, as for the other estimators): its columns encoded one by
+    category or boolean columns, or with holes, is a table (``table_``, as for the other estimators): its columns encoded one by
     one, the sizes from :func:`aekit.table.table_recipe` (what ``aekit train --label-column T --variant
     classifier`` gives a table), and the classifier's own ``"auto"`` options their config defaults (no
     pseudo-labels, views noised by 0.1); ``predict`` takes a DataFrame with the same columns.
@@ -401,7 +404,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     def fit(self, X, y) -> "AutoencoderClassifier":
         """Train on X (n_samples, ...) and y (n_samples,): class labels, -1 for the unlabelled samples. Returns
         self."""
-        if _mixed_frame(X):  # a table: encoded by its columns (table_), sized by the table recipe
+        if _table_frame(X):  # a table: encoded by its columns (table_), sized by the table recipe
             from .table import table_recipe
 
             y = column_or_1d(y, warn=True)
