@@ -207,18 +207,29 @@ def test_concurrent_clients_get_their_own_results(models, digits):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-def test_the_page_in_a_real_browser(models):
-    """Serve a digits model on 127.0.0.1, draw a stroke on the canvas with the mouse in headless Chromium, and see a
-    reconstruction and a score appear."""
+@contextlib.contextmanager
+def _browser(app):
+    """``app`` served on 127.0.0.1 and its page open in headless Chromium: yields (page, the console errors and
+    failed requests seen, port)."""
     playwright = pytest.importorskip("playwright.sync_api")
-    with _served(create_app(models["image"], threshold=0.05)) as port, playwright.sync_playwright() as p:
+    with _served(app) as port, playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         page.goto(f"http://127.0.0.1:{port}/")
+        try:
+            yield page, errors, port
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_the_page_in_a_real_browser(models):
+    """Serve a digits model on 127.0.0.1, draw a stroke on the canvas with the mouse in headless Chromium, and see a
+    reconstruction and a score appear."""
+    with _browser(create_app(models["image"], threshold=0.05)) as (page, errors, port):
         page.wait_for_selector("#image-card:not(.hidden)")
         box = page.locator("#draw").bounding_box()
         page.mouse.move(box["x"] + 90, box["y"] + 60)
@@ -249,8 +260,56 @@ def test_the_page_in_a_real_browser(models):
         page.goto(f"http://127.0.0.1:{port}/docs")  # offline: nothing fetched from elsewhere
         assert "POST /generate" in page.locator("body").text_content()
         assert errors == []  # no console errors, no 404 (the favicon)
-        browser.close()
 
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_the_page_of_a_table_run_in_a_real_browser(tmp_path):
+    """A table run's page: a form of its columns scored and reconstructed at every change, generated rows, and a CSV
+    with a header (a quoted field, a hole) scored row by row."""
+    from aekit import checkpoint as ckpt
+    from aekit.cli import main
+
+    rng = np.random.default_rng(0)
+    lines = ["age,city,member,income"] + [
+        f"{rng.integers(18, 80)},{['Oslo', 'Lima', 'Pune'][i % 3] if i % 10 else ''},{['yes', 'no'][i % 2]},"
+        f"{rng.normal(50, 10):.2f}" for i in range(120)]
+    (tmp_path / "people.csv").write_text("\n".join(lines) + "\n")
+    assert main(["train", "--data", str(tmp_path / "people.csv"), "--epochs", "3", "--out", str(tmp_path / "r"),
+                 "--quiet", "--no-report"]) == 0
+    model = ckpt.load(tmp_path / "r")
+    (tmp_path / "up.csv").write_text('age,city,member,income\n30,"Oslo",yes,50.5\n70,,no,20\n')
+    with _browser(create_app(model, threshold=1.0)) as (page, errors, _):
+        page.wait_for_function("document.getElementById('row-table').dataset.ready === '1'", timeout=15000)
+        assert page.locator("#image-card").is_hidden() and page.locator("#row-card").is_visible()
+        # the typical row: the first level of each category, the middle of each number's range
+        assert page.locator('[data-col="1"] option').all_text_contents() == ["Lima", "Oslo", "Pune", "(missing)"]
+        assert page.input_value('[data-col="1"]') == "0" and page.input_value('[data-col="2"]') == "0"
+        first_text = page.locator("#row-score").text_content()
+        first = float(first_text)
+        assert first > 0 and page.locator("#row-verdict").text_content() in ("normal", "anomalous")
+        assert page.locator("#rec-2").text_content() in ("no", "yes")  # a boolean rebuilt as one of its levels
+        with page.expect_response(lambda r: r.url.endswith("/score")) as resp:  # a change scores the row again
+            page.fill('[data-col="0"]', "500")
+            page.locator('[data-col="0"]').dispatch_event("change")
+        assert resp.value.request.post_data_json["rows"][0]["age"] == 500
+        page.wait_for_function(f"document.getElementById('row-score').textContent !== '{first_text}'")
+        assert float(page.locator("#row-score").text_content()) > first  # far beyond the training range
+        assert page.locator("#rec-0").get_attribute("class") == "changed"  # rebuilt far from the 500 given
+        with page.expect_response(lambda r: r.url.endswith("/score")) as resp:  # a category's hole: null
+            page.select_option('[data-col="1"]', "3")
+        assert resp.value.request.post_data_json["rows"][0]["city"] is None
+        page.click("#rows-btn")  # ten generated rows with the run's columns
+        page.wait_for_selector("#rows-table tr:nth-child(11)")
+        assert page.locator("#rows-table th").all_text_contents() == ["age", "city", "member", "income"]
+        assert set(page.locator("#rows-table tr td:nth-child(3)").all_text_contents()) <= {"yes", "no"}
+        with page.expect_response(lambda r: r.url.endswith("/score") and
+                                  len(r.request.post_data_json["rows"]) == 2) as resp:
+            page.set_input_files("#upload-table", str(tmp_path / "up.csv"))
+        assert resp.value.request.post_data_json["rows"] == [
+            {"age": "30", "city": "Oslo", "member": "yes", "income": "50.5"},
+            {"age": "70", "city": None, "member": "no", "income": "20"}]
+        page.wait_for_selector("#scores tr:nth-child(3)")
+        assert page.locator("#error").text_content() == "" and errors == []
 
 
 def _hostile() -> list[tuple[str, dict, int, str]]:
