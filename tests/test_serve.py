@@ -295,6 +295,7 @@ def test_the_page_of_a_table_run_in_a_real_browser(tmp_path):
         page.wait_for_function(f"document.getElementById('row-score').textContent !== '{first_text}'")
         assert float(page.locator("#row-score").text_content()) > first  # far beyond the training range
         assert page.locator("#rec-0").get_attribute("class") == "changed"  # rebuilt far from the 500 given
+        assert page.locator("#row-worst").text_content().startswith("rebuilt worst: ")
         with page.expect_response(lambda r: r.url.endswith("/score")) as resp:  # a category's hole: null
             page.select_option('[data-col="1"]', "3")
         assert resp.value.request.post_data_json["rows"][0]["city"] is None
@@ -309,6 +310,8 @@ def test_the_page_of_a_table_run_in_a_real_browser(tmp_path):
             {"age": "30", "city": "Oslo", "member": "yes", "income": "50.5"},
             {"age": "70", "city": None, "member": "no", "income": "20"}]
         page.wait_for_selector("#scores tr:nth-child(3)")
+        named = page.locator("#scores tr td:nth-child(4)").all_text_contents()  # each row's column rebuilt worst
+        assert len(named) == 2 and set(named) <= {"age", "city", "member", "income"}
         assert page.locator("#error").text_content() == "" and errors == []
 
 

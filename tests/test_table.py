@@ -458,6 +458,17 @@ def test_detect_names_the_column_that_makes_a_row_unusual(tmp_path, capsys):
         d = list(csv.DictReader(f))
     assert float(d[1]["score"]) > float(d[0]["score"]) and d[1]["column"] in ("kind", "size")
     assert all(0 <= float(r["column_share"]) <= 1 for r in d)
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from aekit import checkpoint as ckpt
+    from aekit.serve import create_app
+
+    rows = [{"kind": "small", "size": s, "weight": 10.0} for s in ("S", "L")]
+    served = TestClient(create_app(ckpt.load(tmp_path / "r"))).post("/score", json={"rows": rows}).json()
+    assert [c["column"] for c in served["columns"]] == [r["column"] for r in d]  # the service names them alike
+    assert [round(c["share"], 3) for c in served["columns"]] == [float(r["column_share"]) for r in d]
 
 
 def test_the_synthesizer_takes_and_gives_dataframes_and_passes_sklearns_checks(tmp_path):

@@ -4,7 +4,7 @@
 - :mod:`.generate`: ``interpolate``, ``interpolate_codes``, ``slerp``, ``sample``, ``log_likelihood``;
 - :mod:`.denoise`: ``denoise``, ``psnr``;
 - :mod:`.anomaly`: ``detect``, ``run_detector`` (a run's one scoring rule), ``AnomalyScorer``, ``error_threshold``,
-  ``check_error_window``, ``local_error``,
+  ``check_error_window``, ``local_error``, ``worst_columns`` (a table row's column rebuilt worst),
   ``detector_recipe``, ``NEIGHBORS``, ``MAX_REFERENCE``;
 - :mod:`.probe`: ``probe``, ``linear_probe``;
 - :mod:`.codec`: ``compress``, ``decompress`` (files of bits from a model trained with the rate variant);
@@ -28,6 +28,7 @@ from .anomaly import (
            error_threshold,
            local_error,
            run_detector,
+           worst_columns,
 )
 from .classify import classifier_recipe, classify, image_rows, predict_proba
 from .codec import compress, decompress
@@ -42,4 +43,4 @@ __all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "
            "default_score", "decompress", "denoise", "detect", "detector_recipe", "encode", "impute", "impute_draws",
            "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
            "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "run_detector", "sample",
-           "sample_rows", "slerp", "table_errors"]
+           "sample_rows", "slerp", "table_errors", "worst_columns"]

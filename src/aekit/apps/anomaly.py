@@ -92,6 +92,19 @@ def run_detector(model: Autoencoder, train_x: np.ndarray | torch.Tensor,
     return Detection(scores, threshold, scores > threshold, scorer)
 
 
+def worst_columns(model: Autoencoder, x: np.ndarray | torch.Tensor) -> list[tuple[str, float]]:
+    """For a table model's encoded rows x (N, width): per row the column it is rebuilt worst in (the largest of its
+    columns' losses, :func:`aekit.apps.reconstruction_error` with ``per_feature``) and that loss's share of the
+    row's total, 0 to 1: which column made the row anomalous."""
+    if model.table is None:
+        raise ValueError("worst_columns is for a table model (its rows' losses by column)")
+    from .infer import reconstruction_error
+
+    per = reconstruction_error(model, x, per_feature=True)  # (N, columns)
+    names, worst = model.table.schema.names, per.argmax(1)
+    return [(names[k], float(per[i, k] / max(per[i].sum(), 1e-12))) for i, k in enumerate(worst)]
+
+
 def error_threshold(errors: np.ndarray, contamination: str | float = "auto") -> float:
     """The reconstruction error above which a sample is an outlier, from reference (training) errors: the
     (1 - contamination) quantile, or for 'auto' the median plus 3 robust standard deviations (1.4826 x MAD)."""

@@ -333,12 +333,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     method = apps.default_score(model.input_shape, model.table is not None) if args.score == "auto" else args.score
     det = apps.detect(model, train_x, x, method, contamination, args.error_window, args.neighbors,
                       args.max_reference)
-    columns = None  # a table: the column each row is rebuilt worst in, and its share of the row's error
-    if model.table is not None:
-        per = apps.reconstruction_error(model, x, per_feature=True)  # (N, columns)
-        names = model.table.schema.names
-        worst = per.argmax(1)
-        columns = [(names[k], float(per[i, k] / max(per[i].sum(), 1e-12))) for i, k in enumerate(worst)]
+    # a table: the column each row is rebuilt worst in, and its share of the row's error
+    columns = apps.worst_columns(model, x) if model.table is not None else None
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["index", *(["file"] if inp.names else []), "score", "anomaly",

@@ -339,7 +339,8 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
     @app.post("/score", summary="Anomaly scores and outlier flags",
               description="The run's scoring rule, as `aekit detect` gives it (for `aekit serve`: its default score "
                           "fitted on the run's training data, with its threshold). `?threshold=T` overrides the "
-                          "stored threshold.", openapi_extra=body_doc)
+                          "stored threshold. A table run also names each row's column rebuilt worst and its share "
+                          "of the row's error (`columns`).", openapi_extra=body_doc)
     async def score(request: Request, threshold_override: float | None = fastapi.Query(None, alias="threshold")) \
             -> dict:
         x = await read(request)
@@ -347,8 +348,11 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
         if t is not None and not math.isfinite(t):
             raise BadInput(422, "threshold must be a finite number")
         s = finite(await score_rows(x)).astype(float)
-        return {"scores": s.tolist(), "threshold": t, "outlier": None if t is None else (s > t).tolist(),
-                "score": score_name}
+        out = {"scores": s.tolist(), "threshold": t, "outlier": None if t is None else (s > t).tolist(),
+               "score": score_name}
+        if model.table is not None:  # which column made each row anomalous, as `aekit detect` names it
+            out["columns"] = [{"column": c, "share": share} for c, share in apps.worst_columns(model, x)]
+        return out
 
     @app.post("/generate", summary="New samples: codes from the run's sampler, decoded",
               description="`sampler`: gmm (the mixture fitted to the training codes) or normal (N(0, I), VAEs); "
