@@ -56,7 +56,7 @@ def test_classify_command(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Classified" in printed and "accuracy" in printed  # the digits' test set has labels
     rows = list(csv.reader((tmp_path / "labels.csv").open()))
-    assert rows[0] == ["index", "label", "probability"]
+    assert rows[0] == ["index", "label", "probability"]  # classes without names: no "class" column
     model = ckpt.load(out)
     data = aekit.load_data(model.config.data, seed=model.config.train.seed)
     assert [int(r[1]) for r in rows[1:]] == apps.classify(model, data.test.x).tolist()

@@ -740,3 +740,39 @@ def test_a_dataframe_of_numbers_with_holes_is_a_table_and_a_table_given_to_an_ar
         plain.transform(df.to_numpy())
     with pytest.raises(ValueError):
         plain.transform(pd.DataFrame({"a": ["x"] * 3, "b": [1.0, 2.0, 3.0]}))
+
+
+def test_text_labels_of_a_table_name_the_same_classes_in_every_file_and_minus_one_is_unlabelled(tmp_path, capsys):
+    import json
+
+    from aekit import checkpoint as ckpt
+    from aekit.data.table import labels_of
+
+    # by hand: sorted names, "-1" unknown; a later file's names are read by the training file's, new ones appended
+    cols = {"x": np.array([1, 2, 3, 4], dtype=object), "y": np.array(["no", "-1", "yes", " no"], dtype=object)}
+    rest, y, levels = labels_of(cols, "y", "t.csv")
+    assert list(rest) == ["x"] and y.tolist() == [0, -1, 1, 0] and levels == ["no", "yes"]
+    _, y2, levels2 = labels_of({"y": np.array(["yes", "maybe", "-1"], dtype=object)}, "y", "u.csv", levels)
+    assert y2.tolist() == [1, 2, -1] and levels2 == ["no", "yes", "maybe"]
+    _, y3, _ = labels_of({"y": np.array(["1", "0"], dtype=object)}, "y", "v.csv", ["0", "1"])  # names, not indices
+    assert y3.tolist() == [1, 0]
+    assert labels_of({"y": np.array(["1", "-1"], dtype=object)}, "y", "n.csv")[1:] == (pytest.approx([1, -1]), None)
+    # through the command line: 40 labelled rows of 200, "-1" for the rest; a new file holding only "small" rows
+    rng = np.random.default_rng(0)
+    lines = ["size,city,label"] + [
+        f"{rng.normal(10 if i % 2 == 0 else 0, 1):.2f},{'ab'[i % 2]},{('big', 'small')[i % 2] if i < 40 else -1}"
+        for i in range(200)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "new.csv").write_text("size,city,label\n" + "".join(f"{rng.normal(0, 1):.2f},b,small\n"
+                                                                   for _ in range(10)))
+    assert main(["train", "--data", str(tmp_path / "t.csv"), "--label-column", "label", "--variant", "classifier",
+                 "--out", str(tmp_path / "r"), "--quiet", "--no-report"]) == 0
+    model = ckpt.load(tmp_path / "r")
+    assert model.config.model.classes == 2 and json.loads(model.config.data.label_levels) == ["big", "small"]
+    capsys.readouterr()
+    assert main(["classify", str(tmp_path / "r"), "--input", str(tmp_path / "new.csv"), "--out",
+                 str(tmp_path / "l.csv")]) == 0
+    assert "accuracy 1.0000 on the 10 labelled samples" in capsys.readouterr().out
+    with open(tmp_path / "l.csv") as f:
+        out = list(csv.DictReader(f))
+    assert {(r["label"], r["class"]) for r in out} == {("1", "small")}  # "small" is class 1, as in training

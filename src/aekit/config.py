@@ -183,6 +183,15 @@ class TrainConfig:
 SPLITS = ("by-label", "random")  # DataConfig.split
 
 
+def _text_list(text: str) -> bool:
+    """Whether text is a JSON list of strings."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = "mnist"  # mnist | digits | file | series | images
@@ -204,6 +213,9 @@ class DataConfig:
     drop: str = ""  # table: columns to leave out, comma separated
     # table: a hole in every column (set by training with denoising masking, the imputation recipe; not a flag)
     holes: bool = False
+    # table: the class names of a text label column by index, a JSON list (set by training from the training file,
+    # then the test file: later commands read labels by them; not a flag)
+    label_levels: str = ""
     # file, table, images without test_path: how the 20 % test split is drawn. by-label: a random share that holds
     # out floor(20 %) of each class's labelled rows (a class of fewer than 5 labels keeps them all) and makes up the
     # rest from unlabelled rows; random: any 20 % (runs trained before this field existed: see Config.from_run)
@@ -219,6 +231,8 @@ class DataConfig:
         _check(not self.image_shape or (len(self.image_shape) == 3 and min(self.image_shape) >= 1),
                f"image_shape must be three positive integers C H W, got {self.image_shape}")
         _check(self.split in SPLITS, f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        _check(not self.label_levels or _text_list(self.label_levels),
+               f"label_levels must be a JSON list of class names, got {self.label_levels[:80]!r}")
         limits.check("window", self.window, "steps")
         limits.check("stride", self.stride, "steps")
         limits.check("column", self.column)

@@ -183,7 +183,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         require()  # the extra, before any file is touched
     # 1. prepare: the splits, the config resolved from the data, the checks made before anything is touched
     if isinstance(data, DataSplits) and data.source and not resume:  # e.g. the MNIST folder $AEKIT_DATA_DIR named
-        config = config.override(**{k: v for k, v in data.source.items() if getattr(config.data, k) is None})
+        config = config.override(**{k: v for k, v in data.source.items() if getattr(config.data, k) in (None, "")})
     config, train, val, y_all = _prepare_data(config, data)
     tc = config.train
     check_model_memory(config, training=True)  # before any file is touched or weight allocated

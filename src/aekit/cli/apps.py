@@ -53,18 +53,18 @@ def read_inputs(model: Autoencoder, path: str | None, split: str = "test", unkno
         x = s.x[:] if not torch.is_tensor(s.x) else s.x  # a streamed split is read here
         return Inputs(_fit_shape(model, x.numpy(), path or data.name), s.y, s.names)
     if model.table is not None:  # a table run reads tables: the run's label column (if any) as labels
-        from ..data.table import labels_of, read_table
+        from ..data.table import labels_of, read_table, stored_levels
 
         columns = read_table(path)
-        y = None
+        y, levels = None, stored_levels(model.config.data)
         if model.config.data.label_column and model.config.data.label_column in columns:
-            columns, y = labels_of(columns, model.config.data.label_column, path)
+            columns, y, levels = labels_of(columns, model.config.data.label_column, path, levels)
         x = model.table.encode(columns, path, unknown)
         unseen = model.table.unknown_entries(x)
         if unseen:
             print(f"{path}: {unseen} value(s) of categories training never saw, scored as the "
                   "least likely level")
-        return Inputs(x, y)
+        return Inputs(x, y, classes=levels)
     if Path(path).is_dir():
         from ..data.images import load_image_split
 
@@ -363,11 +363,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
     inp = read_inputs(model, args.input)
     proba = apps.predict_proba(model, inp.x)
     pred = proba.argmax(1)
+    names = run_class_names(model)
+    named = names != [str(i) for i in range(len(names))]  # classes with names: each row's in a column of its own
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["index", *(["file"] if inp.names else []), "label", "probability"])
+    w.writerow(["index", *(["file"] if inp.names else []), "label", *(["class"] if named else []), "probability"])
     for i, (c, p) in enumerate(zip(pred, proba.max(1))):
-        w.writerow([i, *([inp.names[i]] if inp.names else []), int(c), f"{p:.6g}"])
+        w.writerow([i, *([inp.names[i]] if inp.names else []), int(c), *([names[c]] if named else []), f"{p:.6g}"])
     atomic_write_text(args.out, buf.getvalue())
     print(f"Classified {len(pred)} samples into {proba.shape[1]} classes; wrote {args.out}")
     _print_accuracy(model, inp, pred)
@@ -375,10 +377,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def run_class_names(model: Autoencoder) -> list[str]:
-    """The names of a classifier run's classes, by index: the class subfolders of the image folder it was trained
-    on, else the indices themselves ("0", "1", ...)."""
+    """The names of a classifier run's classes, by index: a table's text labels, the class subfolders of the image
+    folder it was trained on, else the indices themselves ("0", "1", ...)."""
     n = model.config.model.classes
     d = model.config.data
+    if d.label_levels:  # a table's text labels, as training named them
+        from ..data.table import stored_levels
+
+        return stored_levels(d)
     if d.dataset == "images" and d.path and Path(d.path).is_dir():
         from ..data.images import scan
 

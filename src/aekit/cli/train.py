@@ -143,7 +143,7 @@ def data_overrides(value: str) -> dict[str, Any]:
     return {"dataset": "file", "path": str(path.resolve())}
 
 
-_NO_FLAG = {"table", "holes"}  # config fields that training fills in from the data, never a flag
+_NO_FLAG = {"table", "holes", "label_levels"}  # config fields that training fills in from the data, never a flag
 
 
 class _JoinTuples(argparse.Action):

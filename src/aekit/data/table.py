@@ -4,6 +4,7 @@ DataFrame: raw columns, a schema read from them (:mod:`aekit.table`), and their 
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -164,9 +165,13 @@ def _from_frame(df, what: str) -> Columns:
     return _named([str(n) for n in df.columns], cols, what)
 
 
-def labels_of(columns: Columns, name: str, what: str) -> tuple[Columns, np.ndarray]:
-    """Take the label column out: class indices (numbers as they are, text as the index of its sorted level),
-    checked by the rule of every label source; a hole is an error (-1 marks an unknown label)."""
+def labels_of(columns: Columns, name: str, what: str,
+              levels: list[str] | None = None) -> tuple[Columns, np.ndarray, list[str] | None]:
+    """Take the label column out: class indices, checked by the rule of every label source; a hole is an error.
+    Numbers are indices as they are (-1: unknown). Text (or any labels where ``levels`` is given: a run's text
+    classes) names classes: each the index of its name in ``levels``, names ``levels`` lacks appended in sorted order
+    (the training file's sorted names first, then the test file's new ones), and "-1" an unknown label. Returns the
+    other columns, the indices (N,), and the class names by index (None for numbers)."""
     if name not in columns:
         raise DataFileError(f"{what}: no label column {name!r}: its columns are {', '.join(columns)}")
     rest = {k: v for k, v in columns.items() if k != name}
@@ -174,14 +179,24 @@ def labels_of(columns: Columns, name: str, what: str) -> tuple[Columns, np.ndarr
     hole = is_missing(raw)
     if hole.any():
         i = int(np.flatnonzero(hole)[0])
-        raise DataFileError(f"labels of {what}, column {name!r} must be class indices (-1 for unknown); row {i} holds "
+        raise DataFileError(f"labels of {what}, column {name!r} must be classes (-1 for unknown); row {i} holds "
                             f"{'nan' if raw[i] is None else str(raw[i]).strip().lower() or 'a blank'}")
-    try:
-        y = np.array([-1 if h else float(v) for v, h in zip(raw, hole)])
-    except (TypeError, ValueError):
-        levels = sorted({str(v).strip() for v, h in zip(raw, hole) if not h})
-        y = np.array([-1 if h else levels.index(str(v).strip()) for v, h in zip(raw, hole)])
-    return rest, check_labels(y, len(raw), f"{what}, column {name!r}")
+    if levels is None:
+        try:
+            y = np.array([float(v) for v in raw])
+        except (TypeError, ValueError):
+            y = None  # text: class names
+        if y is not None:
+            return rest, check_labels(y, len(raw), f"{what}, column {name!r}"), None
+    text = [str(v).strip() for v in raw]
+    names = list(levels or [])
+    names += sorted({t for t in text if t != UNLABELLED} - set(names))
+    index = {t: k for k, t in enumerate(names)}
+    y = np.array([-1 if t == UNLABELLED else index[t] for t in text], dtype=np.int64)
+    return rest, check_labels(y, len(raw), f"{what}, column {name!r}"), names
+
+
+UNLABELLED = "-1"  # a text label column's mark of an unknown label, as sklearn's semi-supervised learners have it
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -193,7 +208,7 @@ def table_split(columns: Columns, codec: TableCodec, what: str, y: np.ndarray | 
 
 
 @DATASETS.register("table", options=("path", "test_path", "label_column", "categorical", "drop", "holes", "stream",
-                                    "split"))
+                                    "split", "label_levels"))
 def load_table(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSplits:
     """A table file (CSV, Parquet): its schema read from the training file (kinds, categories, ranges), the rows
     encoded by it; without ``test_path`` a seeded 20 % is held out. With ``stream`` (or a file too large to hold as
@@ -203,21 +218,35 @@ def load_table(cfg: DataConfig, seed: int = 0, download: bool = True) -> DataSpl
     if cfg.stream or _too_large(cfg.path):
         return stream_table(cfg, seed)
     columns = read_table(cfg.path)
-    y = None
+    y, levels = None, stored_levels(cfg)
     if cfg.label_column:
-        columns, y = labels_of(columns, cfg.label_column, str(cfg.path))
+        columns, y, levels = labels_of(columns, cfg.label_column, str(cfg.path), levels)
     codec = _codec(columns, columns, cfg)
     test_cols, y_test = None, None
     if cfg.test_path:
         test_cols = read_table(cfg.test_path)
         if cfg.label_column:
-            test_cols, y_test = labels_of(test_cols, cfg.label_column, str(cfg.test_path))
+            test_cols, y_test, levels = labels_of(test_cols, cfg.label_column, str(cfg.test_path), levels)
     train = table_split(columns, codec, str(cfg.path), y)
     if test_cols is not None:
         test = table_split(test_cols, codec, str(cfg.test_path), y_test)
     else:
         train, test = split_off(train, 0.2, seed, cfg.split)
-    return DataSplits(train, test, _described(cfg, codec.schema, len(train), len(test)))
+    return _splits(cfg, train, test, codec.schema, levels)
+
+
+def stored_levels(cfg: DataConfig) -> list[str] | None:
+    """The class names of a run's text label column, as training stored them (``label_levels``), or None."""
+    return json.loads(cfg.label_levels) if cfg.label_levels else None
+
+
+def _splits(cfg: DataConfig, train: Split, test: Split, schema: Schema, levels: list[str] | None,
+            how: str = "") -> DataSplits:
+    """The table's DataSplits; text labels' class names as its classes, and for the run to store
+    (``label_levels``: later commands read labels by them)."""
+    return DataSplits(train, test, _described(cfg, schema, len(train), len(test), how),
+                      source={"label_levels": json.dumps(levels)} if levels is not None else None,
+                      classes=levels)
 
 
 def _codec(summary: Columns, sample: Columns, cfg: DataConfig) -> TableCodec:
@@ -350,16 +379,19 @@ def stream_table(cfg: DataConfig, seed: int = 0) -> DataSplits:
             np.save(folder / name / f"{k:08d}.npy", codec.encode(batch, f"{path} (the batch from row {start})"))
             raw.append(labels)
             start += len(labels)
-        y = (labels_of({cfg.label_column: np.concatenate(raw)}, cfg.label_column, str(path))[1]
-             if cfg.label_column else None)
+        y = None
+        if cfg.label_column:
+            _, y, levels[0] = labels_of({cfg.label_column: np.concatenate(raw)}, cfg.label_column, str(path),
+                                        levels[0])
         return Split(StreamedArray(folder / name), y, table=codec)
 
+    levels = [stored_levels(cfg)]  # (the training file's names, then the test file's new ones)
     train = encoded(cfg.path, "train")
     if cfg.test_path:
         test = encoded(cfg.test_path, "test")
     else:
         train, test = split_off(train, 0.2, seed, cfg.split)
-    return DataSplits(train, test, _described(cfg, codec.schema, len(train), len(test), ", streamed from disk"))
+    return _splits(cfg, train, test, codec.schema, levels[0], ", streamed from disk")
 
 
 def looks_like_table(path: str | Path) -> bool:
