@@ -776,3 +776,13 @@ def test_text_labels_of_a_table_name_the_same_classes_in_every_file_and_minus_on
     with open(tmp_path / "l.csv") as f:
         out = list(csv.DictReader(f))
     assert {(r["label"], r["class"]) for r in out} == {("1", "small")}  # "small" is class 1, as in training
+    # generate asks for a class by its name (or its index), and writes it as the label column
+    assert main(["generate", str(tmp_path / "r"), "-n", "4", "--label", "small", "--out",
+                 str(tmp_path / "g.csv")]) == 0
+    assert "of class 1 (small)" in capsys.readouterr().out
+    with open(tmp_path / "g.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and {r["label"] for r in rows} == {"small"} and set(rows[0]) == {"size", "city", "label"}
+    err = cli_error(capsys, ["generate", str(tmp_path / "r"), "--label", "huge", "--out", str(tmp_path / "h.csv")])
+    assert "--label 'huge' is neither a class index nor one of this run's class names (big, small)" in err
+    assert not (tmp_path / "h.csv").exists()

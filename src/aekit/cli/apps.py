@@ -186,10 +186,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
         _check_table_outputs(args)
     else:
         _check_outputs(args)
-    of = f" of class {args.label}" if args.label is not None else ""
+    given, args.label = args.label, _class_index(model, args.label)
+    of = "" if args.label is None else f" of class {args.label}" + (f" ({given})" if given != str(args.label) else "")
     if model.table is not None:  # typed rows: categories drawn from the decoder's probabilities
         where = dict(_condition(w) for w in args.where or [])
         rows, tried = apps.sample_rows(model, args.n, args.seed, args.sampler, args.label, where)
+        column = model.config.data.label_column
+        if args.label is not None and column and column not in rows:  # the class asked for, as the label column
+            rows[column] = [run_class_names(model)[args.label] if model.config.data.label_levels else args.label] \
+                * args.n
         cond = f" where {', '.join(f'{k}={v}' for k, v in where.items())} ({args.n} of {tried} drawn)" if where else ""
         print(f"Sampled {args.n} rows{of}{cond} from {describe(model, args.sampler)}; wrote "
               f"{write_table(args.out, rows)}")
@@ -377,8 +382,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def run_class_names(model: Autoencoder) -> list[str]:
-    """The names of a classifier run's classes, by index: a table's text labels, the class subfolders of the image
-    folder it was trained on, else the indices themselves ("0", "1", ...)."""
+    """The names of a labelled run's classes, by index: a table's text labels, the class subfolders of the image
+    folder it was trained on, else the indices themselves ("0", "1", ...; a classifier's count of them)."""
     n = model.config.model.classes
     d = model.config.data
     if d.label_levels:  # a table's text labels, as training named them
@@ -391,9 +396,23 @@ def run_class_names(model: Autoencoder) -> list[str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # (files that are not images: said when it trained)
             names = scan(d.path).classes
-        if len(names) == n:
+        if len(names) == n or (not n and names):  # (a run without a classifier: the folder's classes)
             return names
     return [str(i) for i in range(n)]
+
+
+def _class_index(model: Autoencoder, label: str | None) -> int | None:
+    """``--label``: a class index, or the name of one of the run's named classes (:func:`run_class_names`)."""
+    if label is None:
+        return None
+    names = run_class_names(model)
+    if label in names:
+        return names.index(label)
+    try:
+        return int(label)
+    except ValueError:
+        raise ValueError(f"--label {label!r} is neither a class index nor one of this run's class names"
+                         + (f" ({', '.join(names[:10])})" if names else "")) from None
 
 
 def _print_accuracy(model: Autoencoder, inp: Inputs, pred: np.ndarray) -> None:
@@ -577,8 +596,9 @@ def add_app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--sampler", choices=SAMPLERS.names(), help="gmm: the Gaussian mixture fitted to the training "
                    "codes (the default where the run has one); normal: the prior N(0, I) (VAEs)")
-    p.add_argument("--label", type=int, help="only samples of this class (runs trained on labelled data: MNIST, "
-                   "digits, class subfolders of images, an .npz with y)")
+    p.add_argument("--label", help="only samples of this class: its index, or its name where the run's classes "
+                   "have names (class subfolders of images, a table's text labels); runs trained on labelled data: "
+                   "MNIST, digits, an .npz with y, --label-column")
     p.add_argument("--where", action="append", metavar="COLUMN=VALUE", help="table runs: only rows whose COLUMN "
                    "is VALUE (a category's level, or a whole number of an integer column); repeat for several")
     p.add_argument("--out", required=True, help="samples file: .npy, .npz or .csv (table runs: .csv or .parquet)")
