@@ -786,3 +786,14 @@ def test_text_labels_of_a_table_name_the_same_classes_in_every_file_and_minus_on
     err = cli_error(capsys, ["generate", str(tmp_path / "r"), "--label", "huge", "--out", str(tmp_path / "h.csv")])
     assert "--label 'huge' is neither a class index nor one of this run's class names (big, small)" in err
     assert not (tmp_path / "h.csv").exists()
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from aekit.serve import create_app
+
+    client = TestClient(create_app(model))  # the service names the classes and writes the one asked for
+    info = client.get("/info").json()
+    assert info["classes"] == [0, 1] and info["class_names"] == ["big", "small"]
+    served = client.post("/generate", json={"n": 3, "label": 1}).json()["rows"]
+    assert [r["label"] for r in served] == ["small"] * 3 and set(served[0]) == {"size", "city", "label"}

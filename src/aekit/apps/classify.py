@@ -4,6 +4,8 @@ samples, -1 = unknown, and from the agreement of two views of every sample)."""
 from __future__ import annotations
 
 import math
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -117,3 +119,23 @@ def _pair_correlation(grid: np.ndarray, offset: int) -> float:
         return 0.0
     r = (a * b).mean(0)[ok] / (sa[ok] * sb[ok])
     return float(np.abs(r).mean())
+
+
+def class_names(model: Autoencoder) -> list[str]:
+    """The names of a labelled run's classes, by index: a table's text labels, the class subfolders of the image
+    folder it was trained on, else the indices themselves ("0", "1", ...; a classifier's count of them)."""
+    n = model.config.model.classes
+    d = model.config.data
+    if d.label_levels:  # a table's text labels, as training named them
+        from ..data.table import stored_levels
+
+        return stored_levels(d)
+    if d.dataset == "images" and d.path and Path(d.path).is_dir():
+        from ..data.images import scan
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (files that are not images: said when it trained)
+            names = scan(d.path).classes
+        if len(names) == n or (not n and names):  # (a run without a classifier: the folder's classes)
+            return names
+    return [str(i) for i in range(n)]

@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import sys
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -193,7 +192,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         rows, tried = apps.sample_rows(model, args.n, args.seed, args.sampler, args.label, where)
         column = model.config.data.label_column
         if args.label is not None and column and column not in rows:  # the class asked for, as the label column
-            rows[column] = [run_class_names(model)[args.label] if model.config.data.label_levels else args.label] \
+            rows[column] = [apps.class_names(model)[args.label] if model.config.data.label_levels else args.label] \
                 * args.n
         cond = f" where {', '.join(f'{k}={v}' for k, v in where.items())} ({args.n} of {tried} drawn)" if where else ""
         print(f"Sampled {args.n} rows{of}{cond} from {describe(model, args.sampler)}; wrote "
@@ -368,7 +367,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     inp = read_inputs(model, args.input)
     proba = apps.predict_proba(model, inp.x)
     pred = proba.argmax(1)
-    names = run_class_names(model)
+    names = apps.class_names(model)
     named = names != [str(i) for i in range(len(names))]  # classes with names: each row's in a column of its own
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -381,31 +380,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_class_names(model: Autoencoder) -> list[str]:
-    """The names of a labelled run's classes, by index: a table's text labels, the class subfolders of the image
-    folder it was trained on, else the indices themselves ("0", "1", ...; a classifier's count of them)."""
-    n = model.config.model.classes
-    d = model.config.data
-    if d.label_levels:  # a table's text labels, as training named them
-        from ..data.table import stored_levels
-
-        return stored_levels(d)
-    if d.dataset == "images" and d.path and Path(d.path).is_dir():
-        from ..data.images import scan
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # (files that are not images: said when it trained)
-            names = scan(d.path).classes
-        if len(names) == n or (not n and names):  # (a run without a classifier: the folder's classes)
-            return names
-    return [str(i) for i in range(n)]
-
-
 def _class_index(model: Autoencoder, label: str | None) -> int | None:
-    """``--label``: a class index, or the name of one of the run's named classes (:func:`run_class_names`)."""
+    """``--label``: a class index, or the name of one of the run's named classes (:func:`aekit.apps.class_names`)."""
     if label is None:
         return None
-    names = run_class_names(model)
+    names = apps.class_names(model)
     if label in names:
         return names.index(label)
     try:
@@ -424,7 +403,7 @@ def _print_accuracy(model: Autoencoder, inp: Inputs, pred: np.ndarray) -> None:
     if not known.any():
         return
     names = inp.classes or [str(i) for i in range(int(y.max()) + 1)]  # the input's class names, by its index
-    ours = run_class_names(model)
+    ours = apps.class_names(model)
     seen = sorted({names[i] for i in y[known]})
     foreign = [c for c in seen if c not in ours]
     if foreign:

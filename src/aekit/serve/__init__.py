@@ -311,6 +311,9 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
     def healthz() -> dict:
         return {"status": "ok"}
 
+    classes = model.sampler.classes if model.sampler is not None else []  # what /generate's label may ask for
+    names = apps.class_names(model) if classes else []
+
     @app.get("/info", summary="What the model is", responses={200: {"content": {"application/json": {"example": {
         "arch": "mlp", "variant": "vanilla", "input_shape": [1, 28, 28], "latent_dim": 32, "threshold": 0.05}}}}})
     def info() -> dict:
@@ -319,7 +322,7 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
                 "latent_dim": model.latent_dim, "code_shape": list(model.code_shape), "threshold": threshold,
                 "score": score_name,
                 "variational": model.is_variational, "sampler": model.default_sampler(),
-                "classes": model.sampler.classes if model.sampler is not None else [],
+                "classes": classes, "class_names": [names[c] if 0 <= c < len(names) else str(c) for c in classes],
                 "image": len(model.input_shape) == 3
                 and model.input_shape[0] in (1, 3),
                 "columns": None if model.table is None else
@@ -374,7 +377,12 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
             if model.table is not None:  # typed records, categories drawn as aekit generate draws them
                 import torch
 
-                return {"rows": rows_out(s, torch.Generator().manual_seed(seed))}
+                rows = rows_out(s, torch.Generator().manual_seed(seed))
+                column = model.config.data.label_column
+                if label is not None and column:  # the class asked for, as its label column (named as trained)
+                    value = names[label] if model.config.data.label_levels else label
+                    rows = [{**r, column: value} for r in rows]
+                return {"rows": rows}
             return {"samples": s.tolist()}
         except limits.TooLarge as e:
             raise BadInput(413, str(e)) from None
