@@ -299,6 +299,9 @@ def test_the_page_of_a_table_run_in_a_real_browser(tmp_path):
         with page.expect_response(lambda r: r.url.endswith("/score")) as resp:  # a category's hole: null
             page.select_option('[data-col="1"]', "3")
         assert resp.value.request.post_data_json["rows"][0]["city"] is None
+        with page.expect_response(lambda r: r.url.endswith("/score")) as resp:  # a generated row into the form
+            page.click("#row-sampled")
+        assert set(resp.value.request.post_data_json["rows"][0]) == {"age", "city", "member", "income"}
         page.click("#rows-btn")  # ten generated rows with the run's columns
         page.wait_for_selector("#rows-table tr:nth-child(11)")
         assert page.locator("#rows-table th").all_text_contents() == ["age", "city", "member", "income"]

@@ -345,9 +345,9 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     together, as MNIST's 784 pixels or scikit-learn's 8 x 8 digits do; a table's columns and a series' windows do
     not), so that they get the image recipe and its views (shifts); (C, H, W) to say so (e.g. (1, 28, 28)); None to
     keep rows as rows. X given as (n, C, H, W) is read as images whatever this says. A pandas DataFrame with text,
-    category or boolean columns, or with holes, is a table (``table_``, as for the other estimators): its columns encoded one by
-    one, the sizes from :func:`aekit.table.table_recipe` (what ``aekit train --label-column T --variant
-    classifier`` gives a table), and the classifier's own ``"auto"`` options their config defaults (no
+    category or boolean columns, or with holes, is a table (``table_``, as for the other estimators): its columns
+    encoded one by one, the sizes from :func:`aekit.table.table_recipe` (what ``aekit train --label-column T
+    --variant classifier`` gives a table), and the classifier's own ``"auto"`` options their config defaults (no
     pseudo-labels, views noised by 0.1); ``predict`` takes a DataFrame with the same columns.
 
     Fitted attributes: ``classes_``, ``model_``, ``config_``, ``history_``, ``n_features_in_``, ``image_shape_``
