@@ -111,6 +111,7 @@ def test_a_class_labelled_only_in_the_test_split_is_a_class_checked_before_train
     assert "Note:" not in (said := capsys.readouterr().out) and "labelled: 5 of the training split, 0 of" in said
     test_line = said.split("Test: ")[1].splitlines()[0]  # no labelled test row: no cross-entropy, no accuracy
     assert "recon" in test_line and "classify" not in test_line and "accuracy" not in test_line
+    assert "No labelled row in the test split, so no accuracy: give a labelled test file (--test-path)" in said
     r5 = ckpt.load(tmp_path / "r5").config
     assert r5.data.split == "by-label" and r5.train.val_fraction == 0.0  # the recipe: no validation split either
     y[kept[:4]] = 0  # and the training split keeps labels of class 0 alone: refused before training

@@ -406,6 +406,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = evaluate(res.model, data.test)
     ckpt.save_metrics(out, metrics)
     print("Test: " + ", ".join(f"{k} {v:.6g}" for k, v in metrics.items()))
+    if cfg.spec.classify and "accuracy" not in metrics:
+        print("No labelled row in the test split, so no accuracy: give a labelled test file (--test-path) to "
+              "measure it")
     if res.stopped_early:
         print(f"Stopped early after epoch {res.history[-1]['epoch']} (patience {cfg.train.patience})")
     _maybe_report(args, out, res.model, data)
