@@ -10,7 +10,7 @@
 - :mod:`.codec`: ``compress``, ``decompress`` (files of bits from a model trained with the rate variant);
 - :mod:`.classify`: ``classify``, ``predict_proba`` (a model trained with the classifier variant),
   ``classifier_recipe`` (its default sizes), ``image_rows`` (whether rows of numbers are square images),
-  ``class_names`` (a labelled run's classes by name).
+  ``class_names`` (a labelled run's classes by name), ``label_value`` (its label column's value for a class).
 
 A new application is a new module here, exported below, with its command in :mod:`aekit.cli`.
 """
@@ -31,7 +31,7 @@ from .anomaly import (
            run_detector,
            worst_columns,
 )
-from .classify import class_names, classifier_recipe, classify, image_rows, predict_proba
+from .classify import class_names, classifier_recipe, classify, image_rows, label_value, predict_proba
 from .codec import compress, decompress
 from .denoise import Denoised, denoise, psnr
 from .generate import interpolate, interpolate_codes, log_likelihood, sample, sample_rows, slerp
@@ -42,6 +42,6 @@ from .probe import linear_probe, probe
 __all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "Detection", "batched",
            "check_error_window", "class_names", "classifier_recipe", "classify", "image_rows", "compress", "decode",
            "default_score", "decompress", "denoise", "detect", "detector_recipe", "encode", "impute", "impute_draws",
-           "error_threshold", "interpolate", "interpolate_codes", "linear_probe", "local_error", "log_likelihood",
-           "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "run_detector", "sample",
+           "error_threshold", "interpolate", "interpolate_codes", "label_value", "linear_probe", "local_error",
+           "log_likelihood", "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "run_detector", "sample",
            "sample_rows", "slerp", "table_errors", "worst_columns"]

@@ -139,3 +139,10 @@ def class_names(model: Autoencoder) -> list[str]:
         if len(names) == n or (not n and names):  # (a run without a classifier: the folder's classes)
             return names
     return [str(i) for i in range(n)]
+
+
+def label_value(model: Autoencoder, index: int) -> str | int:
+    """What a run's label column holds for class ``index`` (a generated row's, by ``generate --label`` or the
+    service's /generate): the class's name where training stored a table's text classes, else the index itself."""
+    names = class_names(model) if model.config.data.label_levels else []
+    return names[index] if 0 <= index < len(names) else index

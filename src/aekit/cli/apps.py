@@ -192,8 +192,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         rows, tried = apps.sample_rows(model, args.n, args.seed, args.sampler, args.label, where)
         column = model.config.data.label_column
         if args.label is not None and column and column not in rows:  # the class asked for, as the label column
-            rows[column] = [apps.class_names(model)[args.label] if model.config.data.label_levels else args.label] \
-                * args.n
+            rows[column] = [apps.label_value(model, args.label)] * args.n
         cond = f" where {', '.join(f'{k}={v}' for k, v in where.items())} ({args.n} of {tried} drawn)" if where else ""
         print(f"Sampled {args.n} rows{of}{cond} from {describe(model, args.sampler)}; wrote "
               f"{write_table(args.out, rows)}")
@@ -373,7 +372,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     w = csv.writer(buf)
     w.writerow(["index", *(["file"] if inp.names else []), "label", *(["class"] if named else []), "probability"])
     for i, (c, p) in enumerate(zip(pred, proba.max(1))):
-        w.writerow([i, *([inp.names[i]] if inp.names else []), int(c), *([names[c]] if named else []), f"{p:.6g}"])
+        w.writerow([i, *([inp.names[i]] if inp.names else []), int(c),
+                    *([names[c] if c < len(names) else str(c)] if named else []), f"{p:.6g}"])
     atomic_write_text(args.out, buf.getvalue())
     print(f"Classified {len(pred)} samples into {proba.shape[1]} classes; wrote {args.out}")
     _print_accuracy(model, inp, pred)

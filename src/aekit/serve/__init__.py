@@ -380,8 +380,7 @@ def create_app(model: Autoencoder, threshold: float | None = None, title: str = 
                 rows = rows_out(s, torch.Generator().manual_seed(seed))
                 column = model.config.data.label_column
                 if label is not None and column:  # the class asked for, as its label column (named as trained)
-                    value = names[label] if model.config.data.label_levels else label
-                    rows = [{**r, column: value} for r in rows]
+                    rows = [{**r, column: apps.label_value(model, label)} for r in rows]
                 return {"rows": rows}
             return {"samples": s.tolist()}
         except limits.TooLarge as e:
