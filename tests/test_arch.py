@@ -27,6 +27,21 @@ def test_conv_output_shape_equals_input_shape(shape):
     assert out.x_hat.shape == x.shape and out.z.shape == (3, 4)
 
 
+def test_a_deeper_conv_encoder_keeps_every_shape_and_adds_stride_1_convolutions():
+    shallow, _ = build((1, 9, 11), "conv", channels=(4, 8))
+    deep, _ = build((1, 9, 11), "conv", channels=(4, 8), conv_depth=3)
+    convs = [m for m in deep.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    # each stage: its stride-2 convolution, then two of stride 1 keeping the stage's channels
+    assert [(m.in_channels, m.out_channels, m.stride[0]) for m in convs] == \
+        [(1, 4, 2), (4, 4, 1), (4, 4, 1), (4, 8, 2), (8, 8, 1), (8, 8, 1)]
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in shallow.encoder.modules()) == 2
+    x = torch.rand(3, 1, 9, 11)
+    assert deep(x).x_hat.shape == x.shape and deep(x).z.shape == (3, 4)
+    assert [type(m) for m in deep.decoder.modules()] == [type(m) for m in shallow.decoder.modules()]
+    with pytest.raises(ValueError, match="conv_depth must be from 1 to 4"):
+        aekit.Config().override(conv_depth=0)
+
+
 def test_rnn_output_shape_and_any_length():
     model, _ = build((12, 3), "rnn")
     for t in (12, 7):

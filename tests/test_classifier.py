@@ -180,12 +180,12 @@ def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, c
     from aekit.apps import classifier_recipe
     from aekit.sklearn import AutoencoderClassifier
 
-    # 10,000 MNIST images in [0, 1]: the conv recipe with pseudo-labels, batches of 128, ceil(1,800 x 128 / 10,000)
-    # = 24 epochs
+    # 10,000 MNIST images in [0, 1]: the conv recipe (two convolutions a stage in the encoder, a quarter of each
+    # batch reconstructed) with pseudo-labels, batches of 128, ceil(2,400 x 128 / 10,000) = 31 epochs
     r = classifier_recipe(10_000, (1, 28, 28), unit_range=True)
-    assert (r["arch"], r["channels"], r["latent_dim"], r["recon"], r["epochs"], r["batch_size"], r["lr"],
-            r["schedule"], r["pseudo_weight"], r["view_degrees"], r["view_noise"]) == \
-        ("conv", (32, 64, 128), 32, "bce", 24, 128, 2e-3, "onecycle", 3.0, 15.0, 0.1)
+    assert (r["arch"], r["channels"], r["conv_depth"], r["recon_share"], r["latent_dim"], r["recon"], r["epochs"],
+            r["batch_size"], r["lr"], r["schedule"], r["pseudo_weight"], r["view_degrees"], r["view_noise"]) == \
+        ("conv", (32, 64, 128), 2, 0.25, 32, "bce", 31, 128, 2e-3, "onecycle", 3.0, 15.0, 0.1)
     # 569 rows of 30 numbers: an MLP of 120 and 60 units, a code of 15; batches of 569 / 8 -> 64; 4,800 steps
     # would be 540 epochs: at most 300
     r = classifier_recipe(569, (30,), unit_range=True)
@@ -200,6 +200,7 @@ def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, c
     clf = AutoencoderClassifier(image_shape=(1, 8, 8), epochs=2, random_state=0).fit(rows, y)
     m = clf.config_.model
     assert m.arch == "conv" and m.input_shape == (1, 8, 8) and clf.config_.loss.recon == "bce"
+    assert m.conv_depth == 2 and clf.config_.loss.recon_share == 0.25  # the recipe's
     assert clf.predict(rows[:5]).shape == (5,) and clf.n_features_in_ == 64
     assert clf.image_shape_ == (1, 8, 8)
     seen = AutoencoderClassifier(epochs=1, random_state=0).fit(rows, y)  # "auto": the digits' rows are images
@@ -215,7 +216,8 @@ def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, c
     np.savez(tmp_path / "l.npz", x=x, y=y)
     assert main(["train", "--data", str(tmp_path / "l.npz"), "--variant", "classifier", "--epochs", "1", "--out",
                  str(tmp_path / "r"), "--quiet", "--no-report"]) == 0
-    assert "Recipe classifier: arch conv, channels (32, 64, 128), latent_dim 32" in capsys.readouterr().out
+    assert "Recipe classifier: arch conv, channels (32, 64, 128), conv_depth 2, latent_dim 32" in \
+        capsys.readouterr().out
 
 
 def test_image_rows_tells_square_images_from_tables(digits):

@@ -103,6 +103,34 @@ def test_denoising_target_is_the_clean_input():
     assert torch.equal(seen["x_in"], x)
 
 
+def test_recon_share_reconstructs_the_first_samples_of_a_training_batch_by_hand():
+    from aekit.terms import decoded_rows
+
+    # ceil(share x batch), at least 1 and at most the batch: 0.25 x 192 = 48; 0.1 x 30 = 3 (not 4 by a float's
+    # rounding); 0.1 x 3 -> 1; 0.01 x 10 -> 1
+    assert [decoded_rows(192, 0.25), decoded_rows(30, 0.1), decoded_rows(3, 0.1), decoded_rows(10, 0.01),
+            decoded_rows(7, 1.0)] == [48, 3, 1, 1, 7]
+    cfg = aekit.resolve_config(tiny_config(recon_share=0.5, output_activation="identity", standardize="none"), (5,),
+                               0.0, 1.0)
+    model = aekit.build_model(cfg).train()  # a vanilla MLP: training and eval passes compute the same
+    x = torch.rand(4, 5)
+    parts, out = compute_loss(model, x, cfg)
+    assert out.x_hat.shape == (2, 5) and out.z.shape[0] == 4  # every sample encoded, the first two decoded
+    with torch.no_grad():
+        first = model.decode(model.encode(x[:2]))
+    assert parts["recon"].item() == pytest.approx((first - x[:2]).pow(2).mean().item(), rel=1e-5)
+    parts["loss"].backward()  # the decoder learns from the two rows it rebuilt: its last layer's bias gradient is
+    last = [p for p in model.decoder.parameters()][-1]  # d/db mean((x_hat - x)^2) = 2 mean over those rows
+    assert torch.allclose(last.grad, 2 * (first - x[:2]).sum(0) / 10, atol=1e-6)
+    model.eval()  # validation and every command: all four
+    parts, out = compute_loss(model, x, cfg)
+    assert out.x_hat.shape == (4, 5)
+    assert parts["recon"].item() == pytest.approx((out.x_hat - x).pow(2).mean().item(), rel=1e-6)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="recon_share must be in"):
+            aekit.Config().override(recon_share=bad)
+
+
 @pytest.mark.parametrize("kind", ["gaussian", "masking", "salt_pepper"])
 def test_corruptions_change_the_input_at_the_asked_rate(kind):
     from aekit.corruption import corrupt

@@ -22,6 +22,9 @@ from . import limits
 from . import registry as R
 
 
+MAX_CONV_DEPTH = 4  # convolutions a stage of the conv encoder, at most
+
+
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ValueError(msg)
@@ -38,6 +41,9 @@ class ModelConfig:
     code_activation: str = "identity"
     channels: tuple[int, ...] = (32, 64)  # conv: channels per stride-2 stage
     spatial_code: bool = False  # conv: a code of latent_dim channels at each position of the last stage (L, h, w)
+    # conv: convolutions in each stage of the encoder: the stride-2 one, then conv_depth - 1 of stride 1 (3 x 3, the
+    # same channels); the decoder stays one transposed convolution a stage (the classifier's image recipe sets 2)
+    conv_depth: int = 1
     cell: str = "gru"  # rnn: gru | lstm
     rnn_hidden: int = 64
     rnn_layers: int = 1
@@ -60,6 +66,8 @@ class ModelConfig:
         _check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
                f"channels must be a non-empty list of positive ints, got {self.channels}")
         _check(all(d >= 1 for d in self.input_shape), f"input_shape must hold positive sizes, got {self.input_shape}")
+        _check(1 <= self.conv_depth <= MAX_CONV_DEPTH,
+               f"conv_depth must be from 1 to {MAX_CONV_DEPTH} convolutions a stage, got {self.conv_depth}")
         for name in ("latent_dim", "hidden", "channels", "rnn_hidden"):
             limits.check(name, getattr(self, name))
         for name in ("hidden", "channels"):
@@ -105,6 +113,11 @@ class LossConfig:
     # classifier: the standard deviation of the Gaussian noise a view adds on the standardised scale (a weak view:
     # none on images, at most WEAK_NOISE (0.1) on rows; the classifier recipe sets 0.1 for images and 0.3 for rows)
     view_noise: float = 0.1
+    # the share of each training batch whose reconstruction is computed and learned from (its first
+    # ceil(recon_share * B) samples; the rest are only encoded, for the other terms). Below 1 where the reconstruction
+    # is a regulariser and the decoder the costliest part of a step (the classifier's image recipe sets 0.25).
+    # Validation and every command reconstruct every sample.
+    recon_share: float = 1.0
 
     def __post_init__(self) -> None:
         R.RECON_LOSSES.canonical(self.recon)
@@ -117,6 +130,7 @@ class LossConfig:
             v = getattr(self, name)
             _check(v >= 0 and math.isfinite(v), f"{name} must be a finite number >= 0, got {v}")
         _check(0 <= self.view_degrees <= 180, f"view_degrees must be in [0, 180], got {self.view_degrees}")
+        _check(0 < self.recon_share <= 1, f"recon_share must be in (0, 1], got {self.recon_share}")
         if R.CORRUPTIONS.canonical(self.noise) != "gaussian":
             _check(self.noise_level <= 1, f"noise_level is a probability for {self.noise} noise: it must be in "
                                           f"[0, 1], got {self.noise_level}")

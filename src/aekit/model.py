@@ -138,11 +138,13 @@ class Autoencoder(nn.Module):
     def _features(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         return self.encoder(self.normalize(x), lengths)  # (B, *shape) -> (B, F)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> AutoencoderOutput:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
+                decoded: int | None = None) -> AutoencoderOutput:
         """(B, *input_shape) -> :class:`AutoencoderOutput` (a sampled code in training for a VAE, the mean in eval).
-        ``lengths`` (B,): valid steps of padded sequences (rnn)."""
+        ``lengths`` (B,): valid steps of padded sequences (rnn). ``decoded``: reconstruct only the first this many
+        samples (x_hat (decoded, *input_shape)); every sample is encoded (and classified)."""
         b = self.bottleneck(self._features(x, lengths))  # (B, *shape) -> (B, F) -> (B, L)
-        x_hat = self.decode(b.z, self._steps(x))
+        x_hat = self.decode(b.z if decoded is None else b.z[:decoded], self._steps(x))
         logits = None
         if self.classifier is not None:  # from the deterministic code (a VAE's mean), as at inference
             logits = self.classifier((b.z if b.mu is None else self.bottleneck.act(b.mu)).flatten(1))

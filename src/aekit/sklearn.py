@@ -50,12 +50,15 @@ class _AutoencoderBase(BaseEstimator):
     variant : variants joined by "+": vanilla, sparse, denoising, vae, contractive (e.g. "vae+denoising").
     latent_dim : size of the code ("auto": from the data's shape, see :func:`aekit.apps.detector_recipe`).
     hidden, activation, output_activation, code_activation : the MLP's hidden sizes and activations.
-    channels : conv channels per stride-2 stage; spatial_code: a code of latent_dim channels per position.
+    channels : conv channels per stride-2 stage; spatial_code: a code of latent_dim channels per position;
+        conv_depth: convolutions in each stage of the conv encoder (the stride-2 one and conv_depth - 1 of stride 1).
     cell, rnn_hidden, rnn_layers : the recurrent net.
     standardize : "auto" (robust for tables: 2-D X not in [0, 1]), "robust" (each feature centred on its training
         median and scaled by its interquartile range / 1.349, inverted for reconstructions) or "none".
     recon : "mse" or "bce". rho, sparsity_beta : sparse. kl_beta : vae. contractive_lambda : contractive.
     noise, noise_level : denoising corruption. rate_lambda, train_quantization, code_prior : rate (compression).
+    recon_share : the share of each training batch that is reconstructed (1: all; below, the decoder runs on fewer
+        samples a step, where the reconstruction only regularises another objective).
     epochs, batch_size, lr, weight_decay, schedule, val_fraction, patience : training ("auto" for hidden, epochs
         and batch_size: from the data's shape, as latent_dim).
     device, amp, compile : where and how to run ("auto" device: a GPU when there is one).
@@ -67,11 +70,13 @@ class _AutoencoderBase(BaseEstimator):
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int = 8,
                  hidden: tuple[int, ...] = (64,), activation: str = "relu", output_activation: str = "auto",
                  code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
+                 conv_depth: int = 1,
                  cell: str = "gru", rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto",
                  recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
-                 train_quantization: str = "noise", code_prior: str = "auto", epochs: int = 50, batch_size: int = 64,
+                 train_quantization: str = "noise", code_prior: str = "auto", recon_share: float = 1.0,
+                 epochs: int = 50, batch_size: int = 64,
                  lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  augment_shift: int = 0,
@@ -85,6 +90,7 @@ class _AutoencoderBase(BaseEstimator):
         self.code_activation = code_activation
         self.channels = channels
         self.spatial_code = spatial_code
+        self.conv_depth = conv_depth
         self.cell = cell
         self.rnn_hidden = rnn_hidden
         self.rnn_layers = rnn_layers
@@ -99,6 +105,7 @@ class _AutoencoderBase(BaseEstimator):
         self.rate_lambda = rate_lambda
         self.train_quantization = train_quantization
         self.code_prior = code_prior
+        self.recon_share = recon_share
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -256,12 +263,13 @@ class AutoencoderOutlierDetector(OutlierMixin, _AutoencoderBase):
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int | str = "auto",
                  hidden: tuple[int, ...] | str = "auto", activation: str = "relu", output_activation: str = "auto",
                  code_activation: str = "identity", channels: tuple[int, ...] = (32, 64), spatial_code: bool = False,
+                 conv_depth: int = 1,
                  cell: str = "gru", rnn_hidden: int = 64, rnn_layers: int = 1, standardize: str = "auto",
                  recon: str = "mse", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
-                 train_quantization: str = "noise", code_prior: str = "auto", epochs: int | str = "auto",
-                 batch_size: int | str = "auto",
+                 train_quantization: str = "noise", code_prior: str = "auto", recon_share: float = 1.0,
+                 epochs: int | str = "auto", batch_size: int | str = "auto",
                  lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "none", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
                  augment_shift: int = 0,
@@ -338,7 +346,8 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     10 %; 0: neither; ``"auto"``: the recipe's, 15) and ``view_noise`` (the standard deviation of the views' Gaussian
     noise on the standardised scale; ``"auto"``: the recipe's, 0.1 for images and 0.3 for rows).
     ``variant`` may add variants to the classifier (``"denoising"``, ``"vae"``). ``"auto"`` sizes (the defaults of
-    ``hidden``, ``latent_dim``, ``channels``, ``recon``, ``epochs``, ``batch_size``, ``lr``, ``schedule``) come from
+    ``hidden``, ``latent_dim``, ``channels``, ``conv_depth``, ``recon``, ``recon_share``, ``epochs``, ``batch_size``,
+    ``lr``, ``schedule``) come from
     the data's shape and size (:func:`aekit.apps.classifier_recipe`): a conv net for images, an MLP for rows.
     ``image_shape``: how rows of X are read. ``"auto"`` (default): as square images when they look like ones
     (:func:`aekit.apps.image_rows`: 1 or 3 channels of S x S values, S >= 8, whose vertically neighbouring pixels go
@@ -357,11 +366,12 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     def __init__(self, arch: str = "auto", variant: str = "vanilla", latent_dim: int | str = "auto",
                  hidden: tuple[int, ...] | str = "auto", activation: str = "relu", output_activation: str = "auto",
                  code_activation: str = "identity", channels: tuple[int, ...] | str = "auto",
-                 spatial_code: bool = False, cell: str = "gru", rnn_hidden: int = 64, rnn_layers: int = 1,
-                 standardize: str = "auto", recon: str = "auto", rho: float = 0.05,
+                 spatial_code: bool = False, conv_depth: int | str = "auto", cell: str = "gru", rnn_hidden: int = 64,
+                 rnn_layers: int = 1, standardize: str = "auto", recon: str = "auto", rho: float = 0.05,
                  sparsity_beta: float = 0.1, kl_beta: float = 1.0, contractive_lambda: float = 1e-4,
                  noise: str = "gaussian", noise_level: float = 0.1, rate_lambda: float = 0.01,
-                 train_quantization: str = "noise", code_prior: str = "auto", epochs: int | str = "auto",
+                 train_quantization: str = "noise", code_prior: str = "auto", recon_share: float | str = "auto",
+                 epochs: int | str = "auto",
                  batch_size: int | str = "auto", lr: float | str = "auto", weight_decay: float = 0.0,
                  schedule: str = "auto", val_fraction: float = 0.0,
                  patience: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,

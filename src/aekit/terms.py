@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -201,6 +202,11 @@ TERMS.add("consistency", Term(_consistency_term, "consistency_weight"))
 TERMS.add("pseudo", Term(_pseudo_term, "pseudo_weight"))
 
 
+def decoded_rows(batch: int, share: float) -> int:
+    """How many of a batch's samples are reconstructed at a ``recon_share``: ceil(share * batch), at least 1."""
+    return min(batch, max(1, math.ceil(round(share * batch, 6))))
+
+
 def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Config,
                  corrupt_input: bool = True) -> tuple[dict[str, torch.Tensor], object]:
     """Forward pass and the objective's named parts: ``{"recon", <each term of the variant>, "loss"}``.
@@ -210,8 +216,9 @@ def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Co
     elements for deterministic models, and the per-sample sum over elements
     (averaged over the batch) for variational ones, so that ``loss`` is the negative ELBO. The target is always the
     clean x; the input is corrupted for denoising variants when ``corrupt_input``, and is a random view of x for the
-    classifier variant in training. Each term of the variant comes from the TERMS registry and adds
-    ``weight * value`` to the loss.
+    classifier variant in training. In training, only the first :func:`decoded_rows` samples are reconstructed
+    (the config's ``recon_share``; every sample where it is 1, and always in eval mode); the terms read every sample.
+    Each term of the variant comes from the TERMS registry and adds ``weight * value`` to the loss.
     """
     batch = batch if isinstance(batch, Batch) else Batch(batch)
     x, lengths = batch.x, batch.lengths
@@ -229,14 +236,17 @@ def compute_loss(model: torch.nn.Module, batch: Batch | torch.Tensor, config: Co
     input_grad = any(term.input_grad for _, term in terms)
     if input_grad:
         x_in = x_in.detach().requires_grad_(True)
+    decoded = decoded_rows(len(x), lc.recon_share if model.training else 1.0)  # in training, the first ones
     with torch.set_grad_enabled(torch.is_grad_enabled() or input_grad):
-        out = model(x_in, lengths)
+        out = model(x_in, lengths) if decoded == len(x) else model(x_in, lengths, decoded=decoded)  # x_hat (K, ...)
+        if decoded < len(x):  # the reconstructed samples' targets
+            x, lengths = x[:decoded], None if lengths is None else lengths[:decoded]
         columns = {}
         if ae.table is not None:  # a sum over the table's columns (each sample's), each column a named part
-            per_column = ae.table.loss_matrix(out.x_hat, x)  # (B, columns)
+            per_column = ae.table.loss_matrix(out.x_hat, x)  # (K, columns)
             names = [c.name for c in ae.table.schema.columns]
             columns = dict(zip([f"recon/{k}" for k in names], per_column.detach().mean(0).unbind()))  # to report
-            per_sample = per_column.sum(1)  # (B,)
+            per_sample = per_column.sum(1)  # (K,)
             recon = per_sample.mean() if spec.gaussian else per_sample.mean() / len(names)
         else:
             recon = reconstruction_loss(ae.normalize(out.x_hat), ae.normalize(x), lc.recon, lengths,

@@ -1,6 +1,7 @@
 """Convolutional encoder and decoder for images (C, H, W) of any size.
 
-Each stage halves H and W with a stride-2 convolution (rounding up); the decoder mirrors the stages with
+Each stage halves H and W with a stride-2 convolution (rounding up), followed by ``conv_depth - 1`` convolutions of
+stride 1 in the encoder (a deeper encoder, for the classifier's image recipe); the decoder mirrors the stages with
 transposed convolutions whose output_padding is chosen per stage so that the output has exactly the input's size,
 also when H or W is odd.
 """
@@ -26,13 +27,16 @@ def _stage_sizes(h: int, w: int, n: int) -> list[tuple[int, int]]:
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, in_ch: int, channels: tuple[int, ...], act: str, spatial: bool = False) -> None:
+    def __init__(self, in_ch: int, channels: tuple[int, ...], act: str, spatial: bool = False,
+                 depth: int = 1) -> None:
         super().__init__()
         self.spatial = spatial
         layers: list[nn.Module] = []
         prev = in_ch
         for c in channels:
             layers += [nn.Conv2d(prev, c, 3, stride=2, padding=1), nn.GroupNorm(min(8, c), c), activation(act)]
+            for _ in range(depth - 1):  # (B, c, h, w) -> (B, c, h, w)
+                layers += [nn.Conv2d(c, c, 3, stride=1, padding=1), nn.GroupNorm(min(8, c), c), activation(act)]
             prev = c
         self.net = nn.Sequential(*layers)
 
@@ -73,13 +77,13 @@ def code_shape(cfg: ModelConfig) -> tuple[int, ...]:
     return (cfg.latent_dim, *_stage_sizes(*cfg.input_shape[1:], len(cfg.channels))[-1])
 
 
-@ARCHITECTURES.register("conv", options=("channels", "spatial_code"))
+@ARCHITECTURES.register("conv", options=("channels", "spatial_code", "conv_depth"))
 def build_conv(cfg: ModelConfig) -> tuple[nn.Module, int, nn.Module]:
     if len(cfg.input_shape) != 3:
         raise ValueError(f"conv needs image samples (C, H, W), got shape {cfg.input_shape}")
     c, h, w = cfg.input_shape
     sizes = _stage_sizes(h, w, len(cfg.channels))
-    enc = ConvEncoder(c, cfg.channels, cfg.activation, cfg.spatial_code)
+    enc = ConvEncoder(c, cfg.channels, cfg.activation, cfg.spatial_code, cfg.conv_depth)
     dec = ConvDecoder(cfg.latent_dim, c, cfg.channels, sizes, cfg.activation, cfg.spatial_code)
     feat = cfg.channels[-1] if cfg.spatial_code else cfg.channels[-1] * math.prod(sizes[-1])
     return enc, feat, dec
