@@ -54,7 +54,8 @@ def classifier_recipe(n_samples: int, sample_shape: tuple[int, ...], unit_range:
     too); since then, an encoder of two convolutions a stage (``conv_depth`` 2: the stride-2 one and one of stride 1)
     that reconstructs only a quarter of each batch (``recon_share``, CLASSIFIER_RECON_SHARE: the decoder's
     transposed convolutions were the costliest part of a step) for CLASSIFIER_STEPS (2,400) steps (draw 0: 1.98 ->
-    1.74 % at 1,800 steps in 119 s, 1.64 % at 2,200, 1.48 % at 2,500 in 176 s);
+    1.74 % at 1,800 steps in 119 s, 1.64 % at 2,200 and at 2,400, 1.48 % at 2,500 in 176 s; 2,400 keeps a draw
+    under 3 minutes; draws 1-5: 2.24 -> 1.70 %);
     for rows an MLP of 4 d and 2 d units (at most 512 and 256), a code of d / 2 (2 to 32) and squared error, with
     pseudo-labels too (weight 3), and views noised by ROW_VIEW_NOISE on the standardised scale (``view_noise``; the
     weak view, the targets', by terms.WEAK_NOISE): chosen on digits and MNIST read as rows (label draw 0: 10.2 ->
