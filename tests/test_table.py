@@ -206,6 +206,46 @@ def test_a_categorys_relation_by_hand_gaussian_levels_with_a_shared_covariance()
     assert codec.relations[ac:bc, [ac, ac + 1, codec.width]].abs().max() == 0  # not its own units, not the decoder
 
 
+def test_a_categorys_relation_is_kept_where_the_models_own_rows_lose_it():
+    from aekit.table import SYNTHETIC_MARGIN
+
+    cols = _related()
+    cols["c"] = np.array(["hi" if float(v) > 20 else "lo" for v in cols["x"]], dtype=object)  # follows x
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    x = torch.from_numpy(codec.encode(cols)).double()
+    ac, bc = codec.slices[4]
+    x_hat = x.clone()
+    x_hat[:, ac:bc] = 20.0 * x[:, ac:bc] - 10.0  # the decoder rebuilds c from its own code: cross-entropy ~ e^-20
+    codec.fit_spread(x, x_hat)
+    assert codec.fit_relations(x, x_hat)[4] == 0  # the decoder's rule alone keeps no relation for c
+    held_out = float(codec.fit_relations(x, torch.zeros_like(x))[4])  # (logits 0: kept, its held-out loss)
+    # the model's rows with c drawn apart from x (c shuffled among them): fitted on them, the discriminant predicts
+    # the real rows no better than chance, more than SYNTHETIC_MARGIN worse than the held-out one: c is redrawn
+    lost = x.clone()
+    lost[:, ac:bc] = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0)), ac:bc]
+    kept = codec.fit_relations(x, x_hat, lost)
+    assert kept[4] == pytest.approx(held_out) and held_out + SYNTHETIC_MARGIN < math.log(2)
+    # rows that keep c's relation to x (the real rows themselves): nothing to restore
+    assert codec.fit_relations(x, x_hat, x.clone())[4] == 0
+
+
+def test_the_models_own_rows_are_drawn_as_generation_draws_them_before_any_relation():
+    cols = _related()
+    cols["c"] = np.array(["hi" if float(v) > 20 else "lo" for v in cols["x"]], dtype=object)
+    codec = TableCodec(infer_schema(cols)).fit(cols)
+    x = torch.from_numpy(codec.encode(cols)).float()
+    ax, _ = codec.slices[0]
+    ac, bc = codec.slices[4]
+    v = x.clone()
+    v[:, ac:bc] = torch.tensor([30.0, -30.0])  # the decoder sure of c's first level on every row
+    codec.spread = torch.zeros(len(codec.slices), dtype=torch.float64)  # no spread: numbers are the decoder's
+    rows = codec.drawn_rows(v, torch.Generator().manual_seed(0))
+    assert torch.equal(rows[:, ax], v[:, ax]) and torch.equal(rows[:, ac:bc], torch.tensor([1.0, 0.0]).expand(len(x), 2))
+    codec.spread[0] = 0.5  # a spread of 0.5: x drawn around the decoder's value with that standard deviation
+    rows = codec.drawn_rows(v.repeat(50, 1), torch.Generator().manual_seed(0))
+    assert abs(float((rows[:, ax] - v[:, ax].repeat(50)).std()) - 0.5) < 0.05
+
+
 def test_generation_redraws_a_number_from_its_relation_given_the_drawn_categories():
     cols = _related()
     codec = TableCodec(infer_schema(cols)).fit(cols)

@@ -27,6 +27,7 @@ import torch
 
 from .batch import check_labels
 from .registry import SAMPLERS
+from .table import RELATION_ROWS, SYNTHETIC_ROWS
 
 FULL_COVARIANCE_MAX_DIM = 64  # codes up to this size get full covariances; larger (spatial) codes diagonal ones
 MAX_CLASSES = 1000  # labels from 0 to 999 condition a sampler; other labels are not classes
@@ -176,10 +177,21 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     sub = torch.as_tensor(np.asarray(sub, dtype=np.float32)) if not torch.is_tensor(sub) else sub.float()
     lens = None if lengths is None else torch.as_tensor(lengths)[torch.from_numpy(rows)]
     codes = model.codes(sub, lens)  # (n, *code_shape)
-    if model.table is not None:  # and how far each number lies from the decoder's value (drawn with at generation),
-        x_hat = torch.from_numpy(model.reconstructions(sub))  # and how it follows from the rest of its row
-        model.table.fit_spread(sub, x_hat)
-        model.table.fit_relations(sub, x_hat)
+    model.sampler = _fit_mixture(model, codes, labels, rows, components, seed, max_iter)
+    if model.table is not None:  # a table: how far each number lies from the decoder's value (drawn with at
+        x_hat = torch.from_numpy(model.reconstructions(sub))  # generation), and how each column follows from the
+        model.table.fit_spread(sub, x_hat)  # rest of its row, in real rows and in rows the model generates
+        g = torch.Generator().manual_seed(model.config.train.seed if seed is None else seed)
+        n = min(max(len(sub), SYNTHETIC_ROWS), RELATION_ROWS)
+        with torch.no_grad():
+            generated = model.table.drawn_rows(model.decode(model.sampler.sample(n, g)), g)  # (n, width)
+        model.table.fit_relations(sub, x_hat, generated)
+    return model.sampler
+
+
+def _fit_mixture(model, codes: np.ndarray, labels: np.ndarray | None, rows: np.ndarray, components: int | None,
+                 seed: int | None, max_iter: int) -> GaussianMixture:
+    """The mixture of :func:`fit_sampler` over codes (n, *code_shape) of the rows ``rows`` (labels: all rows')."""
     tc = model.config.train
     k, seed = components or tc.sampler_components, tc.seed if seed is None else seed
     codes = torch.from_numpy(codes.reshape(len(codes), -1))
@@ -187,16 +199,14 @@ def fit_sampler(model, x, components: int | None = None, seed: int | None = None
     counts = np.bincount(labels) if labels is not None else np.zeros(0, dtype=np.int64)
     classes = [int(c) for c in np.flatnonzero(counts >= 2)]  # a class of one code has no spread to fit
     if not classes:
-        model.sampler = fit_gmm(codes, k, seed, max_iter=max_iter)
-        return model.sampler
+        return fit_gmm(codes, k, seed, max_iter=max_iter)
     parts = []  # (weights, means, scale, labels) of each class's mixture
     for c in classes:
         gm = fit_gmm(codes[torch.from_numpy(labels == c)], -(-k // len(classes)), seed, max_iter=max_iter)
         share = float(counts[c]) / float(counts.sum())  # p(y = c) among the labelled codes
         parts.append((gm.weights * share, gm.means, gm.scale, torch.full((gm.components,), c, dtype=torch.int64)))
     w, means, scale, labs = (torch.cat(t) for t in zip(*parts))
-    model.sampler = GaussianMixture(w / w.sum(), means, scale, labs)
-    return model.sampler
+    return GaussianMixture(w / w.sum(), means, scale, labs)
 
 
 def _conditioning_labels(y, n: int) -> np.ndarray | None:

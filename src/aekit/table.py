@@ -258,6 +258,8 @@ RELATION_FOLDS = 5  # folds of the cross-validation that judges a number's relat
 RELATION_GAIN = 0.7  # a relation redraws a number where its held-out error is at most this share of the decoder's
 RELATION_VALUES = 20  # ... and the column has at least this many distinct values (not a few-valued measurement)
 RELATION_ROWS = 5000  # rows the relations are fitted on, at most (evenly spaced)
+SYNTHETIC_ROWS = 2000  # rows the model generates (without relations) to judge the categories' relations, at least
+SYNTHETIC_MARGIN = 0.05  # nats: a category is redrawn where generated rows predict it worse than real ones by this
 
 
 def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
@@ -291,19 +293,29 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float = RIDGE) -> tuple[np.ndarra
     return np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - y_mean)), x_mean, y_mean
 
 
+def _generated_loss(f_gen: np.ndarray, y_gen: np.ndarray, f: np.ndarray, y: np.ndarray, levels: int) -> float:
+    """Mean cross-entropy on real rows (f (n, predictors), y (n,) levels) of a :func:`discriminant` fitted on
+    generated rows (f_gen, y_gen)."""
+    w, w0 = discriminant(f_gen, y_gen, levels)
+    return float(F.cross_entropy(torch.from_numpy(f @ w + w0), torch.from_numpy(y)))
+
+
 def discriminant(x: np.ndarray, y: np.ndarray, levels: int, alpha: float = RIDGE) -> tuple[np.ndarray, np.ndarray]:
     """Linear discriminant analysis of levels y (n,) in 0..levels-1 on x (n, features), in closed form: each level a
     Gaussian around its mean with one covariance shared by all (the pooled within-level scatter plus ``alpha`` on
     its diagonal, divided by n), and its share of the rows (at least one half row) as its prior. Its posterior is a
-    softmax of linear logits: returns their weights (features, levels) and intercepts (levels,)."""
-    onehot = np.eye(levels)[y]  # (n, levels)
+    softmax of linear logits: returns their weights (features, levels) and intercepts (levels,). In torch, float64:
+    numpy's threaded BLAS on a few thousand rows, between torch's own operations, made both wait for each other
+    (a table's relations 10 to 25 times slower on 2 cores)."""
+    x_, y_ = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float64), torch.as_tensor(y, dtype=torch.int64)
+    onehot = F.one_hot(y_, levels).double()  # (n, levels)
     count = onehot.sum(0)  # (levels,)
-    means = onehot.T @ x / np.maximum(count, 1)[:, None]  # (levels, features)
-    within = x - means[y]  # (n, features)
-    cov = (within.T @ within + alpha * np.eye(x.shape[1])) / len(x)
-    w = np.linalg.solve(cov, means.T)  # (features, levels)
-    prior = np.maximum(count, 0.5) / max(count.sum(), 1)
-    return w, np.log(prior) - 0.5 * np.einsum("lf,fl->l", means, w)
+    means = onehot.T @ x_ / count.clamp(min=1)[:, None]  # (levels, features)
+    within = x_ - means[y_]  # (n, features)
+    cov = (within.T @ within + alpha * torch.eye(x_.shape[1], dtype=torch.float64)) / len(x_)
+    w = torch.linalg.solve(cov, means.T)  # (features, levels)
+    prior = count.clamp(min=0.5) / max(float(count.sum()), 1.0)
+    return w.numpy(), (prior.log() - 0.5 * (means * w.T).sum(1)).numpy()
 
 
 # --- the codec -------------------------------------------------------------------------------------------------------
@@ -445,7 +457,8 @@ class TableCodec(nn.Module):
         return out
 
     @torch.no_grad()
-    def fit_relations(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    def fit_relations(self, x: torch.Tensor, x_hat: torch.Tensor,
+                      generated: torch.Tensor | None = None) -> torch.Tensor:
         """Each column's relation to the rest of its row, for generation to redraw it from (:meth:`decode`), fitted on
         at most RELATION_ROWS evenly spaced rows where the column is known:
         - a number: a ridge regression (penalty RIDGE) of its quantile-normal value on every other column's encoded
@@ -456,14 +469,18 @@ class TableCodec(nn.Module):
         - a category of two levels or more: a linear discriminant (:func:`discriminant`) of its level on every other
           column's units (not the decoder's own logits: with them, tried as a logistic regression, the redrawn levels
           followed the training rows' own). Kept where its cross-entropy over the cross-validation folds is at most
-          the decoder's on the rows it was trained on.
-        x, x_hat: encoded rows and their reconstructions (N, width). Sets :attr:`relations` (width, width + 2): for
+          the decoder's on the rows it was trained on, or, given ``generated`` rows (the model's own, drawn without
+          relations: :meth:`drawn_rows`), where the same discriminant fitted on them predicts the real rows worse,
+          by more than SYNTHETIC_MARGIN nats, than the held-out one fitted on real rows: generation loses that
+          column's relation to the rest of the row, and the redraw restores it.
+        x, x_hat: encoded rows and their reconstructions (N, width); generated: (M, width). Sets :attr:`relations` (width, width + 2): for
         each unit a number's value or a category's level logit, the weights of the other columns' units, of the
         decoder's own value and an intercept; and :attr:`relation_error` (columns,), the held-out error of each kept
         relation (a number's RMS error, which generation draws its noise with; a category's cross-entropy), 0 where
         none is kept. Returns the latter."""
         rows = np.unique(np.linspace(0, len(x) - 1, min(len(x), RELATION_ROWS)).astype(np.int64))
         x, x_hat = x[rows].double().cpu().numpy(), x_hat[rows].double().cpu().numpy()
+        gen = None if generated is None else generated.double().cpu().numpy()  # (M, width)
         units = np.zeros(self.width, dtype=bool)  # the predictors: a number's value, a category's levels
         for c, (a, b) in zip(self.schema.columns, self.slices):
             units[a:b if c.onehot else a + 1] = True
@@ -485,7 +502,8 @@ class TableCodec(nn.Module):
                                                      reduction="sum"))
                                for i in range(RELATION_FOLDS) for w, w0 in [discriminant(f[k != i], y[k != i], b - a)]
                                ) / len(y)
-                if held_out > decoder:
+                if held_out > decoder and (gen is None or held_out + SYNTHETIC_MARGIN >= _generated_loss(
+                        gen[:, use], gen[:, a:b].argmax(1), f, y, b - a)):
                     continue
                 w, w0 = discriminant(f, y, b - a)
                 relations[a:b, np.flatnonzero(use)] = torch.from_numpy(w.T)
@@ -536,6 +554,46 @@ class TableCodec(nn.Module):
             drawn[j] = torch.multinomial(F.softmax(z, 1), 1, generator=generator)[:, 0]
             row[:, a:b] = F.one_hot(drawn[j], b - a).double()
 
+    def _shown(self, holes: bool) -> list[bool]:
+        """Per column, whether decoding gives it holes: only where asked and where the training data had some."""
+        return [holes and (c.missing if c.holes_seen is None else c.holes_seen) for c in self.schema.columns]
+
+    def _banned(self, shown: list[bool]) -> dict[int, int]:
+        """Column -> the level of a category's hole, never drawn where the column gets no holes (:meth:`_shown`)."""
+        return {j: c.categories.index(MISSING) for j, c in enumerate(self.schema.columns)
+                if c.onehot and c.missing and not shown[j]}
+
+    def _draw(self, v: torch.Tensor, generator: torch.Generator, banned: dict[int, int],
+              spread: torch.Tensor | list[float] | None = None) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """Generation's first step: decoder outputs v (N, width) -> a copy with each number drawn from a Gaussian of
+        its column's ``spread`` (default :attr:`spread`) around the decoder's value, and each category's level drawn
+        from the decoder's probabilities (column -> (N,) levels; ``banned``: column -> a level never drawn)."""
+        spread = torch.as_tensor(self.spread if spread is None else spread, dtype=torch.float32)
+        v, drawn = v.clone(), {}
+        for j, (c, (a, _)) in enumerate(zip(self.schema.columns, self.slices)):
+            if not c.onehot and spread[j] > 0:
+                v[:, a] += spread[j] * torch.randn(len(v), generator=generator)
+        for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
+            if c.onehot:  # drawn first: the relations read them
+                logits = v[:, a:b].clone()  # (N, levels)
+                if j in banned:
+                    logits[:, banned[j]] = -math.inf
+                drawn[j] = torch.multinomial(F.softmax(logits, 1), 1, generator=generator)[:, 0]
+        return v, drawn
+
+    @torch.no_grad()
+    def drawn_rows(self, v: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Generated rows as the model sees rows (N, width), from decoder outputs v (N, width), without relations:
+        each number drawn around the decoder's value (:meth:`_draw`), each category one-hot at its drawn level, no
+        holes. What :meth:`fit_relations` compares the real rows with."""
+        out, drawn = self._draw(v.float().cpu(), generator, self._banned(self._shown(True)))
+        for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
+            if c.onehot:
+                out[:, a:b] = F.one_hot(drawn[j], b - a).float()
+            elif c.missing:
+                out[:, a + 1] = 0.0
+        return out
+
     def decode(self, v: torch.Tensor | np.ndarray, generator: torch.Generator | None = None,
                holes: bool = True, spread: torch.Tensor | list[float] | None = None,
                mean: bool = False, relations: bool = True) -> dict[str, list]:
@@ -557,23 +615,13 @@ class TableCodec(nn.Module):
         if v.ndim == 3 and not (mean and generator is None):
             raise ValueError("decode takes the outputs of several models (K, N, width) only for their mean")
         v = v if v.ndim == 3 else v[None]  # (K, N, width)
-        shown = [holes and (c.missing if c.holes_seen is None else c.holes_seen)  # holes only where data had some
-                 for c in self.schema.columns]
-        banned = {j: c.categories.index(MISSING) for j, c in enumerate(self.schema.columns)  # a category's hole
-                  if c.onehot and c.missing and not shown[j]}  # level that is never decoded
+        shown = self._shown(holes)
+        banned = self._banned(shown)
         drawn: dict[int, torch.Tensor] = {}  # a draw's categories: column -> (N,) levels
         if generator is not None:
-            spread = torch.as_tensor(self.spread if spread is None else spread, dtype=torch.float32)
-            own, v = v[0], v.clone()  # (N, width): the decoder's values
-            for j, (c, (a, _)) in enumerate(zip(self.schema.columns, self.slices)):
-                if not c.onehot and spread[j] > 0:
-                    v[0, :, a] += spread[j] * torch.randn(v.shape[1], generator=generator)
-            for j, (c, (a, b)) in enumerate(zip(self.schema.columns, self.slices)):
-                if c.onehot:  # drawn first: the relations read them
-                    logits = v[0, :, a:b].clone()  # (N, levels)
-                    if j in banned:
-                        logits[:, banned[j]] = -math.inf
-                    drawn[j] = torch.multinomial(F.softmax(logits, 1), 1, generator=generator)[:, 0]
+            own = v[0]  # (N, width): the decoder's values
+            drawn_v, drawn = self._draw(own, generator, banned, spread)
+            v = drawn_v[None]
             if relations:
                 self._redraw(v[0], own, drawn, generator, banned)
         out: dict[str, list] = {}
