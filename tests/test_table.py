@@ -240,7 +240,8 @@ def test_the_models_own_rows_are_drawn_as_generation_draws_them_before_any_relat
     v[:, ac:bc] = torch.tensor([30.0, -30.0])  # the decoder sure of c's first level on every row
     codec.spread = torch.zeros(len(codec.slices), dtype=torch.float64)  # no spread: numbers are the decoder's
     rows = codec.drawn_rows(v, torch.Generator().manual_seed(0))
-    assert torch.equal(rows[:, ax], v[:, ax]) and torch.equal(rows[:, ac:bc], torch.tensor([1.0, 0.0]).expand(len(x), 2))
+    assert torch.equal(rows[:, ax], v[:, ax])
+    assert torch.equal(rows[:, ac:bc], torch.tensor([1.0, 0.0]).expand(len(x), 2))
     codec.spread[0] = 0.5  # a spread of 0.5: x drawn around the decoder's value with that standard deviation
     rows = codec.drawn_rows(v.repeat(50, 1), torch.Generator().manual_seed(0))
     assert abs(float((rows[:, ax] - v[:, ax].repeat(50)).std()) - 0.5) < 0.05

@@ -151,7 +151,9 @@ def spread_rows(n: int, most: int = MAX_ROWS) -> np.ndarray:
 def fit_sampler(model, x, components: int | None = None, seed: int | None = None,
                 lengths: torch.Tensor | None = None, y: np.ndarray | None = None,
                 max_iter: int = EM_STEPS) -> GaussianMixture:
-    """Fit a Gaussian mixture to the codes of training data and attach it as ``model.sampler``.
+    """Fit a Gaussian mixture to the codes of training data and attach it as ``model.sampler``. For a table model,
+    then each number's residual spread and each column's relation to the rest of its row (``TableCodec.fit_spread``,
+    ``fit_relations``), judged on the training rows and on rows the model generates from the new mixture.
 
     Parameters
     ----------

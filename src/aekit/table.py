@@ -306,7 +306,7 @@ def discriminant(x: np.ndarray, y: np.ndarray, levels: int, alpha: float = RIDGE
     its diagonal, divided by n), and its share of the rows (at least one half row) as its prior. Its posterior is a
     softmax of linear logits: returns their weights (features, levels) and intercepts (levels,). In torch, float64:
     numpy's threaded BLAS on a few thousand rows, between torch's own operations, made both wait for each other
-    (a table's relations 10 to 25 times slower on 2 cores)."""
+    (a table's relations 7 to 11 times slower on 2 cores)."""
     x_, y_ = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float64), torch.as_tensor(y, dtype=torch.int64)
     onehot = F.one_hot(y_, levels).double()  # (n, levels)
     count = onehot.sum(0)  # (levels,)
@@ -473,11 +473,11 @@ class TableCodec(nn.Module):
           relations: :meth:`drawn_rows`), where the same discriminant fitted on them predicts the real rows worse,
           by more than SYNTHETIC_MARGIN nats, than the held-out one fitted on real rows: generation loses that
           column's relation to the rest of the row, and the redraw restores it.
-        x, x_hat: encoded rows and their reconstructions (N, width); generated: (M, width). Sets :attr:`relations` (width, width + 2): for
-        each unit a number's value or a category's level logit, the weights of the other columns' units, of the
-        decoder's own value and an intercept; and :attr:`relation_error` (columns,), the held-out error of each kept
-        relation (a number's RMS error, which generation draws its noise with; a category's cross-entropy), 0 where
-        none is kept. Returns the latter."""
+        x, x_hat: encoded rows and their reconstructions (N, width); generated: (M, width). Sets :attr:`relations`
+        (width, width + 2): for each unit a number's value or a category's level logit, the weights of the other
+        columns' units, of the decoder's own value and an intercept; and :attr:`relation_error` (columns,), the
+        held-out error of each kept relation (a number's RMS error, which generation draws its noise with; a
+        category's cross-entropy), 0 where none is kept. Returns the latter."""
         rows = np.unique(np.linspace(0, len(x) - 1, min(len(x), RELATION_ROWS)).astype(np.int64))
         x, x_hat = x[rows].double().cpu().numpy(), x_hat[rows].double().cpu().numpy()
         gen = None if generated is None else generated.double().cpu().numpy()  # (M, width)

@@ -43,5 +43,5 @@ __all__ = ["CHUNK", "MAX_REFERENCE", "NEIGHBORS", "AnomalyScorer", "Denoised", "
            "check_error_window", "class_names", "classifier_recipe", "classify", "image_rows", "compress", "decode",
            "default_score", "decompress", "denoise", "detect", "detector_recipe", "encode", "impute", "impute_draws",
            "error_threshold", "interpolate", "interpolate_codes", "label_value", "linear_probe", "local_error",
-           "log_likelihood", "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "run_detector", "sample",
-           "sample_rows", "slerp", "table_errors", "worst_columns"]
+           "log_likelihood", "predict_proba", "probe", "psnr", "reconstruct", "reconstruction_error", "run_detector",
+           "sample", "sample_rows", "slerp", "table_errors", "worst_columns"]

@@ -61,8 +61,8 @@ _HELP = {
     "spatial_code": "conv: a code of --latent-dim channels at every position of the last stage (L x h x w)",
     "conv_depth": "conv: convolutions in each stage of the encoder, the stride-2 one and the rest of stride 1 (the "
                   "classifier recipe's default for images: 2)",
-    "recon_share": "the share of each training batch that is reconstructed (1: all; the classifier recipe's default for "
-                   "images: 0.25, its decoder the costliest part of a step)",
+    "recon_share": "the share of each training batch that is reconstructed (1: all; the classifier recipe's default "
+                   "for images: 0.25, its decoder the costliest part of a step)",
     "rate_lambda": "rate: weight of the rate (bits per input element) against the distortion",
     "train_quantization": "rate: noise (z + U(-1/2, 1/2)) or ste (rounding, gradient straight through)",
     "sampler": "after training, fit a density to the training codes to generate from: gmm (a Gaussian mixture; any "
