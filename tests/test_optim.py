@@ -171,6 +171,12 @@ cfg = aekit.Config().override(arch="mlp", hidden=(4,), latent_dim=2, epochs=2, v
 res = aekit.fit(cfg, np.random.default_rng(0).random((40, 5), dtype=np.float32), quiet=True,
                 on_epoch=lambda r: seen.append(fp.flushing()))
 apps.encode(res.model, np.zeros((3, 5), dtype=np.float32))
+import os, tempfile  # a table's model trains on one thread (fp.table_threads): the pool comes back as it was
+path = os.path.join(tempfile.mkdtemp(), "t.csv")
+with open(path, "w") as f:
+    f.write("a,b\\n" + "".join(f"{i / 7:.3f},{'xyz'[i % 3]}\\n" for i in range(40)))
+aekit.fit(cfg, aekit.load_data(aekit.DataConfig(dataset="table", path=path)), quiet=True,
+          on_epoch=lambda r: seen.append(fp.flushing()))
 print(fp.flushing(), pool(), seen)
 """
     import subprocess
@@ -178,7 +184,7 @@ print(fp.flushing(), pool(), seen)
 
     user = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert user.returncode == 0, user.stderr
-    assert user.stdout.split() == ["False", "0.0", "[True,", "True]"]  # flushed inside fit, restored after
+    assert user.stdout.split() == ["False", "0.0", "[True,", "True,", "True,", "True]"]  # inside fit, restored after
     program = subprocess.run([sys.executable, "-c", script, "/usr/bin/aekit"], capture_output=True, text=True,
                              timeout=120)
     assert program.returncode == 0, program.stderr

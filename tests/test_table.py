@@ -838,3 +838,22 @@ def test_text_labels_of_a_table_name_the_same_classes_in_every_file_and_minus_on
     assert info["classes"] == [0, 1] and info["class_names"] == ["big", "small"]
     served = client.post("/generate", json={"n": 3, "label": 1}).json()["rows"]
     assert [r["label"] for r in served] == ["small"] * 3 and set(served[0]) == {"size", "city", "label"}
+
+
+def test_a_tables_model_trains_on_one_thread_and_the_callers_count_is_restored(tmp_path):
+    import aekit
+
+    table = aekit.load_data(aekit.DataConfig(dataset="table", path=str(_people(tmp_path / "p.csv", n=60))))
+    cfg = aekit.Config().override(hidden=(16,), latent_dim=3, epochs=2)
+    before = torch.get_num_threads()
+    seen = []
+    try:
+        torch.set_num_threads(2)
+        aekit.fit(cfg, table, quiet=True, on_epoch=lambda r: seen.append(torch.get_num_threads()))
+        assert seen == [1, 1] and torch.get_num_threads() == 2  # a table: one thread, and the caller's two after
+        seen.clear()
+        aekit.fit(cfg, np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32), quiet=True,
+                  on_epoch=lambda r: seen.append(torch.get_num_threads()))
+        assert seen == [2, 2]  # numbers alone keep torch's count
+    finally:
+        torch.set_num_threads(before)

@@ -1,4 +1,5 @@
-"""Denormal floats, flushed to zero while aekit trains and infers, and only then.
+"""Denormal floats, flushed to zero while aekit trains and infers, and only then; and the one CPU thread a table's
+work runs on (:func:`table_threads`).
 
 Late in training tiny gradients and Adam moments become denormals, which x86 CPUs process far more slowly (measured
 here: the reference MLP's epochs went from 0.15 s to 0.23 s; ``aekit demo --arch conv``'s last epochs from about
@@ -62,3 +63,30 @@ def denormals_flushed() -> Iterator[None]:
         yield
     finally:
         torch.set_flush_denormal(False)
+
+
+TABLE_THREADS = 1  # torch's CPU threads while a table's model trains or generates (see table_threads)
+
+
+@contextlib.contextmanager
+def table_threads(table: bool) -> Iterator[None]:
+    """Inside the block, torch works on TABLE_THREADS CPU threads when ``table`` (a table's data or model), else on
+    as many as it had; restored after (nested blocks leave it alone). A table's loss and generation are many small
+    operations, one per column (a softmax over each category's levels, a cross-entropy, a gather) on batches of 64
+    rows, and on two threads each pays for waking the second one. Measured (benchmarks/README.md), alternating in
+    one process: ``aekit train`` then ``aekit generate`` on census 0.18 -> 0.12 s (its 42 states); training alone
+    on one thread, Exam 0.58 -> 0.48 s, Default 1.15 -> 0.94 s, CPS1988's 14,000 rows 1.45 -> 1.24 s. Over issue
+    29's ten halvings, 14.0 times as fast as SDV's TVAE (11.7 before). Numbers alone (an MLP on an array of 2,000
+    rows of 60 columns, the same layers) trained 1.2 to 1.5 times slower on one thread, so they keep what torch
+    has. The choice depends on the run alone: a resumed run takes the same one, and so gives the same floats.
+    Torch's worker threads are not made anew (its pool is kept), so they keep the process's floating-point setting
+    (tests/test_optim.py checks it)."""
+    few = table and torch.get_num_threads() > TABLE_THREADS
+    before = torch.get_num_threads()
+    if few:
+        torch.set_num_threads(TABLE_THREADS)
+    try:
+        yield
+    finally:
+        if few:
+            torch.set_num_threads(before)

@@ -27,7 +27,7 @@ from .config import Config
 from .corruption import random_shift
 from .batch import Batch, check_labels, class_labels
 from .data import DataSplits, Split, split_off, to_split
-from .fp import denormals_flushed
+from .fp import denormals_flushed, table_threads
 from .model import Autoencoder, build_model, check_model_memory, resolve_config
 from .optim import make_optimizer
 from .registry import SCHEDULES
@@ -201,7 +201,7 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
     board, written = None, [False]  # the TensorBoard log; whether this call wrote a checkpoint
     # a new run that fails before its first checkpoint leaves no folder, and no event file or folder of its log
     with files.removed_if_empty(log_made), _log_discarded_unless(written, lambda: board), \
-            files.removed_if_empty(made):
+            files.removed_if_empty(made), table_threads(bool(config.model.table)):
         model, opt, zero_grad = _build(config, train, device)
         net = dist_ctx.wrap(model)  # DistributedDataParallel under torchrun, else the model itself
         if tc.compile:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .. import limits
+from ..fp import table_threads
 from ..model import Autoencoder
 from .infer import decode, encode
 
@@ -127,7 +128,8 @@ def sample_rows(model: Autoencoder, n: int, seed: int = 0, sampler: str | None =
         if m <= 0:
             raise ValueError(f"the model generates rows where {', '.join(f'{k}={v}' for k, v in where.items())} in "
                              f"{got} of {tried} draws: too rare to sample {n}")
-        rows = table.decode(sample(model, m, seed=_mix_seed(seed, step), sampler=sampler, label=label), g)
+        with table_threads(True):  # a table's many small operations: on one thread (aekit.fp)
+            rows = table.decode(sample(model, m, seed=_mix_seed(seed, step), sampler=sampler, label=label), g)
         keep = [i for i in range(m) if all(rows[k][i] == cols[k].typed(v) for k, v in where.items())]
         for name in out:
             out[name] += [rows[name][i] for i in keep[:n - got]]

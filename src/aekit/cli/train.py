@@ -21,6 +21,7 @@ from .. import registry as R
 from ..config import RECIPES, SPLITS, Config, DataConfig, LossConfig, ModelConfig, TrainConfig, data_recipe
 from ..data import Split, as_images, load_data
 from ..files import atomic_write_bytes
+from ..fp import table_threads
 from ..optim import preload_optimizer_imports
 from ..table import table_recipe
 from ..train import CHECKPOINT_EVERY, evaluate, fit
@@ -363,6 +364,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     preload_optimizer_imports(cfg.train.schedule, flat=cfg.model.arch != "rnn")
     if cfg.data.dataset == "table" and cfg.spec.corrupt and cfg.loss.noise == "masking":
         cfg = cfg.override(holes=True)  # imputation: entries hidden on purpose need a hole in every column
+    with table_threads(cfg.data.dataset == "table"):  # a table's many small operations: one thread (aekit.fp)
+        return _train(args, cfg, out)
+
+
+def _train(args: argparse.Namespace, cfg: Config, out: Path) -> int:
+    """``aekit train`` once its config is read: the data, the recipe, training, the test split's metrics."""
     data = load_data(cfg.data, seed=cfg.train.seed)
     lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone says what it does
     given = {**given_options(args), **_file_fields(args)}  # set by flags or the config file: above any recipe
