@@ -112,6 +112,17 @@ def test_cli_choices_come_from_the_registries():
     assert set(RECIPES) >= {"seed", "best"}
 
 
+def test_the_parser_is_built_once_and_anew_when_a_registry_gains_a_name(monkeypatch):
+    from aekit.cli import _parser
+
+    first = _parser()
+    assert _parser() is first  # main() parses with the same parser each call
+    monkeypatch.setitem(ARCHITECTURES._items, "mine", lambda m: None)  # a user's architecture, registered later
+    later = _parser()
+    train = later._subparsers._group_actions[0].choices["train"]
+    assert later is not first and "mine" in next(a for a in train._actions if a.dest == "arch").choices
+
+
 def test_unknown_variant_rejected(tmp_path, capsys):
     assert main(["train", "--dataset", "digits", "--variant", "sparce", "--out", str(tmp_path / "r")]) == 2
     assert "unknown variant 'sparce'" in capsys.readouterr().err
