@@ -173,7 +173,8 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
 
     Raises :class:`TrainingDiverged` (a ValueError) when the loss becomes NaN or infinite: the run stops at that
     epoch and the files of the last checkpoint written stay as they were. Denormal floats are flushed to zero on
-    this thread while it trains (:mod:`aekit.fp`), and the thread's setting restored after.
+    this thread while it trains (:mod:`aekit.fp`), and the thread's setting restored after. A table's model trains
+    on one CPU thread (:func:`aekit.fp.table_threads`), and torch's thread count is restored after.
     """
     if not (isinstance(checkpoint_every, (int, float)) and 0 <= checkpoint_every < math.inf):
         raise ValueError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")
