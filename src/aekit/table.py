@@ -124,8 +124,18 @@ NA_TOKENS = {"", "na", "n/a", "nan", "null", "none", "?", "#n/a", "<na>", "nat"}
 _TRUE, _FALSE = {"true", "yes", "y", "t"}, {"false", "no", "n", "f"}
 
 
+def _all_text(values) -> bool:
+    """Whether every value is a str (a CSV's column): the fast paths below read such a column at once."""
+    return set(map(type, values)) <= {str}
+
+
 def is_missing(values: np.ndarray) -> np.ndarray:
     """(N,) bool: None, NaN, or an NA token (blank, NA, N/A, NaN, null, None, ?, ...) of a text column."""
+    if _all_text(values):  # each distinct text looked at once
+        na = {v for v in set(values) if v.strip().lower() in NA_TOKENS}
+        if not na:
+            return np.zeros(len(values), dtype=bool)
+        return np.fromiter((v in na for v in values), dtype=bool, count=len(values))
     out = np.zeros(len(values), dtype=bool)
     for i, v in enumerate(values):
         if v is None:
@@ -146,6 +156,18 @@ def _number(v) -> float | None:
         return float(str(v).strip().replace(",", "")) if isinstance(v, str) and v.strip() else None
     except ValueError:
         return None
+
+
+def _number_list(values) -> list[float | None]:
+    """:func:`_number` of each value. A column of text (a CSV's) is read in one pass when it is all numbers, else
+    each distinct text once; anything else value by value."""
+    if _all_text(values):
+        try:
+            return [float(v.replace(",", "")) for v in values]  # (float() strips the blanks itself)
+        except ValueError:  # a blank, a word: each distinct text as _number reads it
+            read = {v: _number(v) for v in set(values)}
+            return [read[v] for v in values]
+    return [_number(v) for v in values]
 
 
 def _decimals(v) -> int:
@@ -172,7 +194,7 @@ def infer_column(name: str, values: np.ndarray, categorical: bool = False, rows:
     seen = values[~hole]
     if len(seen) == 0:
         raise ValueError(f"column {name!r} holds no values (every entry is missing): drop it")
-    nums = [_number(v) for v in seen]
+    nums = _number_list(seen)
     infinite = [k for k, x in enumerate(nums) if x is not None and not math.isfinite(x)]
     if infinite and not categorical and all(x is not None for x in nums):
         i = int(np.flatnonzero(~hole)[infinite[0]])
@@ -196,7 +218,7 @@ def infer_column(name: str, values: np.ndarray, categorical: bool = False, rows:
         if whole and len(distinct) <= FEW_VALUES:
             return Column(name, "integer", _levels([str(int(v)) for v in x], hole), lo=float(x.min()),
                           hi=float(x.max()), missing=bool(hole.any()))
-        decimals = 0 if whole else min(6, max(_decimals(v) for v in seen))
+        decimals = 0 if whole else min(6, max(_decimals(v) for v in (set(seen) if _all_text(seen) else seen)))
         return Column(name, "integer" if whole else "continuous", lo=float(x.min()), hi=float(x.max()),
                       decimals=decimals, missing=bool(hole.any()), points=min(QUANTILES, len(distinct)))
     text = [str(v).strip() for v in seen]
@@ -391,13 +413,17 @@ class TableCodec(nn.Module):
 
     @staticmethod
     def _numbers(c: Column, values: np.ndarray) -> np.ndarray:
+        """A number column's values (N,) float64, NaN for its holes; a ValueError names the first entry that is not
+        a finite number."""
         hole = is_missing(values)
         out = np.full(len(values), np.nan)
-        for i in np.flatnonzero(~hole):
-            x = _number(values[i])
-            if x is None or not math.isfinite(x):
-                raise ValueError(f"column {c.name!r}, row {i}: {str(values[i])!r} is not a number")
-            out[i] = x
+        seen = np.flatnonzero(~hole)
+        x = np.array(_number_list(values[seen]), dtype=np.float64)  # (a value that is not a number: NaN)
+        bad = np.flatnonzero(~np.isfinite(x))
+        if len(bad):
+            i = int(seen[bad[0]])
+            raise ValueError(f"column {c.name!r}, row {i}: {str(values[i])!r} is not a number")
+        out[seen] = x
         return out
 
     def encode(self, columns: dict[str, np.ndarray], what: str = "the table", unknown: str = "error") -> np.ndarray:
@@ -423,8 +449,18 @@ class TableCodec(nn.Module):
                                  "column in training")
             if c.onehot:
                 index = {v: k for k, v in enumerate(c.categories)}
+                texts: dict = {}  # each distinct value's level text, computed once (values that are equal, 1 and
+                # 1.0 and True, have the same text)
                 for i, v in enumerate(values):
-                    key = MISSING if hole[i] else _level_text(v, c.numeric_levels)
+                    if hole[i]:
+                        key = MISSING
+                    else:
+                        try:
+                            key = texts.get(v)
+                            if key is None:
+                                key = texts[v] = _level_text(v, c.numeric_levels)
+                        except TypeError:  # a value that cannot be a dict key
+                            key = _level_text(v, c.numeric_levels)
                     k = index.get(key)
                     if k is None and c.kind == "integer" and not hole[i]:
                         k = _nearest_level(c, v, within=unknown == "zeros")
