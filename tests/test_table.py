@@ -857,3 +857,18 @@ def test_a_tables_model_trains_on_one_thread_and_the_callers_count_is_restored(t
         assert seen == [2, 2]  # numbers alone keep torch's count
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_column_of_text_is_read_at_once_as_each_value_is_read_alone():
+    from aekit.table import _number, _number_list, is_missing
+
+    numbers = np.array([" 3 ", "1,000", "1e5", "-0.5", "inf", "1_000", "7"], dtype=object)
+    mixed = np.array([" 3 ", "", "NA", " n/a ", "yes", "1,5", "?", "None", "null", "12"], dtype=object)
+    frame = np.array([None, float("nan"), 2, True, 2.5, "x", " NULL "], dtype=object)  # a DataFrame's objects
+    for values in (numbers, mixed, frame):
+        assert _number_list(values) == [_number(v) for v in values]
+    assert _number_list(numbers) == [3.0, 1000.0, 100000.0, -0.5, math.inf, 1000.0, 7.0]
+    assert _number_list(mixed) == [3.0, None, None, None, None, 15.0, None, None, None, 12.0]
+    assert is_missing(mixed).tolist() == [False, True, True, True, False, False, True, True, True, False]
+    assert is_missing(frame).tolist() == [True, True, False, False, False, False, True]
+    assert not is_missing(numbers).any()
