@@ -294,7 +294,7 @@ class _Summary:
         self.rows = 0
 
     def add(self, batch: Columns) -> None:
-        from ..table import _decimals, _number
+        from ..table import _all_text, _decimals, _number_list
 
         n = len(next(iter(batch.values()))) if batch else 0
         self.rows += n
@@ -313,11 +313,14 @@ class _Summary:
             hole = is_missing(values)
             if hole.any() and e["hole"] is None:
                 e["hole"] = values[int(np.flatnonzero(hole)[0])]
-            for v in values[~hole]:
+            seen = values[~hole]
+            if _all_text(seen):  # a CSV's column: each distinct text once, in order of first appearance (all that
+                # the loop keeps of a value is from its first appearance)
+                seen = list(dict.fromkeys(seen))
+            for v, x in zip(seen, _number_list(seen)):
                 key = str(v).strip()
                 if len(e["distinct"]) < DISTINCT_MAX:
                     e["distinct"].setdefault(key, v)
-                x = _number(v)
                 if x is None or not math.isfinite(x):
                     if len(e["text"]) < DISTINCT_MAX:
                         e["text"].setdefault(key, v)
