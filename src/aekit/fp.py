@@ -77,12 +77,12 @@ def table_threads(table: bool) -> Iterator[None]:
     one process: ``aekit train`` then ``aekit generate`` on census 0.18 -> 0.12 s (its 42 states); training alone
     on one thread, Exam 0.58 -> 0.48 s, Default 1.15 -> 0.94 s, CPS1988's 14,000 rows 1.45 -> 1.24 s. Over issue
     29's ten halvings, 14.0 times as fast as SDV's TVAE (11.7 before). Numbers alone (an MLP on an array of 2,000
-    rows of 60 columns, the same layers) trained 1.2 to 1.5 times slower on one thread, so they keep what torch
+    rows of 60 columns, the same layers) trained 1.16 times slower on one thread (wider, 1.5), so they keep what torch
     has. The choice depends on the run alone: a resumed run takes the same one, and so gives the same floats.
     Torch's worker threads are not made anew (its pool is kept), so they keep the process's floating-point setting
     (tests/test_optim.py checks it)."""
-    few = table and torch.get_num_threads() > TABLE_THREADS
     before = torch.get_num_threads()
+    few = table and before > TABLE_THREADS
     if few:
         torch.set_num_threads(TABLE_THREADS)
     try:

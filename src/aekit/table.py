@@ -129,10 +129,14 @@ def _all_text(values) -> bool:
     return set(map(type, values)) <= {str}
 
 
+def _na_text(v: str) -> bool:
+    return v.strip().lower() in NA_TOKENS
+
+
 def is_missing(values: np.ndarray) -> np.ndarray:
     """(N,) bool: None, NaN, or an NA token (blank, NA, N/A, NaN, null, None, ?, ...) of a text column."""
     if _all_text(values):  # each distinct text looked at once
-        na = {v for v in set(values) if v.strip().lower() in NA_TOKENS}
+        na = {v for v in set(values) if _na_text(v)}
         if not na:
             return np.zeros(len(values), dtype=bool)
         return np.fromiter((v in na for v in values), dtype=bool, count=len(values))
@@ -141,7 +145,7 @@ def is_missing(values: np.ndarray) -> np.ndarray:
         if v is None:
             out[i] = True
         elif isinstance(v, str):
-            out[i] = v.strip().lower() in NA_TOKENS
+            out[i] = _na_text(v)
         elif isinstance(v, float) and math.isnan(v):
             out[i] = True
     return out
