@@ -458,8 +458,14 @@ def test_the_table_recipe_by_hand_and_flags_win(tmp_path, capsys):
     s = infer_schema({"a": np.array(["x", "y"] * 10, dtype=object),
                       "b": np.array([f"{i}.5" for i in range(20)], dtype=object)})
     assert s.width == 3 and len(s.columns) == 2
-    assert table_recipe(200, s) == {"hidden": (64, 64), "latent_dim": 4, "epochs": 30, "batch_size": 64,
-                                    "val_fraction": 0.0, "sampler_components": 10}  # 2000 * 64 / 200 > 30 epochs
+    assert table_recipe(192, s) == {"hidden": (64, 64), "latent_dim": 4, "epochs": 30, "batch_size": 64,
+                                    "val_fraction": 0.0, "sampler_components": 10}  # 2000 * 64 / 192 > 30 epochs
+    # batches of 64, but where an epoch would end in one of under 16 rows (a quarter) its rows join the others: 200
+    # rows in 3 of 67 (67, 67, 66: 200 - 2 x 67) rather than 64, 64, 64 and 8; 523 in 8 of 66 (the last 61), 140 in 2
+    # of 70; not at 16 rows left over (208), nor where k batches cannot hold them with a last of 16 or more (4,165 =
+    # 65 x 64 + 5: batches of 65 would end in one of 5), nor under 64 rows or with nothing left over
+    assert [table_recipe(n, s)["batch_size"] for n in (200, 523, 140, 208, 4165, 4160, 64, 10)] == [67, 66, 70, 64, 64,
+                                                                                                  64, 64, 64]
     assert table_recipe(10_000, s)["epochs"] == 13  # round(2000 * 64 / 10,000): about 2,000 steps
     wide = infer_schema({"c": np.array([f"l{i % 60}" for i in range(240)], dtype=object),
                          **{f"n{j}": np.array([f"{i * (j + 1)}.5" for i in range(240)], dtype=object)

@@ -275,6 +275,7 @@ def infer_schema(columns: dict[str, np.ndarray], categorical: tuple[str, ...] = 
 # --- the recipe ------------------------------------------------------------------------------------------------------
 MEAN_NODES = 20  # Gauss-Hermite nodes of a predictive mean (decode(mean=True))
 TABLE_STEPS = 2000  # gradient steps of the table recipe on large tables
+TABLE_BATCH = 64  # rows of a batch (a few more where that spares an epoch a last batch of under 16 rows)
 IMPUTE_MEMBERS = 5  # models averaged by the imputation recipe
 TABLE_EPOCHS = 30  # at most: more passes over a small table make its synthetic rows copies of its rows
 SAMPLER_COMPONENTS = 10  # the table recipe's code sampler: a mixture of 10 Gaussians ...
@@ -291,9 +292,12 @@ SYNTHETIC_MARGIN = 0.05  # nats: a category is redrawn where generated rows pred
 def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
     """Training settings for a table of ``n_rows`` rows, from its size and columns (chosen on the development tables
     of the table issue, see benchmarks/README.md): two hidden layers of 2 x the encoded width but at most a quarter
-    of the rows (64 to 256), a code of half the columns plus one (4 to 16), batches of 64, at most TABLE_EPOCHS
-    epochs and about TABLE_STEPS gradient steps for large tables (a small table's synthetic rows copy its rows when
-    the model is trained longer or given more room), and no validation split. ``impute`` (the masking recipe):
+    of the rows (64 to 256), a code of half the columns plus one (4 to 16), batches of TABLE_BATCH rows (a few more
+    where an epoch would end in a batch of under a quarter of that, and k = n_rows // TABLE_BATCH batches can hold
+    its rows: 200 rows in 3 batches of 67 rather than 64, 64, 64 and 8, a step on 8 rows being as costly as a full
+    one and noisier), at most TABLE_EPOCHS epochs and about TABLE_STEPS gradient steps for large tables (a small
+    table's synthetic rows copy its rows when the model is trained longer or given more room), and no validation
+    split. ``impute`` (the masking recipe):
     hidden layers of 256 and a code of 16 whatever the table, batches of 256 at a learning rate of 3e-3, and an
     ensemble of IMPUTE_MEMBERS models whose predictions are averaged (chosen at 30 % of the entries hidden at random;
     see benchmarks/README.md). The sampler: SAMPLER_COMPONENTS components where
@@ -301,7 +305,11 @@ def table_recipe(n_rows: int, schema: Schema, impute: bool = False) -> dict:
     means, d (d + 1) / 2 covariances, a weight), else a single Gaussian (the mixture's narrow components on a small
     table's few codes draw rows near the training rows). Returns config fields."""
     width, columns = schema.width, len(schema.columns)
-    batch = 256 if impute else 64
+    batch = 256 if impute else TABLE_BATCH
+    k, rest = divmod(n_rows, TABLE_BATCH)
+    if not impute and k and 0 < rest < TABLE_BATCH // 4:  # a small last batch: its rows shared among k batches,
+        even = -(-n_rows // k)  # where k batches (the last no smaller than a quarter) can hold them
+        batch = even if n_rows - (k - 1) * even >= TABLE_BATCH // 4 else batch
     epochs = int(np.clip(round(TABLE_STEPS * batch / max(n_rows, 1)), 1, TABLE_EPOCHS))
     h = 256 if impute else int(np.clip(min(2 * width, n_rows / 4), 64, 256))
     d = 16 if impute else int(np.clip(columns // 2 + 1, 4, 16))
@@ -383,23 +391,25 @@ class TableCodec(nn.Module):
 
     def _register_loss_index(self) -> None:
         """Index buffers (not saved; they follow the codec to its device) that gather the columns' units in one
-        operation per kind for :meth:`loss_matrix`: numbers without and with a missing flag (their value units), the
-        categories' units padded to the widest (C, W) with which of them are real, and the order that puts the
-        kinds' columns back in the table's."""
+        operation per kind for :meth:`loss_matrix`: the numbers' value units (those without a missing flag first,
+        then those with one), the flags' units, the categories' units padded to the widest (C, W) with which of them
+        are pads, and the order that puts the kinds' columns back in the table's."""
         kind = ["cats" if c.onehot else "flagged" if c.missing else "plain" for c in self.schema.columns]
         starts = [a for a, _ in self.slices]
         cats = [s for s, k in zip(self.slices, kind) if k == "cats"]
         w = max([b - a for a, b in cats], default=1)
         grouped = [j for k in ("plain", "flagged", "cats") for j, kj in enumerate(kind) if kj == k]
-        index = {"plain": [a for a, k in zip(starts, kind) if k == "plain"],
-                 "flagged": [a for a, k in zip(starts, kind) if k == "flagged"], "order": np.argsort(grouped).tolist()}
+        flagged = [a for a, k in zip(starts, kind) if k == "flagged"]
+        index = {"values": [a for a, k in zip(starts, kind) if k == "plain"] + flagged,
+                 "flags": [a + 1 for a in flagged], "order": np.argsort(grouped).tolist()}
         for name, v in index.items():
             self.register_buffer(f"loss_{name}", torch.tensor(v, dtype=torch.long), persistent=False)
+        self.loss_unflagged = len(index["values"]) - len(flagged)  # value units without a flag, at the front
+        # a pad repeats its category's last unit (so a category's smallest unit is its smallest level), masked out
         self.register_buffer("loss_cats", torch.tensor([[a + min(i, b - a - 1) for i in range(w)] for a, b in cats],
-                                                       dtype=torch.long).reshape(-1, w), persistent=False)  # pads:
-        # a real unit, masked out by loss_valid
-        self.register_buffer("loss_valid", torch.tensor([[i < b - a for i in range(w)] for a, b in cats],
-                                                        dtype=torch.bool).reshape(-1, w), persistent=False)
+                                                       dtype=torch.long).reshape(-1), persistent=False)  # (C * W,)
+        self.register_buffer("loss_pad", torch.tensor([[i >= b - a for i in range(w)] for a, b in cats],
+                                                      dtype=torch.bool).reshape(-1, w), persistent=False)  # (C, W)
 
     # fitting and encoding
     @torch.no_grad()
@@ -705,23 +715,25 @@ class TableCodec(nn.Module):
         (B, width) (values and logits), x: encoded rows (B, width). Each kind is computed for all its columns at
         once."""
         parts = []  # each kind's (B, its columns), gathered by index_select (cheaper than indexing, both ways)
-        if len(self.loss_plain):
-            parts.append((x_hat.index_select(1, self.loss_plain) - x.index_select(1, self.loss_plain)).pow(2))
-        if len(self.loss_flagged):
-            value, flag = self.loss_flagged, self.loss_flagged + 1
-            y, logit = x.index_select(1, flag), x_hat.index_select(1, flag)  # (B, numbers with holes)
-            # the flag's binary cross-entropy with logits as softplus(l) - l y: stable, exported to ONNX without
-            # log(0) 0
-            parts.append((x_hat.index_select(1, value) - x.index_select(1, value)).pow(2) * (1.0 - y)
-                         + F.softplus(logit) - logit * y)
+        if len(self.loss_values):  # squared errors; a flagged number's only where observed (flag y = 0), plus the
+            # flag's binary cross-entropy with logits as softplus(l) - l y: stable, exported to ONNX without log(0) 0
+            sq = (x_hat.index_select(1, self.loss_values) - x.index_select(1, self.loss_values)).square()
+            if len(self.loss_flags):
+                y, logit = x.index_select(1, self.loss_flags), x_hat.index_select(1, self.loss_flags)  # (B, flagged)
+                sq, flagged = sq[:, :self.loss_unflagged], sq[:, self.loss_unflagged:]
+                parts.append(sq)
+                sq = torch.addcmul(flagged, flagged, y, value=-1.0) + torch.addcmul(F.softplus(logit), logit, y,
+                                                                                     value=-1.0)
+            parts.append(sq)
         if len(self.loss_cats):
-            valid = self.loss_valid  # (C, W)
-            shape = (-1, *valid.shape)  # (B, C, W), the batch left free (an exported graph's batch axis)
-            logits = x_hat.index_select(1, self.loss_cats.flatten()).view(shape).masked_fill(~valid, float("-inf"))
-            onehot = x.index_select(1, self.loss_cats.flatten()).view(shape) * valid  # (B, C, W)
-            target = torch.where(onehot.sum(2) > 0, onehot.argmax(2),
-                                 logits.masked_fill(~valid, float("inf")).argmin(2))  # (B, C)
-            parts.append(-F.log_softmax(logits, 2).gather(2, target[:, :, None])[:, :, 0])  # (B, C)
+            c, w = self.loss_pad.shape
+            raw = x_hat.index_select(1, self.loss_cats).view(-1, c, w)  # (B, C, W), the batch left free (an exported
+            # graph's batch axis)
+            seen = x.index_select(1, self.loss_cats).view(-1, c, w).masked_fill(self.loss_pad, 0.0) > 0  # the level
+            # the target: the row's level, or where it has none (an unseen category) its least likely one
+            target = (-raw.detach()).masked_fill(seen, float("inf")).argmax(2)  # (B, C)
+            parts.append(F.cross_entropy(raw.masked_fill(self.loss_pad, float("-inf")).view(-1, w), target.view(-1),
+                                         reduction="none").view(-1, c))  # (B, C)
         return torch.cat(parts, 1).index_select(1, self.loss_order)  # (B, columns)
 
     def loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
