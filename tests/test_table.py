@@ -566,8 +566,14 @@ def test_export_writes_the_codec_beside_the_graphs_and_it_encodes_as_aekit_does(
                 if c["missing"]:
                     got[i, a + 1] = float(hole)
     assert np.allclose(got, want, atol=1e-6)
-    recon, score = run_onnx(tmp_path / "onnx" / "autoencoder.onnx", want)
+    seen = want.copy()
+    a, b = model.table.slices[[c.name for c in model.table.schema.columns].index("city")]
+    seen[0, a:b] = 0  # a city training never saw (encode(unknown="zeros")): scored as its least likely level
+    recon, score = run_onnx(tmp_path / "onnx" / "autoencoder.onnx", seen)
     assert recon.shape == want.shape and np.isfinite(score).all()  # holes included
+    x = torch.as_tensor(seen)
+    with torch.no_grad():  # the graph's score is the model's own: the mean of its column losses
+        assert np.allclose(score, model.table.loss_matrix(model.reconstruct(x), x).mean(1).numpy(), atol=1e-5)
 
 
 def test_the_service_takes_and_gives_records_with_column_names(tmp_path):
