@@ -730,7 +730,8 @@ class TableCodec(nn.Module):
             raw = x_hat.index_select(1, self.loss_cats).view(-1, c, w)  # (B, C, W), the batch left free (an exported
             # graph's batch axis)
             seen = x.index_select(1, self.loss_cats).view(-1, c, w).masked_fill(self.loss_pad, 0.0) > 0  # the level
-            # the target: the row's level, or where it has none (an unseen category) its least likely one
+            # the target: the row's level (its one unit above 0, as encode gives them), or where it has none (an
+            # unseen category) its least likely one
             target = (-raw.detach()).masked_fill(seen, float("inf")).argmax(2)  # (B, C)
             parts.append(F.cross_entropy(raw.masked_fill(self.loss_pad, float("-inf")).view(-1, w), target.view(-1),
                                          reduction="none").view(-1, c))  # (B, C)
