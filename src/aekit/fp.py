@@ -72,8 +72,8 @@ TABLE_THREADS = 1  # torch's CPU threads while a table's model trains or generat
 def table_threads(table: bool) -> Iterator[None]:
     """Inside the block, torch works on TABLE_THREADS CPU threads when ``table`` (a table's data or model), else on
     as many as it had; restored after (nested blocks leave it alone). A table's loss and generation are many small
-    operations, one per column (a softmax over each category's levels, a cross-entropy, a gather) on batches of 64
-    rows, and on two threads each pays for waking the second one. Measured (benchmarks/README.md), alternating in
+    operations (gathers, a cross-entropy and a softmax over each category's levels) on batches of 64 rows, and on
+    two threads each pays for waking the second one. Measured (benchmarks/README.md), alternating in
     one process: ``aekit train`` then ``aekit generate`` on census 0.18 -> 0.12 s (its 42 states); training alone
     on one thread, Exam 0.58 -> 0.48 s, Default 1.15 -> 0.94 s, CPS1988's 14,000 rows 1.45 -> 1.24 s. Over issue
     29's ten halvings, 14.0 times as fast as SDV's TVAE (11.7 before). Numbers alone (an MLP on an array of 2,000

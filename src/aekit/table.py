@@ -404,7 +404,6 @@ class TableCodec(nn.Module):
                  "flags": [a + 1 for a in flagged], "order": np.argsort(grouped).tolist()}
         for name, v in index.items():
             self.register_buffer(f"loss_{name}", torch.tensor(v, dtype=torch.long), persistent=False)
-        self.loss_unflagged = len(index["values"]) - len(flagged)  # value units without a flag, at the front
         # a pad repeats its category's last unit (so a category's smallest unit is its smallest level), masked out
         self.register_buffer("loss_cats", torch.tensor([[a + min(i, b - a - 1) for i in range(w)] for a, b in cats],
                                                        dtype=torch.long).reshape(-1), persistent=False)  # (C * W,)
@@ -715,16 +714,17 @@ class TableCodec(nn.Module):
         (B, width) (values and logits), x: encoded rows (B, width). Each kind is computed for all its columns at
         once."""
         parts = []  # each kind's (B, its columns), gathered by index_select (cheaper than indexing, both ways)
-        if len(self.loss_values):  # squared errors; a flagged number's only where observed (flag y = 0), plus the
-            # flag's binary cross-entropy with logits as softplus(l) - l y: stable, exported to ONNX without log(0) 0
+        if len(self.loss_values):  # squared errors (B, numbers), those of numbers without a missing flag first
             sq = (x_hat.index_select(1, self.loss_values) - x.index_select(1, self.loss_values)).square()
-            if len(self.loss_flags):
+            plain = len(self.loss_values) - len(self.loss_flags)
+            parts.append(sq[:, :plain])
+            if len(self.loss_flags):  # a flagged number's squared error only where observed (flag y = 0), plus
+                # the flag's binary cross-entropy with logits as softplus(l) - l y: stable, exported to ONNX without
+                # log(0) 0
                 y, logit = x.index_select(1, self.loss_flags), x_hat.index_select(1, self.loss_flags)  # (B, flagged)
-                sq, flagged = sq[:, :self.loss_unflagged], sq[:, self.loss_unflagged:]
-                parts.append(sq)
-                sq = torch.addcmul(flagged, flagged, y, value=-1.0) + torch.addcmul(F.softplus(logit), logit, y,
-                                                                                     value=-1.0)
-            parts.append(sq)
+                flagged = sq[:, plain:]
+                parts.append(torch.addcmul(flagged, flagged, y, value=-1.0)
+                             + torch.addcmul(F.softplus(logit), logit, y, value=-1.0))
         if len(self.loss_cats):
             c, w = self.loss_pad.shape
             raw = x_hat.index_select(1, self.loss_cats).view(-1, c, w)  # (B, C, W), the batch left free (an exported
