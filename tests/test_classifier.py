@@ -184,13 +184,15 @@ def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, c
     # batch reconstructed) with pseudo-labels, batches of 128, ceil(2,400 x 128 / 10,000) = 31 epochs
     r = classifier_recipe(10_000, (1, 28, 28), unit_range=True)
     assert (r["arch"], r["channels"], r["conv_depth"], r["recon_share"], r["latent_dim"], r["recon"], r["epochs"],
-            r["batch_size"], r["lr"], r["schedule"], r["pseudo_weight"], r["view_degrees"], r["view_noise"]) == \
-        ("conv", (32, 64, 128), 2, 0.25, 32, "bce", 31, 128, 2e-3, "onecycle", 3.0, 15.0, 0.1)
+            r["batch_size"], r["lr"], r["schedule"], r["pseudo_weight"], r["view_degrees"], r["view_noise"],
+            r["neighbour_share"]) == ("conv", (32, 64, 128), 2, 0.25, 32, "bce", 31, 128, 2e-3, "onecycle", 3.0, 15.0,
+                                      0.1, 0.5)
     # 569 rows of 30 numbers: an MLP of 120 and 60 units, a code of 15; batches of 569 / 8 -> 64; 4,800 steps
     # would be 540 epochs: at most 300
     r = classifier_recipe(569, (30,), unit_range=True)
     assert (r["arch"], r["hidden"], r["latent_dim"], r["recon"], r["batch_size"], r["epochs"], r["pseudo_weight"],
-            r["view_degrees"], r["view_noise"]) == ("mlp", (120, 60), 15, "mse", 64, 300, 3.0, 0.0, 0.3)
+            r["view_degrees"], r["view_noise"], r["neighbour_share"]) == ("mlp", (120, 60), 15, "mse", 64, 300, 3.0,
+                                                                          0.0, 0.3, 0.0)
     assert classifier_recipe(10_000, (784,))["epochs"] == 31  # ceil(4,800 x 64 / 10,000)
     assert classifier_recipe(10 ** 7, (3,))["epochs"] == 5 and classifier_recipe(10, (3,))["epochs"] == 300
     x = small_digits.train.x.numpy()  # (300, 1, 8, 8) in [0, 1]
@@ -201,6 +203,7 @@ def test_the_classifier_recipe_by_hand_and_image_shape(small_digits, tmp_path, c
     m = clf.config_.model
     assert m.arch == "conv" and m.input_shape == (1, 8, 8) and clf.config_.loss.recon == "bce"
     assert m.conv_depth == 2 and clf.config_.loss.recon_share == 0.25  # the recipe's
+    assert clf.config_.loss.neighbour_share == 0.5
     assert clf.predict(rows[:5]).shape == (5,) and clf.n_features_in_ == 64
     assert clf.image_shape_ == (1, 8, 8)
     seen = AutoencoderClassifier(epochs=1, random_state=0).fit(rows, y)  # "auto": the digits' rows are images

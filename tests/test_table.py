@@ -760,6 +760,7 @@ def test_the_classifier_takes_a_dataframe_of_mixed_columns_with_the_table_recipe
     assert (m.arch, m.hidden, m.latent_dim, clf.config_.train.epochs) == \
         ("mlp", recipe["hidden"], recipe["latent_dim"], recipe["epochs"])
     assert clf.config_.loss.pseudo_weight == 0.0 and clf.config_.loss.view_noise == 0.1  # the config's defaults
+    assert clf.config_.loss.neighbour_share == 0.0
     assert list(clf.feature_names_in_) == ["shop", "spend", "visits", "member"]
     assert (clf.predict(df) == y).mean() >= 0.95
     proba = clf.predict_proba(df.head(4))

@@ -314,3 +314,45 @@ def test_weak_views_are_shifts_alone_and_give_the_pseudo_labels_targets(small_di
     assert seen[2:] == [(False, 0.3), (True, 0.3)]
     with pytest.raises(ValueError, match="view_noise"):
         aekit.Config().override(view_noise=-0.1)
+
+
+def test_nearest_rows_by_hand():
+    from aekit.terms import nearest_rows
+
+    u = torch.tensor([[0.0], [1.0], [3.0], [7.0], [7.5]])  # distances all different: one order
+    assert nearest_rows(u, k=2).tolist() == [[1, 2], [0, 2], [1, 0], [4, 2], [3, 2]]
+    assert nearest_rows(u[:3], k=4).tolist() == [[1, 2, 1, 2], [0, 2, 0, 2], [1, 0, 1, 0]]  # 2 others: repeated
+    assert nearest_rows(u[:1], k=3).tolist() == [[0, 0, 0]]  # none other: itself
+    images = torch.zeros(3, 1, 2, 2)
+    images[1, 0, 0, 0], images[2, 0, 1, 1] = 1.0, 3.0  # distances 1, 3 and sqrt(10) from image 0, 1 and 2
+    assert nearest_rows(images, k=1).tolist() == [[1], [0], [0]]
+    # more samples than the pool: neighbours sought among a random 3 of the 5, never the sample itself
+    far = nearest_rows(u, k=2, pool=3, generator=torch.Generator().manual_seed(0))
+    assert len(set(far.flatten().tolist())) == 3 and all(i not in row for i, row in enumerate(far.tolist()))
+    # by default every sample up to 20,000 of them; beyond, a pool of 4 x 10^8 / N (at least 1,000): 40,000 -> 10,000
+    many = torch.arange(40_000, dtype=torch.float32)[:, None]  # 0, 1, 2, ...: the nearest of i are i - 1 and i + 1
+    assert 5_000 < len(set(nearest_rows(many, k=1).flatten().tolist())) <= 10_000  # found among 10,000
+    assert nearest_rows(many[:20_000], k=2)[5].tolist() in ([4, 6], [6, 4])  # the pool is all 20,000
+
+
+def test_a_neighbour_joins_the_targets_by_hand(small_digits):
+    from aekit.data import Batch
+    from aekit.terms import TermInputs
+
+    # rows, no noise in the weak view (view_noise 0), no standardizer: each view is the sample itself
+    cfg = tiny_config(variant="classifier", classes=10, pseudo_weight=1.0, view_noise=0.0)
+    torch.manual_seed(0)
+    model = aekit.build_model(aekit.resolve_config(cfg, (64,), 0.0, 1.0))
+    x = small_digits.train.x[:8].reshape(8, 64)
+    near = small_digits.train.x[8:16].reshape(8, 64)
+    with torch.no_grad():
+        own, other = torch.softmax(model.classify(x), 1), torch.softmax(model.classify(near), 1)
+    parts, out = compute_loss(model, Batch(x, near=near), model.config)
+    t = TermInputs(model, x, Batch(x, near=near), out, model.config)
+    assert torch.allclose(t.second_view, (own + other) / 2, atol=1e-6)
+    assert torch.allclose(TermInputs(model, x, Batch(x), out, model.config).second_view, own, atol=1e-6)
+    # the consistency compares this pass's probabilities (the same views, the same weights) with that mean
+    want = ((torch.softmax(out.logits, 1) - (own + other) / 2) ** 2).mean()
+    assert parts["consistency"].item() == pytest.approx(want.item(), rel=1e-4)
+    with pytest.raises(ValueError, match="neighbour_share"):
+        aekit.Config().override(neighbour_share=1.5)

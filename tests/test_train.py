@@ -244,3 +244,42 @@ def test_progress_lines_at_a_steady_interval_when_not_on_a_terminal(small_digits
     assert [ln.split(",")[0] for ln in lines] == [f"epoch {e}/2: step {s}/3" for e in (1, 2) for s in (1, 2, 3)]
     aekit.fit(tiny_config(epochs=1, batch_size=100), small_digits, quiet=True)
     assert "epoch " not in capsys.readouterr().err
+
+
+def test_neighbours_join_the_first_share_of_steps_and_a_resumed_run_draws_them_alike(small_digits, tmp_path,
+                                                                                     monkeypatch):
+    from aekit import train as train_module
+    from aekit.terms import nearest_rows
+
+    seen = []
+    real = train_module.compute_loss
+    monkeypatch.setattr(train_module, "compute_loss",
+                        lambda net, batch, cfg: seen.append((batch.x, batch.near)) or real(net, batch, cfg))
+    y = np.full(300, -1)
+    y[:40] = small_digits.train.y[:40]
+    data = aekit.Split(small_digits.train.x, y)
+    # 300 samples in batches of 100: 3 steps an epoch, 12 in 4 epochs; half of them (6) with a neighbour each
+    cfg = tiny_config(variant="classifier", epochs=4, batch_size=100, pseudo_weight=1.0, neighbour_share=0.5)
+    res = aekit.fit(cfg, data, out_dir=tmp_path / "a", quiet=True)
+    assert [near is not None for _, near in seen] == [True] * 6 + [False] * 6
+    x = small_digits.train.x
+    nearest = nearest_rows(res.model.normalize(x))  # (300, 10)
+    flat = x.reshape(len(x), -1)
+    for xb, near in seen[:6]:
+        assert near.shape == xb.shape  # the 100 drawn samples and the 64 labelled ones of each step
+        for row, other in zip(xb.reshape(len(xb), -1), near.reshape(len(near), -1)):
+            i = torch.nonzero((flat == row).all(1))[:, 0]  # the training sample(s) the row is
+            j = torch.nonzero((flat == other).all(1))[:, 0]
+            assert bool(torch.isin(j, nearest[i].flatten()).any())  # one of its 10 nearest
+    # a run stopped after epoch 2 and resumed ends with the same weights
+    monkeypatch.setattr(train_module, "compute_loss", real)
+
+    def stop(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        aekit.fit(cfg, data, out_dir=tmp_path / "b", quiet=True, checkpoint_every=0, on_epoch=stop)
+    resumed = aekit.fit(cfg, data, out_dir=tmp_path / "b", resume=True, quiet=True)
+    assert [r["train/loss"] for r in resumed.history] == [r["train/loss"] for r in res.history]
+    assert all(torch.equal(v, res.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())

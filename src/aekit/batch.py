@@ -24,10 +24,13 @@ class Batch:
     x: torch.Tensor  # (B, *sample_shape)
     y: torch.Tensor | None = None  # (B,) int64 class labels, -1 where unknown
     lengths: torch.Tensor | None = None  # (B,) valid steps of padded sequences
+    near: torch.Tensor | None = None  # (B, *sample_shape) a near training sample of each (the classifier's targets)
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(self.x.to(device), None if self.y is None else self.y.to(device),
-                     None if self.lengths is None else self.lengths.to(device))
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return Batch(self.x.to(device), move(self.y), move(self.lengths), move(self.near))
 
 
 def check_labels(y, n: int | None = None, what: str = "the data") -> np.ndarray:

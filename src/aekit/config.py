@@ -113,6 +113,11 @@ class LossConfig:
     # classifier: the standard deviation of the Gaussian noise a view adds on the standardised scale (a weak view:
     # none on images, at most WEAK_NOISE (0.1) on rows; the classifier recipe sets 0.1 for images and 0.3 for rows)
     view_noise: float = 0.1
+    # classifier: the share of training steps, the first ones, whose targets (the second view's class probabilities,
+    # for the consistency and the pseudo-labels) are the mean of a weak view of each sample and of a weak view of one
+    # of its NEIGHBOURS nearest training samples (terms.nearest_rows), so that a class spreads through the data's
+    # neighbourhoods before the model's own predictions settle (0: never; the classifier recipe for images sets 0.5)
+    neighbour_share: float = 0.0
     # the share of each training batch whose reconstruction is computed and learned from (its first
     # ceil(recon_share * B) samples; the rest are only encoded, for the other terms). Below 1 where the reconstruction
     # is a regulariser and the decoder the costliest part of a step (the classifier's image recipe sets 0.25).
@@ -131,6 +136,7 @@ class LossConfig:
             _check(v >= 0 and math.isfinite(v), f"{name} must be a finite number >= 0, got {v}")
         _check(0 <= self.view_degrees <= 180, f"view_degrees must be in [0, 180], got {self.view_degrees}")
         _check(0 < self.recon_share <= 1, f"recon_share must be in (0, 1], got {self.recon_share}")
+        _check(0 <= self.neighbour_share <= 1, f"neighbour_share must be in [0, 1], got {self.neighbour_share}")
         if R.CORRUPTIONS.canonical(self.noise) != "gaussian":
             _check(self.noise_level <= 1, f"noise_level is a probability for {self.noise} noise: it must be in "
                                           f"[0, 1], got {self.noise_level}")

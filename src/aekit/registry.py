@@ -84,7 +84,7 @@ VARIANTS.add("rate", VariantSpec(quantize=True, terms=("rate",)), "compression",
              options=("rate_lambda", "train_quantization", "code_prior"))
 VARIANTS.add("classifier", VariantSpec(classify=True, terms=("classify", "consistency", "pseudo")), "semisupervised",
              options=("classes", "classify_weight", "consistency_weight", "pseudo_weight", "label_batch",
-                      "view_degrees", "view_noise"))
+                      "view_degrees", "view_noise", "neighbour_share"))
 
 
 @dataclass(frozen=True)

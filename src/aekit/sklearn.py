@@ -26,7 +26,7 @@ from .train import fit as _fit
 
 # only AutoencoderClassifier's
 CLASSIFIER_PARAMS = ("classify_weight", "consistency_weight", "pseudo_weight", "label_batch", "view_degrees",
-                     "view_noise")
+                     "view_noise", "neighbour_share")
 _NOT_PARAMS = ("input_shape", "seed", "classes", "table", "sampler", "sampler_components", "members",
                *CLASSIFIER_PARAMS)  # (members: an ensemble, which only the imputer averages)
 
@@ -343,8 +343,10 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
     ``consistency_weight`` (of the views' agreement), ``pseudo_weight`` (of the pseudo-labels: a second view's
     class where it is at least 95 % sure; ``"auto"``: the recipe's, 3), ``label_batch`` (labelled rows added to
     every step), ``view_degrees`` (the views of images also rotated by up to this many degrees and scaled by up to
-    10 %; 0: neither; ``"auto"``: the recipe's, 15) and ``view_noise`` (the standard deviation of the views' Gaussian
-    noise on the standardised scale; ``"auto"``: the recipe's, 0.1 for images and 0.3 for rows).
+    10 %; 0: neither; ``"auto"``: the recipe's, 15), ``view_noise`` (the standard deviation of the views' Gaussian
+    noise on the standardised scale; ``"auto"``: the recipe's, 0.1 for images and 0.3 for rows) and
+    ``neighbour_share`` (the share of the training steps, the first ones, whose targets also take in a weak view of
+    one of each sample's 10 nearest training samples; ``"auto"``: the recipe's, 0.5 for images and 0 for rows).
     ``variant`` may add variants to the classifier (``"denoising"``, ``"vae"``). ``"auto"`` sizes (the defaults of
     ``hidden``, ``latent_dim``, ``channels``, ``conv_depth``, ``recon``, ``recon_share``, ``epochs``, ``batch_size``,
     ``lr``, ``schedule``) come from
@@ -379,7 +381,8 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
                  random_state: int | np.random.RandomState | None = None, verbose: bool = False,
                  classify_weight: float = 1.0, consistency_weight: float = 100.0,
                  pseudo_weight: float | str = "auto", label_batch: int = 64, view_degrees: float | str = "auto",
-                 view_noise: float | str = "auto", image_shape: tuple[int, ...] | str | None = "auto") -> None:
+                 view_noise: float | str = "auto", neighbour_share: float | str = "auto",
+                 image_shape: tuple[int, ...] | str | None = "auto") -> None:
         super().__init__(**_base_arguments(locals()))
         self.classify_weight = classify_weight
         self.consistency_weight = consistency_weight
@@ -387,6 +390,7 @@ class AutoencoderClassifier(ClassifierMixin, _AutoencoderBase):
         self.label_batch = label_batch
         self.view_degrees = view_degrees
         self.view_noise = view_noise
+        self.neighbour_share = neighbour_share
         self.image_shape = image_shape
 
     def _image_shape(self, X: np.ndarray) -> tuple[int, int, int] | None:

@@ -122,12 +122,16 @@ class TermInputs:
         ``pseudo_weight`` above 0) it is a weak view (:func:`view` with ``weak``: an image only shifted): the targets
         come from a weak view and the pass learns on a strong one, as in FixMatch (Sohn et al. 2020). Without them it
         is drawn as the pass's view is (the consistency of two like views): a weak target for the consistency alone
-        made MNIST's error worse on two label draws of three (benchmarks/README.md)."""
+        made MNIST's error worse on two label draws of three (benchmarks/README.md). Where the batch carries a near
+        training sample of each row (``batch.near``: the first ``neighbour_share`` of the steps), the target is the
+        mean of the row's and its neighbour's probabilities, each from its own view."""
         if self._second is None:
-            ae, lc = getattr(self.model, "module", self.model), self.config.loss
+            ae, lc, near = getattr(self.model, "module", self.model), self.config.loss, self.batch.near
             with torch.no_grad():
-                x = view(ae, self.x, sigma=lc.view_noise, weak=lc.pseudo_weight > 0, degrees=lc.view_degrees)
-                self._second = F.softmax(ae.classify(x, self.batch.lengths), 1)
+                x = self.x if near is None else torch.cat([self.x, near])  # (B or 2B, *shape)
+                x = view(ae, x, sigma=lc.view_noise, weak=lc.pseudo_weight > 0, degrees=lc.view_degrees)
+                p = F.softmax(ae.classify(x, self.batch.lengths), 1)  # (B or 2B, C)
+                self._second = p if near is None else (p[:len(self.x)] + p[len(self.x):]) / 2
         return self._second
 
 
@@ -151,6 +155,40 @@ def view(ae: torch.nn.Module, x: torch.Tensor, shift: int | None = None, sigma: 
     elif weak:
         sigma = min(sigma, WEAK_NOISE)
     return ae.denormalize(ae.normalize(x) + sigma * torch.randn_like(x))
+
+
+NEIGHBOURS = 10  # the nearest training samples of each, one of which joins its targets (neighbour_share)
+NEIGHBOUR_POOL = 20_000  # the samples they are sought among, at most (a random subset of a larger set) ...
+NEIGHBOUR_PAIRS = 400_000_000  # ... and fewer where N x pool would pass this many distances (at least 1,000 samples)
+NEIGHBOUR_CHUNK = 1024  # rows whose distances are computed at once
+
+
+def nearest_rows(u: torch.Tensor, k: int = NEIGHBOURS, pool: int | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """The indices of each sample's ``k`` nearest other samples by Euclidean distance, nearest first.
+
+    ``u``: (N, *shape) samples on the scale the model learns on (:meth:`Autoencoder.normalize`). With more than
+    ``pool`` samples the neighbours are sought among a random ``pool`` of them (``generator``), so that the cost
+    stays N x pool distances; by default NEIGHBOUR_POOL, or NEIGHBOUR_PAIRS / N where that is less (at least
+    1,000): every sample of MNIST's 10,000 or 20,000, 6,666 of 60,000. Fewer than k + 1 samples: each one's
+    neighbours repeat. (N, k) int64."""
+    n = len(u)
+    pool = min(NEIGHBOUR_POOL, max(1000, NEIGHBOUR_PAIRS // max(n, 1))) if pool is None else pool
+    flat = u.reshape(n, -1).float()  # (N, D)
+    cand = torch.arange(n) if n <= pool else torch.randperm(n, generator=generator)[:pool].sort().values  # (P,)
+    ref = flat[cand]  # (P, D)
+    ref_sq = ref.pow(2).sum(1)  # (P,)
+    k_found = min(k, len(cand) - 1)
+    if k_found < 1:
+        return torch.zeros(n, k, dtype=torch.int64)
+    out = []
+    for i in range(0, n, NEIGHBOUR_CHUNK):
+        q = flat[i:i + NEIGHBOUR_CHUNK]  # (c, D)
+        d = q.pow(2).sum(1, keepdim=True) - 2 * q @ ref.T + ref_sq  # (c, P) squared distances
+        d[cand[None, :] == torch.arange(i, i + len(q))[:, None]] = math.inf  # not itself
+        out.append(cand[d.topk(k_found, 1, largest=False).indices])  # (c, k_found)
+    idx = torch.cat(out)  # (N, k_found)
+    return idx if k_found == k else idx[:, torch.arange(k) % k_found]
 
 
 def class_cross_entropy(logits: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:

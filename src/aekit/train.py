@@ -32,7 +32,7 @@ from .model import Autoencoder, build_model, check_model_memory, resolve_config
 from .optim import make_optimizer
 from .registry import SCHEDULES
 from .sampler import fit_sampler
-from .terms import compute_loss, per_sample_error
+from .terms import compute_loss, nearest_rows, per_sample_error
 
 
 @SCHEDULES.register("none", "constant")
@@ -226,6 +226,9 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
         lengths = None if train.lengths is None else train.lengths.to(device)
         ys = y_all.to(device) if config.spec.classify else None
         labelled = None if ys is None or not tc.label_batch else torch.nonzero(ys >= 0)[:, 0]  # (K,) rows with a label
+        near, near_steps = _neighbours(model, x, lengths, config, streamed, device), 0  # (N, NEIGHBOURS) or None
+        if near is not None:  # the first neighbour_share of all steps take a neighbour into their targets
+            near_steps = round(config.loss.neighbour_share * tc.epochs * steps)
         show = not quiet and sys.stderr.isatty() and dist_ctx.rank == 0
         # not on a terminal (a log file, a notebook, CI): a line every PROGRESS_EVERY seconds instead of the bar
         log_every = PROGRESS_EVERY if not quiet and not show and dist_ctx.rank == 0 else math.inf
@@ -250,10 +253,12 @@ def fit(config: Config, data: DataSplits | Split | np.ndarray | torch.Tensor, ou
                 t0 = time.perf_counter()
                 shards = _epoch_rows(n, batch_starts, tc, epoch, dist_ctx, device, labelled)
                 rows: list[torch.Tensor] = []  # one (P,) row of loss parts per step; stays on the device, no sync
-                for idx, xb in zip(shards, _batches(x, shards, device, streamed)):
+                for step, (idx, xb) in enumerate(zip(shards, _batches(x, shards, device, streamed)), epoch * steps):
                     if tc.augment_shift:
                         xb = random_shift(xb, tc.augment_shift)
                     batch = Batch(xb, None if ys is None else ys[idx], None if lengths is None else lengths[idx])
+                    if step < near_steps:  # one of each row's nearest training samples, drawn anew
+                        batch.near = x.index_select(0, near[idx, torch.randint(near.shape[1], idx.shape, device=device)])
                     with autocast():
                         parts, _ = compute_loss(net, batch, config)
                     zero_grad()
@@ -478,6 +483,18 @@ def _check_optimizer_state(saved: dict, opt: torch.optim.Optimizer) -> None:
             elif torch.is_tensor(v) and tuple(v.shape) != tuple(params[idx].shape):
                 raise ValueError(f"the optimizer's {k} of parameter {idx} has shape {tuple(v.shape)}, the parameter "
                                  f"{tuple(params[idx].shape)}")
+
+
+def _neighbours(model: Autoencoder, x, lengths: torch.Tensor | None, config: Config, streamed: bool,
+                device: torch.device) -> torch.Tensor | None:
+    """Each training sample's nearest others on the model's scale (:func:`aekit.terms.nearest_rows`), for the
+    classifier's ``neighbour_share``: (N, NEIGHBOURS) on ``device``; None where the config has none or the samples
+    are not vectors of one size in memory (streamed data, padded sequences)."""
+    if not config.spec.classify or config.loss.neighbour_share == 0 or streamed or lengths is not None:
+        return None
+    with torch.no_grad():
+        u = model.normalize(x).cpu()  # (N, *shape)
+    return nearest_rows(u, generator=torch.Generator().manual_seed(_mix(config.train.seed, 0x4EA2))).to(device)
 
 
 def _epoch_rows(n: int, batch_starts: list[int], tc, epoch: int, dist_ctx: "Distributed", device: torch.device,

@@ -81,6 +81,8 @@ _HELP = {
                     "(0: neither; the recipe's default for images: 15)",
     "view_noise": "classifier: the standard deviation of the views' Gaussian noise on the standardised scale (the "
                   "recipe's default: 0.1 for images, 0.3 for rows)",
+    "neighbour_share": "classifier: the share of training steps, the first ones, whose targets also take in one of "
+                       "each sample's 10 nearest training samples (the recipe's default: 0.5 for images, 0 for rows)",
     "categorical": "table: columns to read as categories, comma separated (kinds are otherwise read from the values)",
     "drop": "table: columns to leave out, comma separated",
     "label_column": "a CSV's column of labels (header name or 0-based index), taken out of the features",
@@ -402,7 +404,8 @@ def _train(args: argparse.Namespace, cfg: Config, out: Path) -> int:
     if recipe and not args.resume:  # below the flags and the config file's values
         cfg = cfg.override(**{k: v for k, v in recipe.items() if k not in given})
         if lead:
-            print(f"Recipe {name}: " + ", ".join(f"{k} {v}" for k, v in recipe.items() if k not in given))
+            print(f"Recipe {name}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                 for k, v in recipe.items() if k not in given))
     if cfg.spec.classify and not args.resume:
         _check_held_out_labels(cfg, data, lead)
     if lead:
