@@ -330,9 +330,11 @@ def test_nearest_rows_by_hand():
     far = nearest_rows(u, k=2, pool=3, generator=torch.Generator().manual_seed(0))
     assert len(set(far.flatten().tolist())) == 3 and all(i not in row for i, row in enumerate(far.tolist()))
     # by default every sample up to 20,000 of them; beyond, a pool of 4 x 10^8 / N (at least 1,000): 40,000 -> 10,000
-    many = torch.arange(40_000, dtype=torch.float32)[:, None]  # 0, 1, 2, ...: the nearest of i are i - 1 and i + 1
-    assert 5_000 < len(set(nearest_rows(many, k=1).flatten().tolist())) <= 10_000  # found among 10,000
-    assert nearest_rows(many[:20_000], k=2)[5].tolist() in ([4, 6], [6, 4])  # the pool is all 20,000
+    i = torch.arange(40_000)
+    grid = torch.stack([i // 200, i % 200], 1).float()  # 200 x 200 points: whole numbers, exact distances
+    assert 5_000 < len(set(nearest_rows(grid, k=1).flatten().tolist())) <= 10_000  # found among 10,000
+    line = torch.arange(20_000, dtype=torch.float32)[:, None]  # 0, 1, 2, ...: the nearest of i are i - 1 and i + 1
+    assert nearest_rows(line, k=2)[5].tolist() in ([4, 6], [6, 4])  # the pool is all 20,000
 
 
 def test_a_neighbour_joins_the_targets_by_hand(small_digits):
